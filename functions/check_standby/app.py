@@ -1,0 +1,16 @@
+"""Has the instance reached Standby? Raises StandbyTimedOut past its deadline."""
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import groups
+from autopatch.event import field, instance_id
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event, context):
+    group, instance = field(event, "GroupName", str), instance_id(event)
+    return {"InStandby": groups.standby_reached(group, instance, field(event, "Deadline", int))}

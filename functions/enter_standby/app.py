@@ -1,0 +1,21 @@
+"""Move the instance into Standby (desired capacity minus one) and set the deadline to reach it."""
+
+import time
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import groups
+from autopatch.event import field, instance_id
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event, context):
+    group, instance = field(event, "GroupName", str), instance_id(event)
+    timeout = field(event, "TimeoutSeconds", int)
+    state = groups.enter_standby(group, instance)
+    logger.info("Entering standby", extra={"group": group, "instance_id": instance, "state": state})
+    return {"LifecycleState": state, "Deadline": int(time.time()) + timeout}

@@ -1,0 +1,30 @@
+"""Publish the alert for one failed instance to the stack's SNS topic."""
+
+import os
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import alerts
+from autopatch.event import field, instance_id
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event, context):
+    failure = {
+        "InstanceId": instance_id(event),
+        "GroupName": field(event, "GroupName", str),
+        "RunId": field(event, "RunId", str),
+        "ExecutionArn": field(event, "ExecutionArn", str),
+        "Step": field(event, "Step", str),
+        "Error": field(event, "Error", str),
+        "Cause": field(event, "Cause", str, ""),
+        "CommandId": field(event, "CommandId", str, None),
+        "ReturnedToService": field(event, "ReturnedToService", bool, None),
+    }
+    message_id = alerts.publish_failure(os.environ["ALERT_TOPIC_ARN"], failure)
+    logger.info("Failure alert sent", extra={"instance_id": failure["InstanceId"], "error": failure["Error"]})
+    return {"MessageId": message_id}

@@ -1,0 +1,61 @@
+"""Failure notifications, written for the person on call."""
+
+import json
+
+from .clients import client
+
+SUBJECT_LIMIT = 100  # SNS Subject limit
+
+
+def execution_console_url(execution_arn: str) -> str:
+    region = execution_arn.split(":")[3]
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def failure_message(failure: dict) -> tuple[str, str]:
+    """Subject and body of the alert for one failed instance."""
+    instance, group = failure["InstanceId"], failure["GroupName"]
+    returned = failure.get("ReturnedToService")
+    subject = f"Patching failed: {instance} in {group}"[:SUBJECT_LIMIT]
+    lines = [
+        f"Patching instance {instance} of Auto Scaling group {group} failed.",
+        "",
+        f"Run:          {failure['RunId']}",
+        f"Step:         {failure['Step']}",
+        f"Error:        {failure['Error']}",
+        f"Cause:        {_cause_text(failure.get('Cause', ''))}",
+        f"Command id:   {failure.get('CommandId') or 'none (no patch command was sent)'}",
+        f"Instance:     {_returned_text(returned)}",
+        f"Execution:    {execution_console_url(failure['ExecutionArn'])}",
+        "",
+        "The instance is tagged AutoPatchInstanceInASG=Failed. Instances after it were not touched "
+        "once the run's MaxErrors was exceeded.",
+    ]
+    return subject, "\n".join(lines)
+
+
+def publish_failure(topic_arn: str, failure: dict) -> str:
+    subject, message = failure_message(failure)
+    sent = client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=message)
+    return sent["MessageId"]
+
+
+def _returned_text(returned) -> str:
+    if returned is True:
+        return "returned to service"
+    if returned is False:
+        return "NOT returned to service: check it and run ExitStandby by hand"
+    return "was not taken out of service"
+
+
+def _cause_text(cause: str) -> str:
+    """Lambda errors arrive as a JSON document; show its message, shortened."""
+    try:
+        cause = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        pass
+    cause = str(cause)
+    return cause if len(cause) <= 500 else cause[:497] + "..."

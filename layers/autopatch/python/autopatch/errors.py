@@ -1,0 +1,37 @@
+"""Named errors. Step Functions sees each class name as the error name, so Retry/Catch match on them."""
+
+
+class AutoPatchError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class InvalidInput(AutoPatchError):
+    """The run's input is malformed; the message names the field."""
+
+
+class InstanceNotInGroup(AutoPatchError):
+    """The instance is not a member of the group the run was given."""
+
+
+class InstanceNotInService(AutoPatchError):
+    """The instance cannot be taken out of service from its current lifecycle state."""
+
+
+class InstanceNotReady(AutoPatchError):
+    """The instance is between lifecycle states; retry later."""
+
+
+class StandbyTimedOut(AutoPatchError):
+    """The instance did not reach Standby before its deadline."""
+
+
+class PatchCommandFailed(AutoPatchError):
+    """AWS-RunPatchBaseline ended Failed, TimedOut or Cancelled."""
+
+
+class PatchTimedOut(AutoPatchError):
+    """AWS-RunPatchBaseline did not finish within CommandTimeoutSeconds."""
+
+
+class HealthCheckTimedOut(AutoPatchError):
+    """The instance was not InService and healthy in every target group before its deadline."""

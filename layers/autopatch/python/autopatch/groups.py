@@ -1,0 +1,149 @@
+"""Auto Scaling groups: which ones a run targets, their instances, standby and health."""
+
+import time
+
+from botocore.exceptions import ClientError
+
+from .clients import client
+from .errors import (
+    HealthCheckTimedOut,
+    InstanceNotInGroup,
+    InstanceNotInService,
+    InstanceNotReady,
+    InvalidInput,
+    StandbyTimedOut,
+)
+
+# Lifecycle states on the way into or out of Standby: the instance is moving, wait for it.
+TRANSITIONAL = ("EnteringStandby", "Pending", "Pending:Wait", "Pending:Proceed")
+
+
+def find_groups(names: list[str] | None, opt_in_key: str, opt_in_value: str) -> list[dict]:
+    """The groups to patch: the ones named (each must exist and be opted in) or every opted-in group."""
+    if names:
+        found = {group["AutoScalingGroupName"]: group for group in _describe_groups(names)}
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise InvalidInput(f"AutoScalingGroupNames: no Auto Scaling group named {missing[0]!r}.")
+        not_opted = [name for name in names if not _opted_in(found[name], opt_in_key, opt_in_value)]
+        if not_opted:
+            raise InvalidInput(
+                f"AutoScalingGroupNames: group {not_opted[0]!r} does not carry the opt-in tag "
+                f"{opt_in_key}={opt_in_value}."
+            )
+        return [found[name] for name in names]
+    groups = [g for g in _describe_groups(None) if _opted_in(g, opt_in_key, opt_in_value)]
+    if not groups:
+        raise InvalidInput(
+            f"AutoScalingGroupNames: none given and no group carries the opt-in tag "
+            f"{opt_in_key}={opt_in_value}."
+        )
+    return sorted(groups, key=lambda group: group["AutoScalingGroupName"])
+
+
+def in_service_instances(group: dict) -> list[str]:
+    return [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+
+
+def describe_group(name: str) -> dict:
+    groups = _describe_groups([name])
+    if not groups:
+        raise InvalidInput(f"GroupName: no Auto Scaling group named {name!r}.")
+    return groups[0]
+
+
+def lifecycle_state(group_name: str, instance_id: str) -> str:
+    """The instance's lifecycle state, after checking it belongs to the group."""
+    found = client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])
+    instances = found["AutoScalingInstances"]
+    if not instances or instances[0]["AutoScalingGroupName"] != group_name:
+        raise InstanceNotInGroup(f"Instance {instance_id} is not a member of group {group_name}.")
+    return instances[0]["LifecycleState"]
+
+
+def enter_standby(group_name: str, instance_id: str) -> str:
+    """Move an InService instance to Standby, lowering desired capacity. Safe to repeat."""
+    state = lifecycle_state(group_name, instance_id)
+    if state in ("EnteringStandby", "Standby"):
+        return state
+    if state != "InService":
+        raise InstanceNotInService(
+            f"Instance {instance_id} is {state}; only an InService instance can enter standby."
+        )
+    client("autoscaling").enter_standby(
+        AutoScalingGroupName=group_name,
+        InstanceIds=[instance_id],
+        ShouldDecrementDesiredCapacity=True,
+    )
+    return "EnteringStandby"
+
+
+def standby_reached(group_name: str, instance_id: str, deadline: float) -> bool:
+    state = lifecycle_state(group_name, instance_id)
+    if state == "Standby":
+        return True
+    if time.time() > deadline:
+        raise StandbyTimedOut(f"Instance {instance_id} was still {state} when its standby wait ran out.")
+    return False
+
+
+def exit_standby(group_name: str, instance_id: str) -> str:
+    """Return a Standby instance to service. Safe to repeat; a moving instance asks to be retried."""
+    state = lifecycle_state(group_name, instance_id)
+    if state == "Standby":
+        client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+        return "Pending"
+    if state == "EnteringStandby":
+        raise InstanceNotReady(f"Instance {instance_id} is still EnteringStandby.")
+    return state
+
+
+def healthy(group_name: str, instance_id: str, deadline: float) -> bool:
+    """True once the instance is InService and healthy in every load balancer of its group."""
+    state = lifecycle_state(group_name, instance_id)
+    problems = [] if state == "InService" else [f"lifecycle state {state}"]
+    if not problems:
+        problems = unhealthy_targets(describe_group(group_name), instance_id)
+    if not problems:
+        return True
+    if time.time() > deadline:
+        raise HealthCheckTimedOut(
+            f"Instance {instance_id} was not back in service when its health wait ran out: "
+            + "; ".join(problems)
+            + "."
+        )
+    return False
+
+
+def unhealthy_targets(group: dict, instance_id: str) -> list[str]:
+    """Every load balancer in which the instance is not healthy, with its state."""
+    problems = []
+    elbv2 = client("elbv2")
+    for arn in group.get("TargetGroupARNs", []):
+        descriptions = elbv2.describe_target_health(TargetGroupArn=arn, Targets=[{"Id": instance_id}])
+        states = [d["TargetHealth"]["State"] for d in descriptions["TargetHealthDescriptions"]]
+        if states != ["healthy"] * len(states) or not states:
+            problems.append(f"target group {arn.split(':')[-1]}: {', '.join(states) or 'not registered'}")
+    for name in group.get("LoadBalancerNames", []):
+        found = client("elb").describe_instance_health(
+            LoadBalancerName=name, Instances=[{"InstanceId": instance_id}]
+        )
+        state = found["InstanceStates"][0]["State"] if found["InstanceStates"] else "Unknown"
+        if state != "InService":
+            problems.append(f"load balancer {name}: {state}")
+    return problems
+
+
+def _describe_groups(names: list[str] | None) -> list[dict]:
+    paginator = client("autoscaling").get_paginator("describe_auto_scaling_groups")
+    kwargs = {"AutoScalingGroupNames": names} if names else {}
+    try:
+        return [g for page in paginator.paginate(**kwargs) for g in page["AutoScalingGroups"]]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationError":
+            raise InvalidInput(f"AutoScalingGroupNames: {error.response['Error']['Message']}") from error
+        raise
+
+
+def _opted_in(group: dict, key: str, value: str) -> bool:
+    return any(tag["Key"] == key and tag["Value"] == value for tag in group.get("Tags", []))

@@ -1,0 +1,96 @@
+"""The state machine's input: validation with named errors and the defaults a console `{}` gets."""
+
+from dataclasses import asdict, dataclass
+
+from .errors import InvalidInput
+
+OPERATIONS = ("Install", "Scan")
+REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
+GROUP_NAME_MAX = 255  # AutoScalingGroupName length limit
+MAX_GROUPS = 100
+MAX_INLINE_MAP_CONCURRENCY = 40  # Step Functions inline Map limit
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    AutoScalingGroupNames: list[str] | None = None
+    Operation: str = "Install"
+    RebootOption: str = "RebootIfNeeded"
+    MaxErrors: int = 0
+    GroupConcurrency: int = 1
+    PollIntervalSeconds: int = 30
+    CommandTimeoutSeconds: int = 3600
+    StandbyTimeoutSeconds: int = 900
+    HealthTimeoutSeconds: int = 600
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# field -> (lowest, highest) for the integer fields
+_INT_RANGES = {
+    "MaxErrors": (0, 10_000),
+    "GroupConcurrency": (1, MAX_INLINE_MAP_CONCURRENCY),
+    "PollIntervalSeconds": (5, 3_600),
+    "CommandTimeoutSeconds": (60, 172_800),
+    "StandbyTimeoutSeconds": (30, 7_200),
+    "HealthTimeoutSeconds": (30, 7_200),
+}
+_CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS}
+FIELDS = tuple(RunSettings.__dataclass_fields__)
+
+
+def parse_run_input(raw) -> RunSettings:
+    """Return the validated settings, or raise InvalidInput naming the first bad field."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"The input must be a JSON object, not {_type_name(raw)}.")
+    unknown = sorted(str(key) for key in raw if key not in FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}."
+        )
+    for field, allowed in _CHOICES.items():
+        if field in raw and raw[field] not in allowed:
+            raise InvalidInput(
+                f"{field} must be one of {', '.join(allowed)}; got {_show(raw[field])}."
+            )
+    for field, (low, high) in _INT_RANGES.items():
+        if field in raw:
+            value = raw[field]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInput(f"{field} must be an integer; got {_show(value)}.")
+            if not low <= value <= high:
+                raise InvalidInput(f"{field} must be between {low} and {high}; got {value}.")
+    if "AutoScalingGroupNames" in raw:
+        _check_group_names(raw["AutoScalingGroupNames"])
+    return RunSettings(**raw)
+
+
+def _check_group_names(names) -> None:
+    field = "AutoScalingGroupNames"
+    if not isinstance(names, list) or not names:
+        raise InvalidInput(f"{field} must be a non-empty list of group names; got {_show(names)}.")
+    if len(names) > MAX_GROUPS:
+        raise InvalidInput(f"{field} may name at most {MAX_GROUPS} groups; got {len(names)}.")
+    for name in names:
+        if not isinstance(name, str) or not 1 <= len(name) <= GROUP_NAME_MAX:
+            raise InvalidInput(
+                f"{field} entries must be group names of 1 to {GROUP_NAME_MAX} characters; "
+                f"got {_show(name)}."
+            )
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"{field} names a group more than once.")
+
+
+def _type_name(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value) -> str:
+    """A short rendering of a bad value: never echo a large hostile input in full."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

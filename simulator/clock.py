@@ -1,0 +1,219 @@
+"""Virtual time for moto's Step Functions interpreter.
+
+The interpreter runs each execution, Map iteration and Parallel branch in a thread of its own.
+Wait states, retry back-off and joins block those threads. Here every such thread is counted,
+and every blocking point is replaced by a wait on this clock. Virtual time moves on only when
+every counted thread is blocked, and then straight to the earliest deadline: a run that takes
+hours of virtual time takes seconds, and timestamps stay realistic, because time itself is a
+frozen clock (time-machine) that only this module shifts.
+"""
+
+import datetime as dt
+import threading
+import time
+import types
+
+import time_machine
+
+import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
+import moto.stepfunctions.parser.asl.component.program.program as program_mod
+import moto.stepfunctions.parser.asl.component.state.exec.execute_state as execute_state
+import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component as inline_iter
+import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record as map_run_record
+import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job as job_mod
+import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker as branch_worker
+import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as branches_decl
+import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_function
+import moto.stepfunctions.parser.asl.eval.environment as environment
+import moto.stepfunctions.parser.backend.execution_worker as execution_worker
+
+_real_sleep = time.sleep
+_REAL_EVENT = threading.Event
+_REAL_THREAD = threading.Thread
+
+
+class Deadlock(RuntimeError):
+    """Every thread waits and none has a deadline: the run can never go on."""
+
+
+class _Waiter:
+    __slots__ = ("ready", "deadline", "released")
+
+    def __init__(self, ready, deadline):
+        self.ready = ready
+        self.deadline = deadline
+        self.released = False
+
+
+class VirtualClock:
+    def __init__(self, start: dt.datetime):
+        self.start = start
+        self._traveller = time_machine.travel(start, tick=False)
+        self._cond = threading.Condition()
+        self._threads = 0  # counted interpreter threads alive
+        self._blocked = 0  # of those, how many are blocked on this clock
+        self._waiters: list[_Waiter] = []
+        self._shifter = None
+        self.on_advance = []  # callables(now) run each time virtual time moves
+
+    # time ------------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.start.timestamp()
+
+    def __enter__(self):
+        self._shifter = self._traveller.start()
+        _install(self)
+        return self
+
+    def __exit__(self, *exc):
+        _uninstall()
+        self._traveller.stop()
+
+    # threads -----------------------------------------------------------------------------
+    def thread_started(self):
+        with self._cond:
+            self._threads += 1
+
+    def thread_finished(self):
+        with self._cond:
+            self._threads -= 1
+            self._release_ready()
+            self._cond.notify_all()
+
+    def notify(self):
+        """Something a waiter may be waiting for has happened (an event set)."""
+        with self._cond:
+            self._release_ready()
+            self._cond.notify_all()
+
+    def block(self, ready=lambda: False, timeout: float | None = None) -> None:
+        """Block the calling counted thread until ready() or the virtual timeout passes."""
+        with self._cond:
+            if ready():
+                return
+            deadline = None if timeout is None else time.time() + max(timeout, 0)
+            waiter = _Waiter(ready, deadline)
+            self._waiters.append(waiter)
+            self._blocked += 1
+            self._cond.notify_all()
+            while not waiter.released:
+                self._cond.wait()
+
+    def sleep(self, seconds: float) -> None:
+        self.block(timeout=seconds)
+
+    def _release_ready(self):
+        now = time.time()
+        for waiter in self._waiters:
+            if not waiter.released and (
+                (waiter.deadline is not None and waiter.deadline <= now) or waiter.ready()
+            ):
+                waiter.released = True
+                self._blocked -= 1
+        self._waiters = [w for w in self._waiters if not w.released]
+
+    # the driver ------------------------------------------------------------------------------
+    def run_until(self, done, limit_seconds: float) -> None:
+        """Drive virtual time until done() is true. Called from the (uncounted) main thread."""
+        with self._cond:
+            while True:
+                while self._blocked < self._threads:
+                    self._cond.wait(timeout=0.5)
+                if done():
+                    if self._threads == 0:
+                        return
+                deadlines = [w.deadline for w in self._waiters if w.deadline is not None]
+                if not deadlines:
+                    if self._threads == 0:
+                        return
+                    raise Deadlock("every execution thread waits and none has a deadline")
+                target = min(deadlines)
+                if self.elapsed() > limit_seconds:
+                    raise TimeoutError(f"the simulation passed {limit_seconds} virtual seconds")
+                step = target - time.time()
+                if step > 0:
+                    self._shifter.shift(dt.timedelta(seconds=step))
+                    for callback in self.on_advance:
+                        callback(time.time())
+                self._release_ready()
+                self._cond.notify_all()
+
+
+# patching the interpreter -------------------------------------------------------------------------
+_clock: VirtualClock | None = None
+
+
+class _CountedThread(_REAL_THREAD):
+    def start(self):
+        _clock.thread_started()
+        self._finished_counted = False
+        try:
+            super().start()
+        except BaseException:
+            _clock.thread_finished()
+            raise
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            self._finished_counted = True
+            _clock.thread_finished()
+
+    def join(self, timeout=None):
+        _clock.block(lambda: self._finished_counted, timeout)
+        super().join(0 if not self._finished_counted else None)
+
+
+class _CountedEvent(_REAL_EVENT):
+    def set(self):
+        super().set()
+        _clock.notify()
+
+    def wait(self, timeout=None):
+        _clock.block(self.is_set, timeout)
+        return self.is_set()
+
+
+def _virtual_wait_interval(self, env, wait_seconds):
+    _clock.block(lambda: not env.is_running(), wait_seconds)
+
+
+_threading = types.SimpleNamespace(**{**vars(threading), "Thread": _CountedThread, "Event": _CountedEvent})
+_time = types.SimpleNamespace(**{**vars(time), "sleep": lambda s: _clock.sleep(s)})
+_PATCHES = [
+    (program_mod, "threading", _threading),
+    (inline_iter, "threading", _threading),
+    (map_run_record, "threading", _threading),
+    (job_mod, "threading", _threading),
+    (branch_worker, "threading", _threading),
+    (branches_decl, "threading", _threading),
+    (execute_state, "threading", _threading),
+    (execute_state, "Thread", _CountedThread),
+    (environment, "threading", _threading),
+    (execution_worker, "Thread", _CountedThread),
+    (retrier_decl, "time", _time),
+    (wait_function.WaitFunction, "_wait_interval", _virtual_wait_interval),
+]
+_saved: list = []
+
+
+def _install(clock: VirtualClock) -> None:
+    global _clock
+    if _clock is not None:
+        raise RuntimeError("a virtual clock is already running")
+    _clock = clock
+    for owner, name, value in _PATCHES:
+        _saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+
+def _uninstall() -> None:
+    global _clock
+    while _saved:
+        owner, name, value = _saved.pop()
+        setattr(owner, name, value)
+    _clock = None
