@@ -60,6 +60,9 @@ class VirtualClock:
     def now(self) -> float:
         return time.time()
 
+    def now_datetime(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
     def elapsed(self) -> float:
         return time.time() - self.start.timestamp()
 

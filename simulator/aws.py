@@ -1,0 +1,322 @@
+"""AWS behaviour that moto does not model, played by the simulator (see the README's simulator section).
+
+Calls from the project's code pass through a botocore hook. Standby transitions, load balancer target
+health and the SSM agent are answered here, with the timing and the errors AWS has; everything else
+(tags, groups, capacity, SNS) is moto's. Every mutating call the project makes is recorded.
+"""
+
+import itertools
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from botocore.awsrequest import AWSResponse
+
+# Seconds an instance spends in Pending after ExitStandby before it is InService.
+PENDING_SECONDS = 10
+# Seconds after SendCommand before GetCommandInvocation knows the invocation (InvocationDoesNotExist).
+INVOCATION_VISIBLE_AFTER = 2
+# Seconds an online agent takes to pick a command up (Pending -> InProgress).
+DELIVERY_SECONDS = 3
+
+MUTATING_PREFIXES = ("Describe", "Get", "List")
+
+
+class AwsError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Invocation:
+    command_id: str
+    instance_id: str
+    document: str
+    comment: str
+    parameters: dict
+    sent_at: float
+    timeout: int
+    status: str = "Pending"
+    details: str = "Pending"
+    response_code: int = -1
+    start_at: float | None = None
+    end_at: float | None = None
+    outcome: str = "Success"
+
+
+@dataclass
+class SimInstance:
+    instance_id: str
+    group: str
+    index: int
+    faults: set = field(default_factory=set)
+    agent_online: bool = True
+    patch_seconds: int = 300
+    # target group arn -> (state, reason)
+    targets: dict = field(default_factory=dict)
+
+
+@dataclass
+class SimGroup:
+    name: str
+    target_groups: list
+    deregistration_delay: int
+    warmup_seconds: int
+
+
+class AwsModel:
+    def __init__(self, clock, backends, log):
+        self.clock = clock
+        self.asg = backends["autoscaling"]
+        self.log = log  # callable(t, group, instance, text)
+        self.lock = threading.RLock()
+        self.instances: dict[str, SimInstance] = {}
+        self.groups: dict[str, SimGroup] = {}
+        self.invocations: dict[tuple[str, str], Invocation] = {}
+        self.commands: dict[str, list[str]] = {}
+        self._due: list[tuple[float, int, callable]] = []
+        self._seq = itertools.count()
+        self.api_calls: list[dict] = []
+        self.local = threading.local()  # .in_handler is set while project code runs
+
+    # time -------------------------------------------------------------------------------------
+    def at(self, delay: float, action) -> None:
+        self._due.append((self.clock.now() + delay, next(self._seq), action))
+
+    def advance(self, now: float | None = None) -> None:
+        """Apply every scheduled transition that is due, each at its own time."""
+        now = self.clock.now() if now is None else now
+        with self.lock:
+            while True:
+                due = [d for d in self._due if d[0] <= now]
+                if not due:
+                    return
+                first = min(due)
+                self._due.remove(first)
+                first[2](first[0])
+
+    # the hook -----------------------------------------------------------------------------------
+    def handle(self, service: str, operation: str, params: dict):
+        """Return a response dict for calls answered here, or None to let moto answer."""
+        with self.lock:
+            self.advance()
+            if getattr(self.local, "in_handler", False) and not operation.startswith(MUTATING_PREFIXES):
+                self.api_calls.append(
+                    {"t": round(self.clock.elapsed(), 3), "service": service, "operation": operation, "params": params}
+                )
+            answer = getattr(self, f"_{service}_{operation}", None)
+            return answer(params) if answer else None
+
+    # Auto Scaling ---------------------------------------------------------------------------------------
+    def _state(self, group_name: str, instance_id: str):
+        group = self.asg.autoscaling_groups.get(group_name)
+        if group is None:
+            raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {group_name}")
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                return group, state
+        raise AwsError("ValidationError", f"The instance {instance_id} is not part of Auto Scaling group {group_name}.")
+
+    def _autoscaling_EnterStandby(self, params):
+        name = params["AutoScalingGroupName"]
+        activities = []
+        for instance_id in params["InstanceIds"]:
+            group, state = self._state(name, instance_id)
+            if state.lifecycle_state != "InService":
+                raise AwsError("ValidationError", f"The instance {instance_id} is not in InService.")
+            if params["ShouldDecrementDesiredCapacity"] and group.desired_capacity - 1 < group.min_size:
+                # Wording not confirmed against AWS; the rule is (EnterStandby API reference).
+                raise AwsError(
+                    "ValidationError",
+                    f"AutoScalingGroup {name} has min-size={group.min_size}, max-size={group.max_size}, and "
+                    f"desired-capacity={group.desired_capacity}. The instance {instance_id} cannot enter standby: "
+                    "the desired capacity would fall below the minimum size.",
+                )
+            before = group.desired_capacity
+            if params["ShouldDecrementDesiredCapacity"]:
+                group.desired_capacity -= 1
+            state.lifecycle_state = "EnteringStandby"
+            sim, sim_group = self.instances[instance_id], self.groups[name]
+            for arn in sim.targets:
+                sim.targets[arn] = ("draining", "Target.DeregistrationInProgress")
+            self.log(self.clock.now(), name, instance_id, f"EnteringStandby (desired {before} -> {group.desired_capacity})")
+            self.at(sim_group.deregistration_delay, lambda t, s=state, i=sim: self._reach_standby(t, s, i))
+            activities.append(self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity))
+        return {"Activities": activities}
+
+    def _reach_standby(self, t, state, sim):
+        if state.lifecycle_state != "EnteringStandby":
+            return
+        state.lifecycle_state = "Standby"
+        for arn in sim.targets:
+            sim.targets[arn] = ("unused", "Target.NotRegistered")
+        self.log(t, sim.group, sim.instance_id, "Standby (deregistered from its target groups)")
+
+    def _autoscaling_ExitStandby(self, params):
+        name = params["AutoScalingGroupName"]
+        activities = []
+        for instance_id in params["InstanceIds"]:
+            group, state = self._state(name, instance_id)
+            if state.lifecycle_state != "Standby":
+                raise AwsError("ValidationError", f"The instance {instance_id} is not in Standby.")
+            before = group.desired_capacity
+            group.desired_capacity += 1
+            state.lifecycle_state = "Pending"
+            self.log(self.clock.now(), name, instance_id, f"Pending (desired {before} -> {group.desired_capacity})")
+            self.at(PENDING_SECONDS, lambda t, s=state, i=self.instances[instance_id]: self._reach_in_service(t, s, i))
+            activities.append(self._activity(instance_id, name, "Moving EC2 instance out of Standby", before, group.desired_capacity))
+        return {"Activities": activities}
+
+    def _reach_in_service(self, t, state, sim):
+        if state.lifecycle_state != "Pending":
+            return
+        state.lifecycle_state = "InService"
+        for arn in sim.targets:
+            sim.targets[arn] = ("initial", "Elb.RegistrationInProgress")
+        self.log(t, sim.group, sim.instance_id, "InService (target registered, health check initial)")
+        self.at(self.groups[sim.group].warmup_seconds, lambda t2, i=sim: self._warm_up(t2, i))
+
+    def _warm_up(self, t, sim):
+        healthy = "unhealthy_after_patch" not in sim.faults
+        for arn, (target_state, _) in sim.targets.items():
+            if target_state == "initial":
+                sim.targets[arn] = ("healthy", None) if healthy else ("unhealthy", "Target.FailedHealthChecks")
+        self.log(t, sim.group, sim.instance_id, "healthy in its target groups" if healthy else "UNHEALTHY in its target groups")
+
+    def _activity(self, instance_id, group_name, description, before, after):
+        return {
+            "ActivityId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group_name,
+            "Description": f"{description}: {instance_id}",
+            "Cause": f"At {self._iso()} instance {instance_id} was moved in response to a user request, "
+            f"changing the capacity from {before} to {after}.",
+            "StartTime": self.clock.now_datetime(),
+            "StatusCode": "InProgress",
+            "Progress": 50,
+        }
+
+    def _iso(self) -> str:
+        return self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # Elastic Load Balancing v2 ----------------------------------------------------------------------
+    def _elbv2_DescribeTargetHealth(self, params):
+        arn = params["TargetGroupArn"]
+        wanted = [t["Id"] for t in params.get("Targets", [])] or [
+            i.instance_id for i in self.instances.values() if arn in i.targets
+        ]
+        descriptions = []
+        for instance_id in wanted:
+            sim = self.instances.get(instance_id)
+            state, reason = sim.targets.get(arn, ("unused", "Target.NotRegistered")) if sim else (
+                "unused", "Target.NotRegistered")
+            health = {"State": state}
+            if reason:
+                health["Reason"] = reason
+            descriptions.append({"Target": {"Id": instance_id, "Port": 80}, "TargetHealth": health})
+        return {"TargetHealthDescriptions": descriptions}
+
+    # Systems Manager ------------------------------------------------------------------------------------
+    def _ssm_SendCommand(self, params):
+        document = params["DocumentName"]
+        if document != "AWS-RunPatchBaseline":
+            raise AwsError("InvalidDocument", f"Document {document} does not exist in the simulated account.")
+        operation = params.get("Parameters", {}).get("Operation", [None])[0]
+        if operation not in ("Scan", "Install"):
+            raise AwsError("InvalidParameters", "Operation must be Scan or Install.")
+        for instance_id in params["InstanceIds"]:
+            if instance_id not in self.instances:
+                raise AwsError("InvalidInstanceId", "Instances not in a valid state for account")
+        command_id = str(uuid.uuid4())
+        now = self.clock.now()
+        timeout = params.get("TimeoutSeconds", 3600)
+        for instance_id in params["InstanceIds"]:
+            sim = self.instances[instance_id]
+            invocation = Invocation(
+                command_id, instance_id, document, params.get("Comment", ""), params.get("Parameters", {}), now, timeout
+            )
+            self.invocations[(command_id, instance_id)] = invocation
+            self.commands.setdefault(instance_id, []).append(command_id)
+            self.log(now, sim.group, instance_id, f"AWS-RunPatchBaseline {operation} sent ({command_id[:8]})")
+            if sim.agent_online:
+                self.at(DELIVERY_SECONDS, lambda t, inv=invocation, s=sim: self._start_command(t, inv, s))
+            self.at(timeout, lambda t, inv=invocation: self._delivery_timeout(t, inv))
+        return {"Command": {"CommandId": command_id, "DocumentName": document, "Status": "Pending",
+                            "InstanceIds": params["InstanceIds"], "Comment": params.get("Comment", "")}}
+
+    def _start_command(self, t, invocation, sim):
+        if invocation.status != "Pending":
+            return
+        invocation.status = invocation.details = "InProgress"
+        invocation.start_at = t
+        if "patch_timeout" in sim.faults:
+            return  # never ends
+        invocation.outcome = "Failed" if "patch_failed" in sim.faults else "Success"
+        self.at(sim.patch_seconds if invocation.parameters.get("Operation") == ["Install"] else 60,
+                lambda t2, inv=invocation, s=sim: self._finish_command(t2, inv, s))
+
+    def _finish_command(self, t, invocation, sim):
+        if invocation.status != "InProgress":
+            return
+        invocation.status = invocation.details = invocation.outcome
+        invocation.response_code = 0 if invocation.outcome == "Success" else 1
+        invocation.end_at = t
+        self.log(t, sim.group, sim.instance_id, f"AWS-RunPatchBaseline {invocation.outcome}")
+
+    def _delivery_timeout(self, t, invocation):
+        if invocation.status == "Pending":
+            invocation.status, invocation.details = "TimedOut", "Delivery Timed Out"
+            invocation.end_at = t
+
+    def _invocation(self, params) -> Invocation:
+        invocation = self.invocations.get((params["CommandId"], params["InstanceId"]))
+        if invocation is None or self.clock.now() - invocation.sent_at < INVOCATION_VISIBLE_AFTER:
+            raise AwsError("InvocationDoesNotExist", "")
+        return invocation
+
+    def _ssm_GetCommandInvocation(self, params):
+        inv = self._invocation(params)
+        return {
+            "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
+            "DocumentName": inv.document, "Status": inv.status, "StatusDetails": inv.details,
+            "ResponseCode": inv.response_code,
+        }
+
+    def _ssm_ListCommands(self, params):
+        instance_id = params.get("InstanceId")
+        ids = self.commands.get(instance_id, []) if instance_id else list(
+            {inv.command_id for inv in self.invocations.values()})
+        commands = []
+        for command_id in ids:
+            invs = [inv for (cid, _), inv in self.invocations.items() if cid == command_id]
+            first = invs[0]
+            commands.append({"CommandId": command_id, "DocumentName": first.document, "Comment": first.comment,
+                             "Status": first.status, "InstanceIds": [inv.instance_id for inv in invs]})
+        return {"Commands": commands}
+
+    def _ssm_CancelCommand(self, params):
+        for (command_id, instance_id), inv in self.invocations.items():
+            if command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id]):
+                if inv.status in ("Pending", "InProgress", "Delayed"):
+                    inv.status, inv.details = "Cancelled", "Cancelled"
+                    inv.end_at = self.clock.now()
+                    self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
+        return {}
+
+    def _ssm_DescribeInstanceInformation(self, params):
+        return {"InstanceInformationList": [
+            {"InstanceId": i.instance_id, "PingStatus": "Online" if i.agent_online else "ConnectionLost",
+             "PlatformType": "Linux", "ResourceType": "EC2Instance"}
+            for i in self.instances.values()
+        ]}
+
+
+def error_response(error: AwsError):
+    http = AWSResponse("https://simulated", error.status, {}, None)
+    return http, {"Error": {"Code": error.code, "Message": error.message},
+                  "ResponseMetadata": {"HTTPStatusCode": error.status}}
+
+
+def ok_response(parsed: dict):
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200})
+    return AWSResponse("https://simulated", 200, {}, None), parsed

@@ -1,0 +1,52 @@
+"""Command line: .venv/bin/python -m simulator run [--scenario FILE] [--json OUT] [--history OUT]."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .engine import Simulation
+from .scenario import ScenarioError, load_scenario
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="simulate one patch run and print its timeline")
+    run.add_argument("--scenario", type=Path, help="scenario file (default: simulator/scenarios/default.json)")
+    run.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
+    run.add_argument("--history", type=Path, metavar="OUT", help="write every execution's event history as JSON")
+    run.add_argument("--quiet", action="store_true", help="print only the final table")
+    args = parser.parse_args(argv)
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Simulating scenario {scenario.name!r} on virtual time (no AWS account is used)\n")
+    report = Simulation(scenario, echo=None if args.quiet else print).run()
+    histories = report.pop("_histories")
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    if args.history:
+        args.history.write_text(json.dumps(histories, indent=2, default=str))
+    return 0 if report["status"] == "SUCCEEDED" else 1
+
+
+def print_table(report: dict) -> None:
+    print()
+    print(f"{'group':<10} {'instance':<20} {'result':<11} {'tag':<11} {'lifecycle':<16} health")
+    for i in report["instances"]:
+        print(f"{i['group']:<10} {i['instance_id']:<20} {i['result']:<11} {i['tag'] or '-':<11} "
+              f"{i['lifecycle_state']:<16} {i['health']}")
+    print()
+    for g in report["groups"]:
+        print(f"group {g['name']}: desired {g['desired']}, min {g['min_size']}, max {g['max_size']}, "
+              f"at most {g['max_out_of_service']} instance(s) out of service at once")
+    minutes, seconds = divmod(int(report["virtual_seconds"]), 60)
+    print(f"\nRun {report['status']}" + (f": {report['error']}" if report["error"] else ""))
+    if report["error"] and report["cause"]:
+        print(f"  {report['cause'][:400]}")
+    print(f"{minutes} min {seconds} s of virtual time in {report['wall_seconds']} s; "
+          f"{report['lambda_invocations']} Lambda invocations; {len(report['notifications'])} notification(s)")

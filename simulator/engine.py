@@ -1,0 +1,283 @@
+"""Runs one simulated patch run: moto, the fleet, the real ASL and handlers, on virtual time."""
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import os
+import re
+import sys
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+
+import boto3
+import botocore.handlers
+from moto import mock_aws
+from moto.autoscaling.models import autoscaling_backends
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
+from .clock import VirtualClock
+from .scenario import Scenario
+from .stack import ROOT, load_stack, resolve
+
+REGION = "us-east-1"
+START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.timezone.utc)  # a Sunday, 03:00 UTC: the default schedule
+LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+_active = None  # the running Simulation, for the botocore hook
+
+
+@dataclass
+class TimelineEntry:
+    t: float
+    group: str
+    instance: str
+    text: str
+
+
+@dataclass
+class Context:
+    """What Lambda passes a handler as its context."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/simulated"
+    log_stream_name: str = "simulated"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, echo=None):
+        self.scenario = scenario
+        self.echo = echo  # callable(str) for the live timeline, or None
+        self.timeline: list[TimelineEntry] = []
+        self.stack = load_stack()
+        self.handlers = {}
+        self.lambda_invocations = 0
+        self.instance_order: list[SimInstance] = []
+        self.max_out_of_service: dict[str, int] = {}
+
+    # ------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        global _active
+        wall_start = time.perf_counter()
+        saved_env = dict(os.environ)
+        os.environ.update({
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        })
+        self.clock = VirtualClock(START)
+        try:
+            with self.clock, mock_aws(config=MOTO_CONFIG):
+                _active = self
+                _install_hooks()
+                backends = {"autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION]}
+                self.model = AwsModel(self.clock, backends, self._log)
+                self.clock.on_advance.append(self.model.advance)
+                refs, attributes = self._build_fleet()
+                self._load_functions(refs, attributes)
+                machine_arn = self._create_state_machine(refs, attributes)
+                executions = [self._start(machine_arn, f"run-{START:%Y%m%dT%H%M}", self.scenario.input)]
+                self.clock.run_until(lambda: True, LIMIT_SECONDS)
+                self.model.advance()
+                report = self._report(executions)
+        finally:
+            _active = None
+            _uninstall_hooks()
+            os.environ.clear()
+            os.environ.update(saved_env)
+        report["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
+        return report
+
+    # the fleet ------------------------------------------------------------------------------------
+    def _build_fleet(self):
+        ec2, asg, elbv2, sns = (boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns"))
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+            for n, az in enumerate("ab")
+        ]
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.create_launch_template(
+            LaunchTemplateName="fleet", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
+        )
+        opt_in_value = self.stack.parameters["OptInTagValue"]
+        for spec in self.scenario.groups:
+            target_groups = []
+            if spec.load_balanced:
+                target_groups.append(elbv2.create_target_group(
+                    Name=f"{spec.name}-tg"[:32], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+                )["TargetGroups"][0]["TargetGroupArn"])
+            tags = [{"Key": "AutoPatch", "Value": opt_in_value}] if spec.opted_in else []
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName=spec.name, MinSize=spec.min_size, MaxSize=spec.max_size,
+                DesiredCapacity=spec.instances, VPCZoneIdentifier=",".join(subnets),
+                LaunchTemplate={"LaunchTemplateName": "fleet", "Version": "$Latest"},
+                TargetGroupARNs=target_groups, HealthCheckType="ELB" if target_groups else "EC2",
+                HealthCheckGracePeriod=spec.warmup_seconds,
+                Tags=[{**t, "PropagateAtLaunch": False, "ResourceId": spec.name, "ResourceType": "auto-scaling-group"}
+                      for t in tags],
+            )
+            self.model.groups[spec.name] = SimGroup(spec.name, target_groups, spec.deregistration_delay, spec.warmup_seconds)
+            group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
+            for index, instance in enumerate(group["Instances"]):
+                fault = spec.faults.get(index)
+                sim = SimInstance(
+                    instance["InstanceId"], spec.name, index, {fault} if fault else set(),
+                    agent_online=fault != "agent_offline", patch_seconds=spec.patch_seconds,
+                    targets={arn: ("healthy", None) for arn in target_groups},
+                )
+                self.model.instances[sim.instance_id] = sim
+                self.instance_order.append(sim)
+            self.max_out_of_service[spec.name] = 0
+        topic = sns.create_topic(Name="AlertTopic")["TopicArn"]
+        return {**self.stack.parameters, "AlertTopic": topic}, {}
+
+    # the functions --------------------------------------------------------------------------------
+    def _load_functions(self, refs, attributes):
+        lam = boto3.client("lambda", region_name=REGION)
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="simulated", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("app.py", "")
+        for layer_dir in self.stack.layers.values():
+            if str(layer_dir) not in sys.path:
+                sys.path.insert(0, str(layer_dir))
+        environment = {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1"}
+        for fn in self.stack.functions.values():
+            arn = lam.create_function(
+                FunctionName=fn.logical_id, Runtime="python3.12", Role=role, Handler=fn.handler,
+                Code={"ZipFile": code.getvalue()},
+            )["FunctionArn"]
+            refs[fn.logical_id] = fn.logical_id
+            attributes[(fn.logical_id, "Arn")] = arn
+            for name, value in fn.environment.items():
+                value = str(resolve(value, refs, attributes))
+                if environment.get(name, value) != value:
+                    raise ValueError(f"functions disagree on environment variable {name}; the simulator shares one")
+                environment[name] = value
+        environment["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # keep the timeline readable
+        os.environ.update(environment)
+        for fn in self.stack.functions.values():
+            module_name, function_name = fn.handler.rsplit(".", 1)
+            spec = importlib.util.spec_from_file_location(
+                f"fn_{fn.code_dir.name}", fn.code_dir / f"{module_name}.py"
+            )
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")])
+
+    def invoke(self, function_name: str, body, response_headers) -> bytes:
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        handler, arn = self.handlers[name]
+        self.lambda_invocations += 1
+        event = json.loads(body) if body else {}
+        self.model.local.in_handler = True
+        try:
+            result = handler(event, Context(name, arn))
+        except Exception as error:  # noqa: BLE001 - reported the way Lambda reports it
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+        finally:
+            self.model.local.in_handler = False
+        return json.dumps(result).encode()
+
+    # the state machine ---------------------------------------------------------------------------
+    def _create_state_machine(self, refs, attributes) -> str:
+        definition = self.stack.state_machine.definition_path.read_text()
+        for name, expression in self.stack.state_machine.substitutions.items():
+            definition = definition.replace("${%s}" % name, str(resolve(expression, refs, attributes)))
+        leftover = re.findall(r"\$\{(\w+)\}", definition)
+        if leftover:
+            raise ValueError(f"the ASL uses ${{{leftover[0]}}}, which DefinitionSubstitutions does not define")
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        return sfn.create_state_machine(
+            name="rolling-patch", definition=definition,
+            roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/simulated",
+        )["stateMachineArn"]
+
+    def _start(self, machine_arn, name, run_input) -> str:
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(run_input))["executionArn"]
+        self._log(self.clock.now(), "", "", f"execution {name} started with input {json.dumps(run_input)}")
+        return arn
+
+    # output ---------------------------------------------------------------------------------------
+    def _log(self, t, group, instance, text):
+        entry = TimelineEntry(round(t - START.timestamp(), 3), group, instance, text)
+        self.timeline.append(entry)
+        if group:
+            out = sum(1 for i in self.instance_order if i.group == group and self._lifecycle(i) != "InService")
+            self.max_out_of_service[group] = max(self.max_out_of_service.get(group, 0), out)
+        if self.echo:
+            clock = (START + dt.timedelta(seconds=entry.t)).strftime("%H:%M:%S")
+            self.echo(f"{clock}  {group:<10} {instance:<20} {text}")
+
+    def _lifecycle(self, sim) -> str:
+        group = self.model.asg.autoscaling_groups[sim.group]
+        return next(s.lifecycle_state for s in group.instance_states if s.instance.id == sim.instance_id)
+
+    def _report(self, execution_arns) -> dict:
+        from .report import build_report
+
+        return build_report(self, execution_arns)
+
+
+# botocore hooks: every client the project's code creates passes here --------------------------------
+def _remember_params(params, context, **_):
+    context["simulator_params"] = params
+
+
+def _before_call(model, context, **_):
+    if _active is None:
+        return None
+    service = model.service_model.service_name
+    if service in ("lambda", "stepfunctions", "iam", "sts"):
+        return None
+    try:
+        answer = _active.model.handle(service, model.name, context.get("simulator_params", {}))
+    except AwsError as error:
+        return error_response(error)
+    return None if answer is None else ok_response(answer)
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):
+    return _active.invoke(function_name, body, response_headers)
+
+
+_HOOKS = [("before-parameter-build", _remember_params), ("before-call", _before_call)]
+_saved_invoke = LambdaSimpleBackend.invoke
+
+
+def _install_hooks():
+    for hook in _HOOKS:
+        if hook not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append(hook)
+    boto3.DEFAULT_SESSION = None  # new clients pick the hooks up
+    LambdaSimpleBackend.invoke = _invoke
+    _reset_project_clients()
+
+
+def _uninstall_hooks():
+    for hook in _HOOKS:
+        if hook in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.remove(hook)
+    boto3.DEFAULT_SESSION = None
+    LambdaSimpleBackend.invoke = _saved_invoke
+    _reset_project_clients()
+
+
+def _reset_project_clients():
+    clients = sys.modules.get("autopatch.clients")
+    if clients is not None:
+        clients.client.cache_clear()

@@ -1,0 +1,108 @@
+"""The simulator's report (the --json fields are a contract: add fields, never rename them)."""
+
+import json
+
+import boto3
+
+from autopatch import PATCH_TAG_KEY
+
+from .engine import REGION
+
+
+def execution_history(arn: str) -> list[dict]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def state_transitions(events: list[dict]) -> int:
+    """What AWS bills: every state entered, and every retry of a task."""
+    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    task_entries = sum(1 for e in events if e["type"] == "TaskStateEntered")
+    scheduled = sum(1 for e in events if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled"))
+    return entered + max(scheduled - task_entries, 0)
+
+
+def run_summary(description: dict) -> dict:
+    """The run's summary: the output of a run that succeeded, the cause of one that failed on instances."""
+    text = description.get("output") or description.get("cause") or "{}"
+    try:
+        summary = json.loads(text)
+    except ValueError:
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def build_report(sim, execution_arns: list[str]) -> dict:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    asg = boto3.client("autoscaling", region_name=REGION)
+    executions, histories = [], {}
+    for arn in execution_arns:
+        description = sfn.describe_execution(executionArn=arn)
+        events = execution_history(arn)
+        histories[description["name"]] = events
+        executions.append({
+            "name": description["name"],
+            "status": description["status"],
+            "history_events": len(events),
+            "state_transitions": state_transitions(events),
+            "description": description,
+        })
+    main = executions[0]["description"]
+    results = {i["InstanceId"]: i for i in run_summary(main).get("Instances", [])}
+    tags = {}
+    for page in ec2.get_paginator("describe_tags").paginate(
+        Filters=[{"Name": "key", "Values": [PATCH_TAG_KEY]}, {"Name": "resource-type", "Values": ["instance"]}]
+    ):
+        tags.update({t["ResourceId"]: t["Value"] for t in page["Tags"]})
+    instances = []
+    for inst in sim.instance_order:
+        health = sorted({state for state, _ in inst.targets.values()})
+        instances.append({
+            "instance_id": inst.instance_id,
+            "group": inst.group,
+            "index": inst.index,
+            "result": results.get(inst.instance_id, {}).get("Result", "NotStarted"),
+            "command_id": results.get(inst.instance_id, {}).get("CommandId"),
+            "tag": tags.get(inst.instance_id),
+            "lifecycle_state": sim._lifecycle(inst),
+            "health": ",".join(health) if health else "not load balanced",
+        })
+    groups = []
+    for spec in sim.scenario.groups:
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
+        groups.append({
+            "name": spec.name,
+            "desired": group["DesiredCapacity"],
+            "min_size": group["MinSize"],
+            "max_size": group["MaxSize"],
+            "max_out_of_service": sim.max_out_of_service[spec.name],
+        })
+    calls = sim.model.api_calls
+    report = {
+        "scenario": sim.scenario.name,
+        "status": main["status"],
+        "error": main.get("error"),
+        "cause": main.get("cause"),
+        "output": json.loads(main["output"]) if main.get("output") else None,
+        "virtual_seconds": round((main.get("stopDate") or sim.clock.now_datetime()).timestamp()
+                                 - main["startDate"].timestamp(), 3),
+        "lambda_invocations": sim.lambda_invocations,
+        "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
+        "instances": instances,
+        "groups": groups,
+        "notifications": [
+            {"subject": c["params"].get("Subject"), "message": c["params"].get("Message")}
+            for c in calls if c["operation"] == "Publish"
+        ],
+        "api_calls": calls,
+        "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],
+    }
+    report["_histories"] = histories
+    return report

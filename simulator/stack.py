@@ -1,0 +1,98 @@
+"""What the simulator needs from template.yaml: functions, their code and settings, and the state machine.
+
+Everything is read from the template, so the simulation follows the template: a function renamed,
+an environment variable added or a substitution changed there is what the simulator runs.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+@dataclass
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict  # values still as template expressions
+    layers: list[str]
+
+
+@dataclass
+class StateMachine:
+    logical_id: str
+    definition_path: Path
+    substitutions: dict  # name -> template expression
+
+
+@dataclass
+class Stack:
+    parameters: dict  # name -> default value
+    functions: dict[str, Function]
+    layers: dict[str, Path]
+    state_machine: StateMachine
+    resources: dict = field(repr=False, default_factory=dict)
+
+
+def load_stack(path: Path = TEMPLATE) -> Stack:
+    template, errors = decode(str(path))
+    if errors:
+        raise ValueError(f"cannot read {path}: {errors[0]}")
+    resources = template["Resources"]
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    layers = {
+        name: ROOT / res["Properties"]["ContentUri"] / "python"
+        for name, res in resources.items()
+        if res["Type"] == "AWS::Serverless::LayerVersion"
+    }
+    functions = {}
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        props = res["Properties"]
+        environment = {
+            **globals_fn.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        functions[name] = Function(
+            logical_id=name,
+            code_dir=ROOT / props["CodeUri"],
+            handler=props.get("Handler", globals_fn.get("Handler")),
+            environment=environment,
+            layers=[_ref(layer) for layer in props.get("Layers", globals_fn.get("Layers", []))],
+        )
+    (sm_name, sm), *others = [
+        (name, res) for name, res in resources.items() if res["Type"] == "AWS::Serverless::StateMachine"
+    ]
+    if others:
+        raise ValueError("the simulator runs one state machine; the template has more")
+    machine = StateMachine(
+        logical_id=sm_name,
+        definition_path=ROOT / sm["Properties"]["DefinitionUri"],
+        substitutions=dict(sm["Properties"].get("DefinitionSubstitutions", {})),
+    )
+    return Stack(parameters, functions, layers, machine, resources)
+
+
+def _ref(expression) -> str:
+    if isinstance(expression, dict) and "Ref" in expression:
+        return expression["Ref"]
+    raise ValueError(f"unsupported layer reference {expression!r}")
+
+
+def resolve(expression, refs: dict, attributes: dict):
+    """Resolve a template value: a literal, {"Ref": X} or {"Fn::GetAtt": [X, Attr]}."""
+    if isinstance(expression, (str, int, float, bool)):
+        return expression
+    if isinstance(expression, dict) and "Ref" in expression:
+        return refs[expression["Ref"]]
+    if isinstance(expression, dict) and "Fn::GetAtt" in expression:
+        target = expression["Fn::GetAtt"]
+        logical_id, attribute = target if isinstance(target, list) else target.split(".", 1)
+        return attributes[(logical_id, attribute)]
+    raise ValueError(f"the simulator cannot resolve {expression!r}")
