@@ -105,8 +105,18 @@ class AwsModel:
                 self.api_calls.append(
                     {"t": round(self.clock.elapsed(), 3), "service": service, "operation": operation, "params": params}
                 )
+                self._log_call(operation, params)
             answer = getattr(self, f"_{service}_{operation}", None)
             return answer(params) if answer else None
+
+    def _log_call(self, operation, params):
+        if operation == "CreateTags":
+            tags = ", ".join(f"{t['Key']}={t['Value']}" for t in params["Tags"] if t["Key"] == "AutoPatchInstanceInASG")
+            for instance_id in params["Resources"]:
+                sim = self.instances.get(instance_id)
+                self.log(self.clock.now(), sim.group if sim else "", instance_id, f"tagged {tags}")
+        elif operation == "Publish":
+            self.log(self.clock.now(), "", "", f"ALERT published: {params.get('Subject')}")
 
     # Auto Scaling ---------------------------------------------------------------------------------------
     def _state(self, group_name: str, instance_id: str):
@@ -140,9 +150,13 @@ class AwsModel:
             sim, sim_group = self.instances[instance_id], self.groups[name]
             for arn in sim.targets:
                 sim.targets[arn] = ("draining", "Target.DeregistrationInProgress")
-            self.log(self.clock.now(), name, instance_id, f"EnteringStandby (desired {before} -> {group.desired_capacity})")
+            self.log(
+                self.clock.now(), name, instance_id, f"EnteringStandby (desired {before} -> {group.desired_capacity})"
+            )
             self.at(sim_group.deregistration_delay, lambda t, s=state, i=sim: self._reach_standby(t, s, i))
-            activities.append(self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity))
+            activities.append(
+                self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity)
+            )
         return {"Activities": activities}
 
     def _reach_standby(self, t, state, sim):
@@ -165,7 +179,9 @@ class AwsModel:
             state.lifecycle_state = "Pending"
             self.log(self.clock.now(), name, instance_id, f"Pending (desired {before} -> {group.desired_capacity})")
             self.at(PENDING_SECONDS, lambda t, s=state, i=self.instances[instance_id]: self._reach_in_service(t, s, i))
-            activities.append(self._activity(instance_id, name, "Moving EC2 instance out of Standby", before, group.desired_capacity))
+            activities.append(
+                self._activity(instance_id, name, "Moving EC2 instance out of Standby", before, group.desired_capacity)
+            )
         return {"Activities": activities}
 
     def _reach_in_service(self, t, state, sim):
@@ -182,7 +198,12 @@ class AwsModel:
         for arn, (target_state, _) in sim.targets.items():
             if target_state == "initial":
                 sim.targets[arn] = ("healthy", None) if healthy else ("unhealthy", "Target.FailedHealthChecks")
-        self.log(t, sim.group, sim.instance_id, "healthy in its target groups" if healthy else "UNHEALTHY in its target groups")
+        self.log(
+            t,
+            sim.group,
+            sim.instance_id,
+            "healthy in its target groups" if healthy else "UNHEALTHY in its target groups",
+        )
 
     def _activity(self, instance_id, group_name, description, before, after):
         return {
@@ -208,8 +229,9 @@ class AwsModel:
         descriptions = []
         for instance_id in wanted:
             sim = self.instances.get(instance_id)
-            state, reason = sim.targets.get(arn, ("unused", "Target.NotRegistered")) if sim else (
-                "unused", "Target.NotRegistered")
+            state, reason = (
+                sim.targets.get(arn, ("unused", "Target.NotRegistered")) if sim else ("unused", "Target.NotRegistered")
+            )
             health = {"State": state}
             if reason:
                 health["Reason"] = reason
@@ -241,8 +263,15 @@ class AwsModel:
             if sim.agent_online:
                 self.at(DELIVERY_SECONDS, lambda t, inv=invocation, s=sim: self._start_command(t, inv, s))
             self.at(timeout, lambda t, inv=invocation: self._delivery_timeout(t, inv))
-        return {"Command": {"CommandId": command_id, "DocumentName": document, "Status": "Pending",
-                            "InstanceIds": params["InstanceIds"], "Comment": params.get("Comment", "")}}
+        return {
+            "Command": {
+                "CommandId": command_id,
+                "DocumentName": document,
+                "Status": "Pending",
+                "InstanceIds": params["InstanceIds"],
+                "Comment": params.get("Comment", ""),
+            }
+        }
 
     def _start_command(self, t, invocation, sim):
         if invocation.status != "Pending":
@@ -252,8 +281,10 @@ class AwsModel:
         if "patch_timeout" in sim.faults:
             return  # never ends
         invocation.outcome = "Failed" if "patch_failed" in sim.faults else "Success"
-        self.at(sim.patch_seconds if invocation.parameters.get("Operation") == ["Install"] else 60,
-                lambda t2, inv=invocation, s=sim: self._finish_command(t2, inv, s))
+        self.at(
+            sim.patch_seconds if invocation.parameters.get("Operation") == ["Install"] else 60,
+            lambda t2, inv=invocation, s=sim: self._finish_command(t2, inv, s),
+        )
 
     def _finish_command(self, t, invocation, sim):
         if invocation.status != "InProgress":
@@ -277,44 +308,66 @@ class AwsModel:
     def _ssm_GetCommandInvocation(self, params):
         inv = self._invocation(params)
         return {
-            "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
-            "DocumentName": inv.document, "Status": inv.status, "StatusDetails": inv.details,
+            "CommandId": inv.command_id,
+            "InstanceId": inv.instance_id,
+            "Comment": inv.comment,
+            "DocumentName": inv.document,
+            "Status": inv.status,
+            "StatusDetails": inv.details,
             "ResponseCode": inv.response_code,
         }
 
     def _ssm_ListCommands(self, params):
         instance_id = params.get("InstanceId")
-        ids = self.commands.get(instance_id, []) if instance_id else list(
-            {inv.command_id for inv in self.invocations.values()})
+        ids = (
+            self.commands.get(instance_id, [])
+            if instance_id
+            else list({inv.command_id for inv in self.invocations.values()})
+        )
         commands = []
         for command_id in ids:
             invs = [inv for (cid, _), inv in self.invocations.items() if cid == command_id]
             first = invs[0]
-            commands.append({"CommandId": command_id, "DocumentName": first.document, "Comment": first.comment,
-                             "Status": first.status, "InstanceIds": [inv.instance_id for inv in invs]})
+            commands.append(
+                {
+                    "CommandId": command_id,
+                    "DocumentName": first.document,
+                    "Comment": first.comment,
+                    "Status": first.status,
+                    "InstanceIds": [inv.instance_id for inv in invs],
+                }
+            )
         return {"Commands": commands}
 
     def _ssm_CancelCommand(self, params):
         for (command_id, instance_id), inv in self.invocations.items():
-            if command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id]):
-                if inv.status in ("Pending", "InProgress", "Delayed"):
-                    inv.status, inv.details = "Cancelled", "Cancelled"
-                    inv.end_at = self.clock.now()
-                    self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
+            wanted = command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id])
+            if wanted and inv.status in ("Pending", "InProgress", "Delayed"):
+                inv.status, inv.details = "Cancelled", "Cancelled"
+                inv.end_at = self.clock.now()
+                self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
         return {}
 
     def _ssm_DescribeInstanceInformation(self, params):
-        return {"InstanceInformationList": [
-            {"InstanceId": i.instance_id, "PingStatus": "Online" if i.agent_online else "ConnectionLost",
-             "PlatformType": "Linux", "ResourceType": "EC2Instance"}
-            for i in self.instances.values()
-        ]}
+        return {
+            "InstanceInformationList": [
+                {
+                    "InstanceId": i.instance_id,
+                    "PingStatus": "Online" if i.agent_online else "ConnectionLost",
+                    "PlatformType": "Linux",
+                    "ResourceType": "EC2Instance",
+                }
+                for i in self.instances.values()
+            ]
+        }
 
 
 def error_response(error: AwsError):
     http = AWSResponse("https://simulated", error.status, {}, None)
-    return http, {"Error": {"Code": error.code, "Message": error.message},
-                  "ResponseMetadata": {"HTTPStatusCode": error.status}}
+    return http, {
+        "Error": {"Code": error.code, "Message": error.message},
+        "ResponseMetadata": {"HTTPStatusCode": error.status},
+    }
 
 
 def ok_response(parsed: dict):

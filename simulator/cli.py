@@ -38,15 +38,21 @@ def print_table(report: dict) -> None:
     print()
     print(f"{'group':<10} {'instance':<20} {'result':<11} {'tag':<11} {'lifecycle':<16} health")
     for i in report["instances"]:
-        print(f"{i['group']:<10} {i['instance_id']:<20} {i['result']:<11} {i['tag'] or '-':<11} "
-              f"{i['lifecycle_state']:<16} {i['health']}")
+        print(
+            f"{i['group']:<10} {i['instance_id']:<20} {i['result']:<11} {i['tag'] or '-':<11} "
+            f"{i['lifecycle_state']:<16} {i['health']}"
+        )
     print()
     for g in report["groups"]:
-        print(f"group {g['name']}: desired {g['desired']}, min {g['min_size']}, max {g['max_size']}, "
-              f"at most {g['max_out_of_service']} instance(s) out of service at once")
+        print(
+            f"group {g['name']}: desired {g['desired']}, min {g['min_size']}, max {g['max_size']}, "
+            f"at most {g['max_out_of_service']} instance(s) out of service at once"
+        )
     minutes, seconds = divmod(int(report["virtual_seconds"]), 60)
     print(f"\nRun {report['status']}" + (f": {report['error']}" if report["error"] else ""))
     if report["error"] and report["cause"]:
         print(f"  {report['cause'][:400]}")
-    print(f"{minutes} min {seconds} s of virtual time in {report['wall_seconds']} s; "
-          f"{report['lambda_invocations']} Lambda invocations; {len(report['notifications'])} notification(s)")
+    print(
+        f"{minutes} min {seconds} s of virtual time in {report['wall_seconds']} s; "
+        f"{report['lambda_invocations']} Lambda invocations; {len(report['notifications'])} notification(s)"
+    )

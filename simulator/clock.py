@@ -13,19 +13,20 @@ import threading
 import time
 import types
 
-import time_machine
-
 import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
 import moto.stepfunctions.parser.asl.component.program.program as program_mod
 import moto.stepfunctions.parser.asl.component.state.exec.execute_state as execute_state
-import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component as inline_iter
-import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record as map_run_record
 import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job as job_mod
 import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker as branch_worker
 import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as branches_decl
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_function
 import moto.stepfunctions.parser.asl.eval.environment as environment
 import moto.stepfunctions.parser.backend.execution_worker as execution_worker
+import time_machine
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    inline_iteration_component as inline_iter,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import map_run_record
 
 _real_sleep = time.sleep
 _REAL_EVENT = threading.Event
@@ -37,7 +38,7 @@ class Deadlock(RuntimeError):
 
 
 class _Waiter:
-    __slots__ = ("ready", "deadline", "released")
+    __slots__ = ("deadline", "ready", "released")
 
     def __init__(self, ready, deadline):
         self.ready = ready
@@ -61,7 +62,7 @@ class VirtualClock:
         return time.time()
 
     def now_datetime(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def elapsed(self) -> float:
         return time.time() - self.start.timestamp()
@@ -111,32 +112,26 @@ class VirtualClock:
     def _release_ready(self):
         now = time.time()
         for waiter in self._waiters:
-            if not waiter.released and (
-                (waiter.deadline is not None and waiter.deadline <= now) or waiter.ready()
-            ):
+            if not waiter.released and ((waiter.deadline is not None and waiter.deadline <= now) or waiter.ready()):
                 waiter.released = True
                 self._blocked -= 1
         self._waiters = [w for w in self._waiters if not w.released]
 
     # the driver ------------------------------------------------------------------------------
-    def run_until(self, done, limit_seconds: float) -> None:
-        """Drive virtual time until done() is true. Called from the (uncounted) main thread."""
+    def run(self, limit_seconds: float) -> None:
+        """Drive virtual time until every counted thread has ended. Called from the (uncounted) main thread."""
         with self._cond:
             while True:
                 while self._blocked < self._threads:
                     self._cond.wait(timeout=0.5)
-                if done():
-                    if self._threads == 0:
-                        return
+                if self._threads == 0:
+                    return
                 deadlines = [w.deadline for w in self._waiters if w.deadline is not None]
                 if not deadlines:
-                    if self._threads == 0:
-                        return
                     raise Deadlock("every execution thread waits and none has a deadline")
-                target = min(deadlines)
                 if self.elapsed() > limit_seconds:
                     raise TimeoutError(f"the simulation passed {limit_seconds} virtual seconds")
-                step = target - time.time()
+                step = min(deadlines) - time.time()
                 if step > 0:
                     self._shifter.shift(dt.timedelta(seconds=step))
                     for callback in self.on_advance:

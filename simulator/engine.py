@@ -4,6 +4,7 @@ import datetime as dt
 import importlib.util
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -22,10 +23,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
 from .scenario import Scenario
-from .stack import ROOT, load_stack, resolve
+from .stack import load_stack, resolve
 
 REGION = "us-east-1"
-START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.timezone.utc)  # a Sunday, 03:00 UTC: the default schedule
+START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
@@ -69,12 +70,18 @@ class Simulation:
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         global _active
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every failed state
         wall_start = time.perf_counter()
         saved_env = dict(os.environ)
-        os.environ.update({
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        })
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
         self.clock = VirtualClock(START)
         try:
             with self.clock, mock_aws(config=MOTO_CONFIG):
@@ -87,7 +94,7 @@ class Simulation:
                 self._load_functions(refs, attributes)
                 machine_arn = self._create_state_machine(refs, attributes)
                 executions = [self._start(machine_arn, f"run-{START:%Y%m%dT%H%M}", self.scenario.input)]
-                self.clock.run_until(lambda: True, LIMIT_SECONDS)
+                self.clock.run(LIMIT_SECONDS)
                 self.model.advance()
                 report = self._report(executions)
         finally:
@@ -103,7 +110,9 @@ class Simulation:
         ec2, asg, elbv2, sns = (boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns"))
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+                "SubnetId"
+            ]
             for n, az in enumerate("ab")
         ]
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -114,26 +123,44 @@ class Simulation:
         for spec in self.scenario.groups:
             target_groups = []
             if spec.load_balanced:
-                target_groups.append(elbv2.create_target_group(
-                    Name=f"{spec.name}-tg"[:32], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
-                )["TargetGroups"][0]["TargetGroupArn"])
+                target_groups.append(
+                    elbv2.create_target_group(
+                        Name=f"{spec.name}-tg"[:32],
+                        Protocol="HTTP",
+                        Port=80,
+                        VpcId=vpc,
+                        TargetType="instance",
+                    )["TargetGroups"][0]["TargetGroupArn"]
+                )
             tags = [{"Key": "AutoPatch", "Value": opt_in_value}] if spec.opted_in else []
             asg.create_auto_scaling_group(
-                AutoScalingGroupName=spec.name, MinSize=spec.min_size, MaxSize=spec.max_size,
-                DesiredCapacity=spec.instances, VPCZoneIdentifier=",".join(subnets),
+                AutoScalingGroupName=spec.name,
+                MinSize=spec.min_size,
+                MaxSize=spec.max_size,
+                DesiredCapacity=spec.instances,
+                VPCZoneIdentifier=",".join(subnets),
                 LaunchTemplate={"LaunchTemplateName": "fleet", "Version": "$Latest"},
-                TargetGroupARNs=target_groups, HealthCheckType="ELB" if target_groups else "EC2",
+                TargetGroupARNs=target_groups,
+                HealthCheckType="ELB" if target_groups else "EC2",
                 HealthCheckGracePeriod=spec.warmup_seconds,
-                Tags=[{**t, "PropagateAtLaunch": False, "ResourceId": spec.name, "ResourceType": "auto-scaling-group"}
-                      for t in tags],
+                Tags=[
+                    {**t, "PropagateAtLaunch": False, "ResourceId": spec.name, "ResourceType": "auto-scaling-group"}
+                    for t in tags
+                ],
             )
-            self.model.groups[spec.name] = SimGroup(spec.name, target_groups, spec.deregistration_delay, spec.warmup_seconds)
+            self.model.groups[spec.name] = SimGroup(
+                spec.name, target_groups, spec.deregistration_delay, spec.warmup_seconds
+            )
             group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
             for index, instance in enumerate(group["Instances"]):
                 fault = spec.faults.get(index)
                 sim = SimInstance(
-                    instance["InstanceId"], spec.name, index, {fault} if fault else set(),
-                    agent_online=fault != "agent_offline", patch_seconds=spec.patch_seconds,
+                    instance["InstanceId"],
+                    spec.name,
+                    index,
+                    {fault} if fault else set(),
+                    agent_online=fault != "agent_offline",
+                    patch_seconds=spec.patch_seconds,
                     targets={arn: ("healthy", None) for arn in target_groups},
                 )
                 self.model.instances[sim.instance_id] = sim
@@ -156,7 +183,10 @@ class Simulation:
         environment = {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1"}
         for fn in self.stack.functions.values():
             arn = lam.create_function(
-                FunctionName=fn.logical_id, Runtime="python3.12", Role=role, Handler=fn.handler,
+                FunctionName=fn.logical_id,
+                Runtime="python3.12",
+                Role=role,
+                Handler=fn.handler,
                 Code={"ZipFile": code.getvalue()},
             )["FunctionArn"]
             refs[fn.logical_id] = fn.logical_id
@@ -170,9 +200,7 @@ class Simulation:
         os.environ.update(environment)
         for fn in self.stack.functions.values():
             module_name, function_name = fn.handler.rsplit(".", 1)
-            spec = importlib.util.spec_from_file_location(
-                f"fn_{fn.code_dir.name}", fn.code_dir / f"{module_name}.py"
-            )
+            spec = importlib.util.spec_from_file_location(f"fn_{fn.code_dir.name}", fn.code_dir / f"{module_name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")])
@@ -185,7 +213,7 @@ class Simulation:
         self.model.local.in_handler = True
         try:
             result = handler(event, Context(name, arn))
-        except Exception as error:  # noqa: BLE001 - reported the way Lambda reports it
+        except Exception as error:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
         finally:
@@ -196,13 +224,14 @@ class Simulation:
     def _create_state_machine(self, refs, attributes) -> str:
         definition = self.stack.state_machine.definition_path.read_text()
         for name, expression in self.stack.state_machine.substitutions.items():
-            definition = definition.replace("${%s}" % name, str(resolve(expression, refs, attributes)))
+            definition = definition.replace(f"${{{name}}}", str(resolve(expression, refs, attributes)))
         leftover = re.findall(r"\$\{(\w+)\}", definition)
         if leftover:
             raise ValueError(f"the ASL uses ${{{leftover[0]}}}, which DefinitionSubstitutions does not define")
         sfn = boto3.client("stepfunctions", region_name=REGION)
         return sfn.create_state_machine(
-            name="rolling-patch", definition=definition,
+            name="rolling-patch",
+            definition=definition,
             roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/simulated",
         )["stateMachineArn"]
 

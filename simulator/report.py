@@ -47,13 +47,15 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         description = sfn.describe_execution(executionArn=arn)
         events = execution_history(arn)
         histories[description["name"]] = events
-        executions.append({
-            "name": description["name"],
-            "status": description["status"],
-            "history_events": len(events),
-            "state_transitions": state_transitions(events),
-            "description": description,
-        })
+        executions.append(
+            {
+                "name": description["name"],
+                "status": description["status"],
+                "history_events": len(events),
+                "state_transitions": state_transitions(events),
+                "description": description,
+            }
+        )
     main = executions[0]["description"]
     results = {i["InstanceId"]: i for i in run_summary(main).get("Instances", [])}
     tags = {}
@@ -64,26 +66,30 @@ def build_report(sim, execution_arns: list[str]) -> dict:
     instances = []
     for inst in sim.instance_order:
         health = sorted({state for state, _ in inst.targets.values()})
-        instances.append({
-            "instance_id": inst.instance_id,
-            "group": inst.group,
-            "index": inst.index,
-            "result": results.get(inst.instance_id, {}).get("Result", "NotStarted"),
-            "command_id": results.get(inst.instance_id, {}).get("CommandId"),
-            "tag": tags.get(inst.instance_id),
-            "lifecycle_state": sim._lifecycle(inst),
-            "health": ",".join(health) if health else "not load balanced",
-        })
+        instances.append(
+            {
+                "instance_id": inst.instance_id,
+                "group": inst.group,
+                "index": inst.index,
+                "result": results.get(inst.instance_id, {}).get("Result", "NotStarted"),
+                "command_id": results.get(inst.instance_id, {}).get("CommandId"),
+                "tag": tags.get(inst.instance_id),
+                "lifecycle_state": sim._lifecycle(inst),
+                "health": ",".join(health) if health else "not load balanced",
+            }
+        )
     groups = []
     for spec in sim.scenario.groups:
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
-        groups.append({
-            "name": spec.name,
-            "desired": group["DesiredCapacity"],
-            "min_size": group["MinSize"],
-            "max_size": group["MaxSize"],
-            "max_out_of_service": sim.max_out_of_service[spec.name],
-        })
+        groups.append(
+            {
+                "name": spec.name,
+                "desired": group["DesiredCapacity"],
+                "min_size": group["MinSize"],
+                "max_size": group["MaxSize"],
+                "max_out_of_service": sim.max_out_of_service[spec.name],
+            }
+        )
     calls = sim.model.api_calls
     report = {
         "scenario": sim.scenario.name,
@@ -91,15 +97,17 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "error": main.get("error"),
         "cause": main.get("cause"),
         "output": json.loads(main["output"]) if main.get("output") else None,
-        "virtual_seconds": round((main.get("stopDate") or sim.clock.now_datetime()).timestamp()
-                                 - main["startDate"].timestamp(), 3),
+        "virtual_seconds": round(
+            (main.get("stopDate") or sim.clock.now_datetime()).timestamp() - main["startDate"].timestamp(), 3
+        ),
         "lambda_invocations": sim.lambda_invocations,
         "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
         "instances": instances,
         "groups": groups,
         "notifications": [
             {"subject": c["params"].get("Subject"), "message": c["params"].get("Message")}
-            for c in calls if c["operation"] == "Publish"
+            for c in calls
+            if c["operation"] == "Publish"
         ],
         "api_calls": calls,
         "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],

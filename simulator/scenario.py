@@ -43,8 +43,16 @@ class Scenario:
 
 
 _GROUP_FIELDS = {
-    "name": str, "instances": int, "min_size": int, "max_size": int, "load_balanced": bool,
-    "patch_seconds": int, "opted_in": bool, "warmup_seconds": int, "deregistration_delay": int, "faults": dict,
+    "name": str,
+    "instances": int,
+    "min_size": int,
+    "max_size": int,
+    "load_balanced": bool,
+    "patch_seconds": int,
+    "opted_in": bool,
+    "warmup_seconds": int,
+    "deregistration_delay": int,
+    "faults": dict,
 }
 
 

@@ -1,5 +1,6 @@
 """Failure notifications, written for the person on call."""
 
+import contextlib
 import json
 
 from .clients import client
@@ -9,10 +10,7 @@ SUBJECT_LIMIT = 100  # SNS Subject limit
 
 def execution_console_url(execution_arn: str) -> str:
     region = execution_arn.split(":")[3]
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 def failure_message(failure: dict) -> tuple[str, str]:
@@ -31,8 +29,8 @@ def failure_message(failure: dict) -> tuple[str, str]:
         f"Instance:     {_returned_text(returned)}",
         f"Execution:    {execution_console_url(failure['ExecutionArn'])}",
         "",
-        "The instance is tagged AutoPatchInstanceInASG=Failed. Instances after it were not touched "
-        "once the run's MaxErrors was exceeded.",
+        "The instance is tagged AutoPatchInstanceInASG=Failed. Once a run has more failures than its "
+        "MaxErrors, it touches no further instance and ends FAILED.",
     ]
     return subject, "\n".join(lines)
 
@@ -45,17 +43,15 @@ def publish_failure(topic_arn: str, failure: dict) -> str:
 
 def _returned_text(returned) -> str:
     if returned is True:
-        return "returned to service"
+        return "back in service and healthy"
     if returned is False:
-        return "NOT returned to service: check it and run ExitStandby by hand"
+        return "NOT back in service and healthy: check it (Standby? failing health checks?) before the next run"
     return "was not taken out of service"
 
 
 def _cause_text(cause: str) -> str:
     """Lambda errors arrive as a JSON document; show its message, shortened."""
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)
-    except (ValueError, AttributeError):
-        pass
     cause = str(cause)
     return cause if len(cause) <= 500 else cause[:497] + "..."

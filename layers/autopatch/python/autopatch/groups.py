@@ -35,8 +35,7 @@ def find_groups(names: list[str] | None, opt_in_key: str, opt_in_value: str) -> 
     groups = [g for g in _describe_groups(None) if _opted_in(g, opt_in_key, opt_in_value)]
     if not groups:
         raise InvalidInput(
-            f"AutoScalingGroupNames: none given and no group carries the opt-in tag "
-            f"{opt_in_key}={opt_in_value}."
+            f"AutoScalingGroupNames: none given and no group carries the opt-in tag {opt_in_key}={opt_in_value}."
         )
     return sorted(groups, key=lambda group: group["AutoScalingGroupName"])
 
@@ -67,9 +66,7 @@ def enter_standby(group_name: str, instance_id: str) -> str:
     if state in ("EnteringStandby", "Standby"):
         return state
     if state != "InService":
-        raise InstanceNotInService(
-            f"Instance {instance_id} is {state}; only an InService instance can enter standby."
-        )
+        raise InstanceNotInService(f"Instance {instance_id} is {state}; only an InService instance can enter standby.")
     client("autoscaling").enter_standby(
         AutoScalingGroupName=group_name,
         InstanceIds=[instance_id],
@@ -108,9 +105,7 @@ def healthy(group_name: str, instance_id: str, deadline: float) -> bool:
         return True
     if time.time() > deadline:
         raise HealthCheckTimedOut(
-            f"Instance {instance_id} was not back in service when its health wait ran out: "
-            + "; ".join(problems)
-            + "."
+            f"Instance {instance_id} was not back in service when its health wait ran out: " + "; ".join(problems) + "."
         )
     return False
 
@@ -125,9 +120,7 @@ def unhealthy_targets(group: dict, instance_id: str) -> list[str]:
         if states != ["healthy"] * len(states) or not states:
             problems.append(f"target group {arn.split(':')[-1]}: {', '.join(states) or 'not registered'}")
     for name in group.get("LoadBalancerNames", []):
-        found = client("elb").describe_instance_health(
-            LoadBalancerName=name, Instances=[{"InstanceId": instance_id}]
-        )
+        found = client("elb").describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": instance_id}])
         state = found["InstanceStates"][0]["State"] if found["InstanceStates"] else "Unknown"
         if state != "InService":
             problems.append(f"load balancer {name}: {state}")

@@ -48,14 +48,10 @@ def parse_run_input(raw) -> RunSettings:
         raise InvalidInput(f"The input must be a JSON object, not {_type_name(raw)}.")
     unknown = sorted(str(key) for key in raw if key not in FIELDS)
     if unknown:
-        raise InvalidInput(
-            f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}."
-        )
+        raise InvalidInput(f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}.")
     for field, allowed in _CHOICES.items():
         if field in raw and raw[field] not in allowed:
-            raise InvalidInput(
-                f"{field} must be one of {', '.join(allowed)}; got {_show(raw[field])}."
-            )
+            raise InvalidInput(f"{field} must be one of {', '.join(allowed)}; got {_show(raw[field])}.")
     for field, (low, high) in _INT_RANGES.items():
         if field in raw:
             value = raw[field]
@@ -77,8 +73,7 @@ def _check_group_names(names) -> None:
     for name in names:
         if not isinstance(name, str) or not 1 <= len(name) <= GROUP_NAME_MAX:
             raise InvalidInput(
-                f"{field} entries must be group names of 1 to {GROUP_NAME_MAX} characters; "
-                f"got {_show(name)}."
+                f"{field} entries must be group names of 1 to {GROUP_NAME_MAX} characters; got {_show(name)}."
             )
     if len(set(names)) != len(names):
         raise InvalidInput(f"{field} names a group more than once.")

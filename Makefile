@@ -1,0 +1,52 @@
+# Every target sets up what it needs: on a fresh clone, `make demo` and `make test` just work.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help demo test lint format validate pytest build lock clean
+
+help:
+	@echo "make demo      set up and run the default simulated patch run"
+	@echo "make test      set up, lint, validate the template and run the tests"
+	@echo "make build     sam build (no Docker needed)"
+	@echo "make lock      re-pin requirements-dev.txt from requirements-dev.in"
+
+$(STAMP): requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m simulator run
+
+test: lint validate pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+validate: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+build: $(STAMP)
+	$(BIN)/sam build
+
+lock:
+	rm -rf /tmp/asg-rolling-patch-lock && $(PYTHON) -m venv /tmp/asg-rolling-patch-lock
+	/tmp/asg-rolling-patch-lock/bin/pip install --quiet -r requirements-dev.in
+	(echo "# Generated from requirements-dev.in with 'make lock'; do not edit by hand."; \
+	 /tmp/asg-rolling-patch-lock/bin/pip freeze --exclude-editable) > requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Run a scenario through the simulator and check what must hold after any run, whatever its outcome."""
+
+from simulator.engine import Simulation
+from simulator.scenario import parse_scenario
+
+
+def simulate(scenario: dict) -> dict:
+    report = Simulation(parse_scenario(scenario)).run()
+    report.pop("_histories")
+    assert_invariants(scenario, report)
+    return report
+
+
+def calls_on(report: dict, instance_id: str) -> list[dict]:
+    """Mutating calls the project made that name this instance."""
+    return [c for c in report["api_calls"] if instance_id in _instances_named(c["params"])]
+
+
+def assert_invariants(scenario: dict, report: dict) -> None:
+    specs = {g["name"]: g for g in scenario["groups"]}
+    installing = scenario.get("input", {}).get("Operation", "Install") == "Install"
+    for group in report["groups"]:
+        spec = specs[group["name"]]
+        assert group["desired"] == spec.get("instances", 4), f"{group['name']}: desired capacity not restored"
+        assert group["min_size"] == spec.get("min_size", 1), f"{group['name']}: MinSize changed"
+        assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
+    failed = 0
+    for instance in report["instances"]:
+        where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
+        assert instance["lifecycle_state"] == "InService", f"{where} left {instance['lifecycle_state']}"
+        touched = calls_on(report, instance["instance_id"])
+        if instance["result"] == "NotStarted":
+            assert touched == [], f"{where}: not reached by the run, yet {touched[0]['operation']} was called on it"
+        if installing and touched:
+            assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
+        failed += instance["result"] == "Failed"
+    assert len(report["notifications"]) == failed, "exactly one notification per failed instance"
+
+
+def _instances_named(params: dict) -> list[str]:
+    return params.get("InstanceIds") or params.get("Resources") or []
