@@ -5,9 +5,9 @@ import time
 from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import patching
+from autopatch.errors import InvalidInput
 from autopatch.event import field, instance_id
 from autopatch.run_input import OPERATIONS, REBOOT_OPTIONS
-from autopatch.errors import InvalidInput
 
 logger = Logger()
 tracer = Tracer()

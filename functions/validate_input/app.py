@@ -20,12 +20,9 @@ def lambda_handler(event, context):
     run_id = field(event, "ExecutionName", str)
     settings = parse_run_input(event.get("Input"))
     logger.append_keys(run_id=run_id)
-    found = groups.find_groups(
-        settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"]
-    )
+    found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
     targets = [
-        {"GroupName": group["AutoScalingGroupName"], "Instances": groups.in_service_instances(group)}
-        for group in found
+        {"GroupName": group["AutoScalingGroupName"], "Instances": groups.in_service_instances(group)} for group in found
     ]
     logger.info("Run planned", extra={"groups": {t["GroupName"]: len(t["Instances"]) for t in targets}})
     return {

@@ -131,7 +131,9 @@ def _describe_groups(names: list[str] | None) -> list[dict]:
     paginator = client("autoscaling").get_paginator("describe_auto_scaling_groups")
     kwargs = {"AutoScalingGroupNames": names} if names else {}
     try:
-        return [g for page in paginator.paginate(**kwargs) for g in page["AutoScalingGroups"]]
+        # a page of 100 also lifts the default limit of 50 names per call
+        pages = paginator.paginate(**kwargs, PaginationConfig={"PageSize": 100})
+        return [g for page in pages for g in page["AutoScalingGroups"]]
     except ClientError as error:
         if error.response["Error"]["Code"] == "ValidationError":
             raise InvalidInput(f"AutoScalingGroupNames: {error.response['Error']['Message']}") from error
