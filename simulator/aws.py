@@ -20,6 +20,15 @@ INVOCATION_VISIBLE_AFTER = 2
 DELIVERY_SECONDS = 3
 
 MUTATING_PREFIXES = ("Describe", "Get", "List")
+# The error a throttled call gets, by service (ResourceContention for Auto Scaling's standby calls).
+THROTTLE_CODES = {
+    "autoscaling": "Throttling",
+    "ec2": "RequestLimitExceeded",
+    "ssm": "ThrottlingException",
+    "elbv2": "Throttling",
+    "cloudwatch": "Throttling",
+}
+CONTENDED = ("EnterStandby", "ExitStandby", "UpdateAutoScalingGroup")
 
 
 class AwsError(Exception):
@@ -63,12 +72,16 @@ class SimGroup:
     target_groups: list
     deregistration_delay: int
     warmup_seconds: int
+    alarm: str | None = None
+    instance_refresh: bool = False
 
 
 class AwsModel:
     def __init__(self, clock, backends, log):
         self.clock = clock
         self.asg = backends["autoscaling"]
+        self.cloudwatch = backends["cloudwatch"]
+        self._throttled: set = set()
         self.log = log  # callable(t, group, instance, text)
         self.lock = threading.RLock()
         self.instances: dict[str, SimInstance] = {}
@@ -101,13 +114,44 @@ class AwsModel:
         """Return a response dict for calls answered here, or None to let moto answer."""
         with self.lock:
             self.advance()
+            call = None
             if getattr(self.local, "in_handler", False) and not operation.startswith(MUTATING_PREFIXES):
-                self.api_calls.append(
-                    {"t": round(self.clock.elapsed(), 3), "service": service, "operation": operation, "params": params}
-                )
+                call = {
+                    "t": round(self.clock.elapsed(), 3),
+                    "service": service,
+                    "operation": operation,
+                    "params": params,
+                    "execution": getattr(self.local, "execution", None),
+                }
+                self.api_calls.append(call)
+            try:
+                self._throttle(service, operation, params)
+                answer = getattr(self, f"_{service}_{operation}", None)
+                response = answer(params) if answer else None
+            except AwsError as error:
+                if call:
+                    call["error"] = error.code
+                raise
+            if call:
                 self._log_call(operation, params)
-            answer = getattr(self, f"_{service}_{operation}", None)
-            return answer(params) if answer else None
+            return response
+
+    def _throttle(self, service, operation, params):
+        """Fault "throttled": the first call of each kind naming the instance is refused."""
+        for instance_id in named_instances(params):
+            sim = self.instances.get(instance_id)
+            if sim and "throttled" in sim.faults and (operation, instance_id) not in self._throttled:
+                self._throttled.add((operation, instance_id))
+                if service == "autoscaling" and operation in CONTENDED:
+                    raise AwsError(
+                        "ResourceContention",
+                        "You already have a pending update to an Auto Scaling "
+                        "resource (for example, a group, instance, or load balancer).",
+                        500,
+                    )
+                code = THROTTLE_CODES.get(service, "Throttling")
+                self.log(self.clock.now(), sim.group, instance_id, f"{operation} refused: {code}")
+                raise AwsError(code, "Rate exceeded", 400)
 
     def _log_call(self, operation, params):
         if operation == "CreateTags":
@@ -158,6 +202,38 @@ class AwsModel:
                 self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity)
             )
         return {"Activities": activities}
+
+    def _autoscaling_UpdateAutoScalingGroup(self, params):
+        name = params["AutoScalingGroupName"]
+        group = self.asg.autoscaling_groups.get(name)
+        if group is None:
+            raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {name}")
+        min_size = params.get("MinSize", group.min_size)
+        max_size = params.get("MaxSize", group.max_size)
+        desired = params.get("DesiredCapacity", group.desired_capacity)
+        if not min_size <= desired <= max_size:
+            raise AwsError(
+                "ValidationError",
+                f"Desired capacity:{desired} must be between the specified min size:{min_size} and max size:{max_size}",
+            )
+        if min_size != group.min_size:
+            self.log(self.clock.now(), name, "", f"MinSize {group.min_size} -> {min_size}")
+        group.min_size, group.max_size, group.desired_capacity = min_size, max_size, desired
+        return {}
+
+    def _autoscaling_DescribeInstanceRefreshes(self, params):
+        group = self.groups.get(params["AutoScalingGroupName"])
+        refreshes = []
+        if group and group.instance_refresh:
+            refreshes.append(
+                {
+                    "InstanceRefreshId": "11111111-2222-3333-4444-555555555555",
+                    "AutoScalingGroupName": group.name,
+                    "Status": "InProgress",
+                    "PercentageComplete": 40,
+                }
+            )
+        return {"InstanceRefreshes": refreshes}
 
     def _reach_standby(self, t, state, sim):
         if state.lifecycle_state != "EnteringStandby":
@@ -293,6 +369,10 @@ class AwsModel:
         invocation.response_code = 0 if invocation.outcome == "Success" else 1
         invocation.end_at = t
         self.log(t, sim.group, sim.instance_id, f"AWS-RunPatchBaseline {invocation.outcome}")
+        alarm = self.groups[sim.group].alarm
+        if "alarm_after_patch" in sim.faults and alarm:
+            self.cloudwatch.set_alarm_state(alarm, "Threshold crossed after patching", "{}", "ALARM")
+            self.log(t, sim.group, sim.instance_id, f"alarm {alarm} -> ALARM")
 
     def _delivery_timeout(self, t, invocation):
         if invocation.status == "Pending":
@@ -360,6 +440,15 @@ class AwsModel:
                 for i in self.instances.values()
             ]
         }
+
+
+def named_instances(params: dict) -> list[str]:
+    """The instance ids a call's parameters name."""
+    found = list(params.get("InstanceIds") or []) + list(params.get("Resources") or [])
+    if isinstance(params.get("InstanceId"), str):
+        found.append(params["InstanceId"])
+    found += [t["Id"] for t in params.get("Targets") or [] if isinstance(t, dict) and "Id" in t]
+    return [i for i in found if isinstance(i, str) and i.startswith("i-")]
 
 
 def error_response(error: AwsError):

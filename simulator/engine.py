@@ -18,6 +18,7 @@ import botocore.handlers
 from moto import mock_aws
 from moto.autoscaling.models import autoscaling_backends
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
@@ -87,13 +88,20 @@ class Simulation:
             with self.clock, mock_aws(config=MOTO_CONFIG):
                 _active = self
                 _install_hooks()
-                backends = {"autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION]}
+                backends = {
+                    "autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION],
+                    "cloudwatch": cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION],
+                }
                 self.model = AwsModel(self.clock, backends, self._log)
                 self.clock.on_advance.append(self.model.advance)
                 refs, attributes = self._build_fleet()
                 self._load_functions(refs, attributes)
                 machine_arn = self._create_state_machine(refs, attributes)
-                executions = [self._start(machine_arn, f"run-{START:%Y%m%dT%H%M}", self.scenario.input)]
+                name = f"run-{START:%Y%m%dT%H%M}"
+                executions = [self._start(machine_arn, name, self.scenario.input)] + [
+                    self._start(machine_arn, f"{name}-{n}", run_input)
+                    for n, run_input in enumerate(self.scenario.also_start, start=2)
+                ]
                 self.clock.run(LIMIT_SECONDS)
                 self.model.advance()
                 report = self._report(executions)
@@ -107,7 +115,9 @@ class Simulation:
 
     # the fleet ------------------------------------------------------------------------------------
     def _build_fleet(self):
-        ec2, asg, elbv2, sns = (boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns"))
+        ec2, asg, elbv2, sns, cloudwatch = (
+            boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns", "cloudwatch")
+        )
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
@@ -133,6 +143,18 @@ class Simulation:
                     )["TargetGroups"][0]["TargetGroupArn"]
                 )
             tags = [{"Key": "AutoPatch", "Value": opt_in_value}] if spec.opted_in else []
+            if spec.alarm:
+                cloudwatch.put_metric_alarm(
+                    AlarmName=spec.alarm,
+                    MetricName="HTTPCode_Target_5XX_Count",
+                    Namespace="AWS/ApplicationELB",
+                    Statistic="Sum",
+                    Period=60,
+                    EvaluationPeriods=1,
+                    Threshold=10,
+                    ComparisonOperator="GreaterThanThreshold",
+                )
+                tags.append({"Key": "AutoPatchAlarmNames", "Value": spec.alarm})
             asg.create_auto_scaling_group(
                 AutoScalingGroupName=spec.name,
                 MinSize=spec.min_size,
@@ -165,9 +187,39 @@ class Simulation:
                 )
                 self.model.instances[sim.instance_id] = sim
                 self.instance_order.append(sim)
+                if fault == "unhealthy_before":
+                    sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
+                if fault == "stale_standby":
+                    self._leave_in_standby(ec2, spec.name, sim)
             self.max_out_of_service[spec.name] = 0
         topic = sns.create_topic(Name="AlertTopic")["TopicArn"]
-        return {**self.stack.parameters, "AlertTopic": topic}, {}
+        refs = {**self.stack.parameters, "AlertTopic": topic}
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for name, resource in self.stack.resources.items():
+            if resource["Type"] == "AWS::DynamoDB::Table":
+                props = resource["Properties"]
+                dynamodb.create_table(
+                    TableName=name,
+                    KeySchema=props["KeySchema"],
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    BillingMode=props["BillingMode"],
+                )
+                refs[name] = name
+        return refs, {}
+
+    def _leave_in_standby(self, ec2, group_name, sim):
+        """What a run that died mid-instance leaves: Standby (capacity one short), tag InProgress."""
+        group = self.model.asg.autoscaling_groups[group_name]
+        next(s for s in group.instance_states if s.instance.id == sim.instance_id).lifecycle_state = "Standby"
+        group.desired_capacity -= 1
+        sim.targets = {arn: ("unused", "Target.NotRegistered") for arn in sim.targets}
+        ec2.create_tags(
+            Resources=[sim.instance_id],
+            Tags=[
+                {"Key": "AutoPatchInstanceInASG", "Value": "InProgress"},
+                {"Key": "AutoPatchRunId", "Value": "run-that-died"},
+            ],
+        )
 
     # the functions --------------------------------------------------------------------------------
     def _load_functions(self, refs, attributes):
@@ -211,6 +263,7 @@ class Simulation:
         self.lambda_invocations += 1
         event = json.loads(body) if body else {}
         self.model.local.in_handler = True
+        self.model.local.execution = _calling_execution()
         try:
             result = handler(event, Context(name, arn))
         except Exception as error:
@@ -260,6 +313,18 @@ class Simulation:
         from .report import build_report
 
         return build_report(self, execution_arns)
+
+
+def _calling_execution() -> str | None:
+    """The name of the execution whose interpreter thread is invoking the function."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        env = frame.f_locals.get("env")
+        states = getattr(env, "states", None)
+        if states is not None:
+            return states.context_object.context_object_data["Execution"]["Name"]
+        frame = frame.f_back
+    return None
 
 
 # botocore hooks: every client the project's code creates passes here --------------------------------

@@ -9,6 +9,21 @@ FAULTS = (
     "patch_timeout",  # the command never ends
     "agent_offline",  # SSM agent ConnectionLost: the command is never delivered
     "unhealthy_after_patch",  # the target stays unhealthy after ExitStandby
+    "alarm_after_patch",  # the group's alarm goes to ALARM when this instance's patch finishes
+    "throttled",  # the first AWS call of each kind naming this instance is throttled
+    "stale_standby",  # starts in Standby, tagged InProgress by a run that died
+    "unhealthy_before",  # its target is unhealthy when the run starts
+)
+SCALING_PROCESSES = (
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
 )
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.json"
 
@@ -28,6 +43,9 @@ class GroupSpec:
     opted_in: bool = True
     warmup_seconds: int = 60
     deregistration_delay: int = 30
+    alarm: str | None = None
+    instance_refresh: bool = False
+    suspended_processes: list[str] = field(default_factory=list)
     faults: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -40,6 +58,7 @@ class Scenario:
     groups: list[GroupSpec]
     input: dict
     name: str = "scenario"
+    also_start: list[dict] = field(default_factory=list)
 
 
 _GROUP_FIELDS = {
@@ -53,6 +72,9 @@ _GROUP_FIELDS = {
     "warmup_seconds": int,
     "deregistration_delay": int,
     "faults": dict,
+    "alarm": str,
+    "instance_refresh": bool,
+    "suspended_processes": list,
 }
 
 
@@ -68,7 +90,7 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
 def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError("a scenario is a JSON object")
-    unknown = set(raw) - {"groups", "input", "description"}
+    unknown = set(raw) - {"groups", "input", "description", "also_start"}
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
     groups = raw.get("groups")
@@ -80,7 +102,10 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     run_input = raw.get("input", {})
     if not isinstance(run_input, dict):
         raise ScenarioError("input must be an object (the state machine's input)")
-    return Scenario(specs, run_input, name)
+    also_start = raw.get("also_start", [])
+    if not isinstance(also_start, list) or not all(isinstance(i, dict) for i in also_start):
+        raise ScenarioError("also_start must be a list of inputs (objects)")
+    return Scenario(specs, run_input, name, also_start)
 
 
 def _group(raw, n) -> GroupSpec:
@@ -96,6 +121,9 @@ def _group(raw, n) -> GroupSpec:
         if kind is int and value < 0:
             raise ScenarioError(f"{where}.{key} must not be negative")
     spec = GroupSpec(**{k: v for k, v in raw.items() if k != "faults"})
+    bad = [p for p in spec.suspended_processes if p not in SCALING_PROCESSES]
+    if bad:
+        raise ScenarioError(f"{where}.suspended_processes: unknown process {bad[0]!r}")
     if spec.instances < 1:
         raise ScenarioError(f"{where}.instances must be at least 1")
     if not spec.min_size <= spec.instances <= spec.max_size:

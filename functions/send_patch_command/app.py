@@ -5,6 +5,7 @@ import time
 from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import patching
+from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
 from autopatch.event import field, instance_id
 from autopatch.run_input import OPERATIONS, REBOOT_OPTIONS
@@ -15,6 +16,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@named_aws_errors
 def lambda_handler(event, context):
     instance = instance_id(event)
     operation, reboot = field(event, "Operation", str), field(event, "RebootOption", str)

@@ -1,7 +1,9 @@
-"""Summarize the run: per instance its group, result and command id, and the counts per result."""
+"""Summarize the run: per instance its group, result and command id; counts per result; why it stopped."""
 
 from aws_lambda_powertools import Logger, Tracer
 
+from autopatch import ledger
+from autopatch.clients import named_aws_errors
 from autopatch.event import field
 from autopatch.summary import summarize
 
@@ -11,7 +13,18 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@named_aws_errors
 def lambda_handler(event, context):
-    summary = summarize(field(event, "RunId", str), field(event, "MaxErrors", int), field(event, "Groups", list))
+    run_id = field(event, "RunId", str)
+    paused = [name for name in field(event, "GroupNames", list) if ledger.stop_reason(f"{run_id}#{name}")]
+    summary = summarize(
+        run_id,
+        field(event, "MaxErrors", int),
+        field(event, "Groups", list),
+        skipped=field(event, "Skipped", list, []),
+        recovered=field(event, "Recovered", list, []),
+        stop_reason=ledger.stop_reason(run_id),
+        paused=paused,
+    )
     logger.info(summary["Message"], extra={"counts": summary["Counts"]})
     return summary

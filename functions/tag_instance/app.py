@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import tags
+from autopatch.clients import named_aws_errors
 from autopatch.event import field, instance_id
 
 logger = Logger()
@@ -11,6 +12,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@named_aws_errors
 def lambda_handler(event, context):
     instance = instance_id(event)
     value = field(event, "Value", str)

@@ -1,5 +1,7 @@
 """Run a scenario through the simulator and check what must hold after any run, whatever its outcome."""
 
+import json
+
 from simulator.engine import Simulation
 from simulator.scenario import parse_scenario
 
@@ -34,7 +36,19 @@ def assert_invariants(scenario: dict, report: dict) -> None:
         if installing and touched:
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
         failed += instance["result"] == "Failed"
-    assert len(report["notifications"]) == failed, "exactly one notification per failed instance"
+    recovered = len((report["output"] or _cause(report)).get("Recovered", []))
+    alerts = [n for n in report["notifications"] if n["subject"].startswith("Patching failed")]
+    assert len(alerts) == failed + recovered, "exactly one alert per failed (or recovered) instance"
+    subjects = [n["subject"] for n in report["notifications"]]
+    assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
+
+
+def _cause(report: dict) -> dict:
+    try:
+        cause = json.loads(report["cause"] or "{}")
+    except ValueError:
+        return {}
+    return cause if isinstance(cause, dict) else {}
 
 
 def _instances_named(params: dict) -> list[str]:

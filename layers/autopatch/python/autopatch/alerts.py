@@ -42,6 +42,8 @@ def publish_failure(topic_arn: str, failure: dict) -> str:
 
 
 def _returned_text(returned) -> str:
+    if isinstance(returned, str):
+        return returned
     if returned is True:
         return "back in service and healthy"
     if returned is False:
@@ -55,3 +57,26 @@ def _cause_text(cause: str) -> str:
         cause = json.loads(cause).get("errorMessage", cause)
     cause = str(cause)
     return cause if len(cause) <= 500 else cause[:497] + "..."
+
+
+def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, scope: str) -> str:
+    """Alert that the run (scope "run") or one group of it (scope "group") stopped before its next instance."""
+    if scope == "group":
+        subject = f"Patching paused for a group in run {run_id}"
+        what = "This group's remaining instances are left as they are; the other groups go on."
+    else:
+        subject = f"Patching stopped: run {run_id}"
+        what = "No further instance is taken out of service; the run ends FAILED with error RunStopped."
+    body = "\n".join(
+        [
+            f"The patch run {run_id} stopped before its next instance.",
+            "",
+            f"Why:        {reason}",
+            f"What next:  {what}",
+            "            Every instance it already patched is back in service. Fix the cause, then start a new run:",
+            "            instances tagged AutoPatchInstanceInASG=Completed by this run can be left out.",
+            f"Execution:  {execution_console_url(execution_arn)}",
+        ]
+    )
+    sent = client("sns").publish(TopicArn=topic_arn, Subject=subject[:SUBJECT_LIMIT], Message=body)
+    return sent["MessageId"]

@@ -35,3 +35,19 @@ class PatchTimedOut(AutoPatchError):
 
 class HealthCheckTimedOut(AutoPatchError):
     """The instance was not InService and healthy in every target group before its deadline."""
+
+
+class PreflightFailed(AutoPatchError):
+    """A group is not in a state where an instance can safely be taken out; the message lists every problem."""
+
+
+class GroupLocked(AutoPatchError):
+    """Another run that is still running holds a group of this run."""
+
+
+class AwsThrottled(AutoPatchError):
+    """AWS throttled a call; the state machine retries with back-off and jitter."""
+
+
+class ResourceContention(AutoPatchError):
+    """Auto Scaling has a pending update on the group; the state machine retries with back-off and jitter."""

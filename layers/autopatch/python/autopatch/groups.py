@@ -4,6 +4,7 @@ import time
 
 from botocore.exceptions import ClientError
 
+from . import ALARM_TAG_KEY, OPT_IN_TAG_KEY, ledger
 from .clients import client
 from .errors import (
     HealthCheckTimedOut,
@@ -125,6 +126,62 @@ def unhealthy_targets(group: dict, instance_id: str) -> list[str]:
         if state != "InService":
             problems.append(f"load balancer {name}: {state}")
     return problems
+
+
+def target_problems(group: dict) -> dict[str, list[str]]:
+    """For every instance of the group that is not healthy in one of its load balancers, what is wrong.
+    One call per load balancer, whatever the group's size."""
+    problems: dict[str, list[str]] = {}
+    elbv2 = client("elbv2")
+    for arn in group.get("TargetGroupARNs", []):
+        found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        states = {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
+        for instance in group["Instances"]:
+            state = states.get(instance["InstanceId"], "not registered")
+            if state != "healthy":
+                problems.setdefault(instance["InstanceId"], []).append(f"{state} in target group {arn.split(':')[-1]}")
+    for name in group.get("LoadBalancerNames", []):
+        found = client("elb").describe_instance_health(LoadBalancerName=name)["InstanceStates"]
+        states = {d["InstanceId"]: d["State"] for d in found}
+        for instance in group["Instances"]:
+            state = states.get(instance["InstanceId"], "not registered")
+            if state != "InService":
+                problems.setdefault(instance["InstanceId"], []).append(f"{state} in load balancer {name}")
+    return problems
+
+
+def lower_min_size_if_needed(group_name: str, run_id: str) -> None:
+    """Lower MinSize by one when taking an instance out would otherwise go below it (LowerMinSize).
+    The original is recorded in the ledger first, so it is restored even if this run dies."""
+    group = describe_group(group_name)
+    original = ledger.lowered_min_size(group_name)
+    if original is None:
+        if group["DesiredCapacity"] - 1 >= group["MinSize"] or group["MinSize"] == 0:
+            return
+        original = group["MinSize"]
+        ledger.remember_min_size(group_name, original, run_id)
+    if group["MinSize"] > original - 1:
+        client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original - 1)
+
+
+def restore_min_size(group_name: str) -> int | None:
+    """Put back a MinSize this run (or a run that died) lowered. Returns the restored value, if any."""
+    original = ledger.lowered_min_size(group_name)
+    if original is None:
+        return None
+    client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original)
+    ledger.forget_min_size(group_name)
+    return original
+
+
+def opt_in_value(group: dict) -> str | None:
+    return next((t["Value"] for t in group.get("Tags", []) if t["Key"] == OPT_IN_TAG_KEY), None)
+
+
+def alarm_names(group: dict) -> list[str]:
+    """The CloudWatch alarms a group names in its AutoPatchAlarmNames tag (comma-separated)."""
+    value = next((t["Value"] for t in group.get("Tags", []) if t["Key"] == ALARM_TAG_KEY), "")
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def _describe_groups(names: list[str] | None) -> list[dict]:

@@ -22,6 +22,10 @@ class RunSettings:
     CommandTimeoutSeconds: int = 3600
     StandbyTimeoutSeconds: int = 900
     HealthTimeoutSeconds: int = 600
+    LowerMinSize: bool = False
+    OfflineInstances: str = "refuse"
+    DryRun: bool = False
+    AlarmNames: list[str] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,7 +40,10 @@ _INT_RANGES = {
     "StandbyTimeoutSeconds": (30, 7_200),
     "HealthTimeoutSeconds": (30, 7_200),
 }
-_CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS}
+_CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
+_BOOLEANS = ("LowerMinSize", "DryRun")
+ALARM_NAME_MAX = 255
+MAX_ALARMS = 100  # DescribeAlarms takes up to 100 names
 FIELDS = tuple(RunSettings.__dataclass_fields__)
 
 
@@ -59,24 +66,30 @@ def parse_run_input(raw) -> RunSettings:
                 raise InvalidInput(f"{field} must be an integer; got {_show(value)}.")
             if not low <= value <= high:
                 raise InvalidInput(f"{field} must be between {low} and {high}; got {value}.")
+    for field in _BOOLEANS:
+        if field in raw and not isinstance(raw[field], bool):
+            raise InvalidInput(f"{field} must be true or false; got {_show(raw[field])}.")
     if "AutoScalingGroupNames" in raw:
         _check_group_names(raw["AutoScalingGroupNames"])
+    if "AlarmNames" in raw:
+        _check_names("AlarmNames", raw["AlarmNames"], MAX_ALARMS, ALARM_NAME_MAX, "alarm")
     return RunSettings(**raw)
 
 
 def _check_group_names(names) -> None:
-    field = "AutoScalingGroupNames"
+    _check_names("AutoScalingGroupNames", names, MAX_GROUPS, GROUP_NAME_MAX, "group")
+
+
+def _check_names(field: str, names, most: int, longest: int, what: str) -> None:
     if not isinstance(names, list) or not names:
-        raise InvalidInput(f"{field} must be a non-empty list of group names; got {_show(names)}.")
-    if len(names) > MAX_GROUPS:
-        raise InvalidInput(f"{field} may name at most {MAX_GROUPS} groups; got {len(names)}.")
+        raise InvalidInput(f"{field} must be a non-empty list of {what} names; got {_show(names)}.")
+    if len(names) > most:
+        raise InvalidInput(f"{field} may name at most {most} {what}s; got {len(names)}.")
     for name in names:
-        if not isinstance(name, str) or not 1 <= len(name) <= GROUP_NAME_MAX:
-            raise InvalidInput(
-                f"{field} entries must be group names of 1 to {GROUP_NAME_MAX} characters; got {_show(name)}."
-            )
+        if not isinstance(name, str) or not 1 <= len(name) <= longest:
+            raise InvalidInput(f"{field} entries must be {what} names of 1 to {longest} characters; got {_show(name)}.")
     if len(set(names)) != len(names):
-        raise InvalidInput(f"{field} names a group more than once.")
+        raise InvalidInput(f"{field} names a {what} more than once.")
 
 
 def _type_name(value) -> str:

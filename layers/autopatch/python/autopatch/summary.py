@@ -1,9 +1,18 @@
 """The run's result, as the execution output (or failure cause) shows it to a person."""
 
-RESULTS = ("Completed", "Failed", "NotStarted")
+RESULTS = ("Completed", "Failed", "Skipped", "NotStarted")
 
 
-def summarize(run_id: str, max_errors: int, group_results: list[list[dict]]) -> dict:
+def summarize(
+    run_id: str,
+    max_errors: int,
+    group_results: list[list[dict]],
+    skipped: list[dict] = (),
+    recovered: list[dict] = (),
+    stop_reason: str | None = None,
+    paused: list[str] = (),
+) -> dict:
+    """Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
     instances = [
         {
             "InstanceId": item["InstanceId"],
@@ -11,22 +20,26 @@ def summarize(run_id: str, max_errors: int, group_results: list[list[dict]]) -> 
             "Result": item["Result"],
             "CommandId": item.get("CommandId"),
         }
-        for group in group_results
-        for item in group
+        for item in [*(i for group in group_results for i in group), *skipped]
     ]
     counts = {result: sum(1 for i in instances if i["Result"] == result) for result in RESULTS}
-    failed = counts["Failed"] > max_errors
-    if failed:
-        message = (
-            f"{counts['Failed']} instance(s) failed, more than MaxErrors={max_errors}: "
-            f"{counts['NotStarted']} instance(s) were left untouched."
-        )
+    untouched = f"{counts['NotStarted']} instance(s) were left untouched."
+    if counts["Failed"] > max_errors:
+        status = "Failed"
+        message = f"{counts['Failed']} instance(s) failed, more than MaxErrors={max_errors}: {untouched}"
+    elif stop_reason:
+        status = "Stopped"
+        message = f"The run stopped: {stop_reason}. {untouched}"
     else:
+        status = "Succeeded"
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
-    return {
-        "RunId": run_id,
-        "Status": "Failed" if failed else "Succeeded",
-        "Message": message,
-        "Counts": counts,
-        "Instances": instances,
-    }
+        if counts["Skipped"]:
+            message += f" {counts['Skipped']} skipped (SSM agent offline)."
+        if paused:
+            message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
+    summary = {"RunId": run_id, "Status": status, "Message": message, "Counts": counts, "Instances": instances}
+    if recovered:
+        summary["Recovered"] = [r["InstanceId"] for r in recovered]
+    if paused:
+        summary["PausedGroups"] = list(paused)
+    return summary

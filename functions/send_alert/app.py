@@ -5,6 +5,7 @@ import os
 from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import alerts
+from autopatch.clients import named_aws_errors
 from autopatch.event import field, instance_id
 
 logger = Logger()
@@ -13,6 +14,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@named_aws_errors
 def lambda_handler(event, context):
     failure = {
         "InstanceId": instance_id(event),

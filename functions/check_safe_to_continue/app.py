@@ -1,0 +1,38 @@
+"""The gate before each instance: error budget, a stopped run, a paused group, the other instances' health
+and the alarms. Says whether to go on; the one call that stops the run (or a group) sends the alert."""
+
+import os
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import alerts, gates
+from autopatch.clients import named_aws_errors
+from autopatch.event import field, instance_id
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    run_id, group = field(event, "RunId", str), field(event, "GroupName", str)
+    verdict = gates.check_next_instance(
+        run_id,
+        group,
+        instance_id(event),
+        max_errors=field(event, "MaxErrors", int),
+        alarm_names=field(event, "AlarmNames", list, []),
+        opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
+    )
+    if verdict.get("Announce"):
+        logger.warning("Stopping before the next instance", extra={"reason": verdict["Reason"]})
+        alerts.publish_stop(
+            os.environ["ALERT_TOPIC_ARN"],
+            run_id,
+            field(event, "ExecutionArn", str),
+            verdict["Reason"],
+            verdict["Scope"],
+        )
+    return {"Proceed": verdict["Proceed"], "Reason": verdict.get("Reason")}

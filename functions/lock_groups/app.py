@@ -1,0 +1,21 @@
+"""Hold the run's groups, so that no other run works on them at the same time (GroupLocked otherwise)."""
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import ledger
+from autopatch.clients import named_aws_errors
+from autopatch.event import field
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    names = field(event, "GroupNames", list)
+    taken_over = ledger.acquire_locks(names, field(event, "ExecutionArn", str), field(event, "RunId", str))
+    if taken_over:
+        logger.warning("Took over groups held by runs that are no longer running", extra={"groups": taken_over})
+    return {"Locked": names, "TakenOver": taken_over}

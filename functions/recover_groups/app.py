@@ -1,0 +1,26 @@
+"""Put right what a run that died left in the run's groups: instances in Standby, a lowered MinSize."""
+
+import os
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import recovery
+from autopatch.clients import named_aws_errors
+from autopatch.event import field
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    run_id, execution_arn = field(event, "RunId", str), field(event, "ExecutionArn", str)
+    timeout = field(event, "HealthTimeoutSeconds", int)
+    recovered = []
+    for name in field(event, "GroupNames", list):
+        recovered += recovery.recover_group(name, run_id, execution_arn, os.environ["ALERT_TOPIC_ARN"], timeout)
+    if recovered:
+        logger.warning("Recovered instances left by a run that died", extra={"instances": recovered})
+    return {"Recovered": recovered}

@@ -1,0 +1,19 @@
+"""Release the run's hold on its groups (at the end of the run, whatever its outcome)."""
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import ledger
+from autopatch.clients import named_aws_errors
+from autopatch.event import field
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    names = field(event, "GroupNames", list)
+    ledger.release_locks(names, field(event, "ExecutionArn", str))
+    return {"Released": names}

@@ -1,0 +1,60 @@
+"""The gate before each instance: is it still safe to take the next one out?"""
+
+from . import PAUSED, groups, ledger, tags
+from .clients import client
+
+
+def check_next_instance(
+    run_id: str, group_name: str, instance_id: str, max_errors: int, alarm_names: list[str], opt_in_value: str
+) -> dict:
+    """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
+    "group" this group only; Announce is True for the one call that should tell people."""
+    reason = ledger.stop_reason(run_id)
+    if reason:
+        return _stop(reason, "run", announce=False)
+    reason = ledger.stop_reason(f"{run_id}#{group_name}")
+    if reason:
+        return _stop(reason, "group", announce=False)
+    failed = tags.failed_in_run(run_id)
+    if len(failed) > max_errors:
+        # each failure was alerted already; the summary says the run stopped on them
+        return _stop(f"{len(failed)} instance(s) failed, more than MaxErrors={max_errors}", "budget", announce=False)
+    group = groups.describe_group(group_name)
+    tag = groups.opt_in_value(group)
+    if tag != opt_in_value:
+        state = "paused" if tag == PAUSED else "no longer opted in" if tag is None else f"tagged AutoPatch={tag}"
+        reason = f"group {group_name} is {state}: its remaining instances are left as they are"
+        return _stop(reason, "group", announce=ledger.stop(f"{run_id}#{group_name}", reason))
+    problems = _other_instances(group, instance_id) + _alarms(alarm_names + groups.alarm_names(group))
+    if problems:
+        reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
+        return _stop(reason, "run", announce=ledger.stop(run_id, reason))
+    return {"Proceed": True}
+
+
+def _stop(reason: str, scope: str, announce: bool) -> dict:
+    return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce}
+
+
+def _other_instances(group: dict, instance_id: str) -> list[str]:
+    unhealthy = groups.target_problems(group)
+    problems = []
+    for other in group["Instances"]:
+        other_id = other["InstanceId"]
+        if other_id == instance_id:
+            continue
+        if other["LifecycleState"] != "InService":
+            problems.append(f"{other_id} is {other['LifecycleState']}")
+        elif other_id in unhealthy:
+            problems.append(f"{other_id} is {', '.join(unhealthy[other_id])}")
+    return problems
+
+
+def _alarms(names: list[str]) -> list[str]:
+    if not names:
+        return []
+    found = client("cloudwatch").describe_alarms(AlarmNames=sorted(set(names)))
+    in_alarm = [
+        a["AlarmName"] for a in found["MetricAlarms"] + found.get("CompositeAlarms", []) if a["StateValue"] == "ALARM"
+    ]
+    return [f"alarm {name} is in ALARM" for name in in_alarm]

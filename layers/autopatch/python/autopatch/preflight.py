@@ -1,0 +1,65 @@
+"""Preflight: before any instance is touched, is every group in a state where one can safely be taken out?"""
+
+from . import groups
+from .clients import client
+from .errors import PreflightFailed
+
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+BLOCKING_PROCESSES = ("Launch", "Terminate")
+SSM_FILTER_LIMIT = 50  # values per DescribeInstanceInformation filter
+
+
+def check(group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
+    """The plan (instances to patch per group, instances skipped), or PreflightFailed listing every problem."""
+    plan, skipped, problems = [], [], []
+    for name in group_names:
+        group = groups.describe_group(name)
+        found, offline = _group_problems(group, lower_min_size)
+        if offline and skip_offline:
+            skipped += [{"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": r} for i, r in offline]
+        else:
+            found += [f"{i}: SSM agent {r}" for i, r in offline]
+        if found:
+            problems.append(f"group {name}: " + "; ".join(found))
+        skip = {s["InstanceId"] for s in skipped}
+        plan.append({"GroupName": name, "Instances": [i for i in groups.in_service_instances(group) if i not in skip]})
+    if problems:
+        raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
+    return {"Groups": plan, "Skipped": skipped}
+
+
+def _group_problems(group: dict, lower_min_size: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    name, problems = group["AutoScalingGroupName"], []
+    instances = group["Instances"]
+    in_service = groups.in_service_instances(group)
+    if len(in_service) < 2:
+        problems.append(f"fewer than two InService instances ({len(in_service)})")
+    desired, min_size = group["DesiredCapacity"], group["MinSize"]
+    if desired - 1 < min_size and not lower_min_size:
+        problems.append(
+            f"desired capacity {desired} minus one is below MinSize {min_size} (LowerMinSize: true allows it)"
+        )
+    suspended = sorted({p["ProcessName"] for p in group.get("SuspendedProcesses", [])} & set(BLOCKING_PROCESSES))
+    if suspended:
+        problems.append(f"suspended processes: {', '.join(suspended)}")
+    refreshes = client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"]
+    problems += [
+        f"instance refresh {r['InstanceRefreshId']} is {r['Status']}"
+        for r in refreshes
+        if r["Status"] in REFRESH_ACTIVE
+    ]
+    problems += [f"{i['InstanceId']} is {i['LifecycleState']}" for i in instances if i["LifecycleState"] != "InService"]
+    unhealthy = groups.target_problems(group)
+    problems += [f"{i} is {', '.join(unhealthy[i])}" for i in in_service if i in unhealthy]
+    return problems, _offline(in_service)
+
+
+def _offline(instance_ids: list[str]) -> list[tuple[str, str]]:
+    """Instances whose SSM agent cannot take a command, with their PingStatus."""
+    ping = {}
+    paginator = client("ssm").get_paginator("describe_instance_information")
+    for start in range(0, len(instance_ids), SSM_FILTER_LIMIT):
+        chunk = instance_ids[start : start + SSM_FILTER_LIMIT]
+        for page in paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": chunk}]):
+            ping.update({i["InstanceId"]: i["PingStatus"] for i in page["InstanceInformationList"]})
+    return [(i, ping.get(i, "not registered with Systems Manager")) for i in instance_ids if ping.get(i) != "Online"]

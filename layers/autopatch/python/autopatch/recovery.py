@@ -1,0 +1,69 @@
+"""Start of a run: put right what a run that died left behind in this run's groups.
+
+Called once this run holds the groups, so any instance still tagged InProgress by another run, and any
+MinSize another run lowered, belongs to a run that is no longer running."""
+
+import time
+
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups
+from .clients import client
+from .errors import InstanceNotReady
+
+
+def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: str, health_timeout: int) -> list[dict]:
+    """Return left-behind instances to service, tag them Failed and alert; restore a lowered MinSize."""
+    group = groups.describe_group(group_name)
+    states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+    recovered = []
+    for instance_id, dead_run in _left_in_progress(list(states), run_id).items():
+        state = states[instance_id]
+        if state == "EnteringStandby":
+            raise InstanceNotReady(f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby.")
+        if state == "Standby":
+            client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+        # the tag keeps the dead run's id: this run's error budget counts only its own failures
+        client("ec2").create_tags(
+            Resources=[instance_id],
+            Tags=[{"Key": PATCH_TAG_KEY, "Value": "Failed"}, {"Key": RUN_TAG_KEY, "Value": dead_run}],
+        )
+        alerts.publish_failure(
+            topic_arn,
+            {
+                "InstanceId": instance_id,
+                "GroupName": group_name,
+                "RunId": run_id,
+                "ExecutionArn": execution_arn,
+                "Step": f"Recovery: left {state} with tag InProgress by run {dead_run}, which is no longer running",
+                "Error": "LeftByDeadRun",
+                "Cause": "A run stopped or crashed while patching this instance; its patch state is unknown.",
+                "ReturnedToService": "ExitStandby called; the run waits until it is healthy before going on"
+                if state == "Standby"
+                else "it was InService; it is patched again in this run",
+            },
+        )
+        recovered.append(
+            {"InstanceId": instance_id, "GroupName": group_name, "Deadline": int(time.time()) + health_timeout}
+        )
+    groups.restore_min_size(group_name)
+    return recovered
+
+
+def _left_in_progress(instance_ids: list[str], run_id: str) -> dict[str, str]:
+    """Instances tagged InProgress by another run: instance id -> that run's id."""
+    if not instance_ids:
+        return {}
+    found = {}
+    paginator = client("ec2").get_paginator("describe_tags")
+    for page in paginator.paginate(
+        Filters=[
+            {"Name": "resource-id", "Values": instance_ids},
+            {"Name": "key", "Values": [PATCH_TAG_KEY, RUN_TAG_KEY]},
+        ]
+    ):
+        for tag in page["Tags"]:
+            found.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag["Value"]
+    return {
+        instance_id: tags.get(RUN_TAG_KEY, "unknown")
+        for instance_id, tags in found.items()
+        if tags.get(PATCH_TAG_KEY) == "InProgress" and tags.get(RUN_TAG_KEY) != run_id
+    }
