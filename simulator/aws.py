@@ -369,6 +369,10 @@ class AwsModel:
         invocation.response_code = 0 if invocation.outcome == "Success" else 1
         invocation.end_at = t
         self.log(t, sim.group, sim.instance_id, f"AWS-RunPatchBaseline {invocation.outcome}")
+        if "paused_after_patch" in sim.faults:
+            group = self.asg.autoscaling_groups[sim.group]
+            group.tags = [{**t, "Value": "paused"} if t["Key"] == "AutoPatch" else t for t in group.tags]
+            self.log(t, sim.group, "", "group tagged AutoPatch=paused by an operator")
         alarm = self.groups[sim.group].alarm
         if "alarm_after_patch" in sim.faults and alarm:
             self.cloudwatch.set_alarm_state(alarm, "Threshold crossed after patching", "{}", "ALARM")

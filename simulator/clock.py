@@ -9,6 +9,7 @@ frozen clock (time-machine) that only this module shifts.
 """
 
 import datetime as dt
+import math
 import threading
 import time
 import types
@@ -28,7 +29,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import map_run_record
 
-_real_sleep = time.sleep
+_RESOLUTION = 1e-6  # seconds: time-machine shifts the clock in whole microseconds
 _REAL_EVENT = threading.Event
 _REAL_THREAD = threading.Thread
 
@@ -112,7 +113,8 @@ class VirtualClock:
     def _release_ready(self):
         now = time.time()
         for waiter in self._waiters:
-            if not waiter.released and ((waiter.deadline is not None and waiter.deadline <= now) or waiter.ready()):
+            due = waiter.deadline is not None and waiter.deadline <= now + _RESOLUTION
+            if not waiter.released and (due or waiter.ready()):
                 waiter.released = True
                 self._blocked -= 1
         self._waiters = [w for w in self._waiters if not w.released]
@@ -132,8 +134,9 @@ class VirtualClock:
                 if self.elapsed() > limit_seconds:
                     raise TimeoutError(f"the simulation passed {limit_seconds} virtual seconds")
                 step = min(deadlines) - time.time()
-                if step > 0:
-                    self._shifter.shift(dt.timedelta(seconds=step))
+                if step > _RESOLUTION:
+                    # the frozen clock moves in whole microseconds: round up, or a deadline could stay ahead
+                    self._shifter.shift(dt.timedelta(microseconds=math.ceil(step * 1e6)))
                     for callback in self.on_advance:
                         callback(time.time())
                 self._release_ready()

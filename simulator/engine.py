@@ -29,6 +29,7 @@ from .stack import load_stack, resolve
 REGION = "us-east-1"
 START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
+DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
 
@@ -118,6 +119,19 @@ class Simulation:
         ec2, asg, elbv2, sns, cloudwatch = (
             boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns", "cloudwatch")
         )
+        topic = sns.create_topic(Name="AlertTopic")["TopicArn"]
+        refs = self.refs = {**self.stack.parameters, "AlertTopic": topic}
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for name, resource in self.stack.resources.items():
+            if resource["Type"] == "AWS::DynamoDB::Table":
+                props = resource["Properties"]
+                dynamodb.create_table(
+                    TableName=name,
+                    KeySchema=props["KeySchema"],
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    BillingMode=props["BillingMode"],
+                )
+                refs[name] = name
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
@@ -170,8 +184,15 @@ class Simulation:
                     for t in tags
                 ],
             )
+            if spec.suspended_processes:
+                asg.suspend_processes(AutoScalingGroupName=spec.name, ScalingProcesses=spec.suspended_processes)
             self.model.groups[spec.name] = SimGroup(
-                spec.name, target_groups, spec.deregistration_delay, spec.warmup_seconds
+                spec.name,
+                target_groups,
+                spec.deregistration_delay,
+                spec.warmup_seconds,
+                spec.alarm,
+                spec.instance_refresh,
             )
             group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
             for index, instance in enumerate(group["Instances"]):
@@ -191,21 +212,10 @@ class Simulation:
                     sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
                 if fault == "stale_standby":
                     self._leave_in_standby(ec2, spec.name, sim)
+            if spec.dead_run_lowered_min_size:
+                self._leave_min_size_lowered(asg, spec)
             self.max_out_of_service[spec.name] = 0
-        topic = sns.create_topic(Name="AlertTopic")["TopicArn"]
-        refs = {**self.stack.parameters, "AlertTopic": topic}
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for name, resource in self.stack.resources.items():
-            if resource["Type"] == "AWS::DynamoDB::Table":
-                props = resource["Properties"]
-                dynamodb.create_table(
-                    TableName=name,
-                    KeySchema=props["KeySchema"],
-                    AttributeDefinitions=props["AttributeDefinitions"],
-                    BillingMode=props["BillingMode"],
-                )
-                refs[name] = name
-        return refs, {}
+        return self.refs, {}
 
     def _leave_in_standby(self, ec2, group_name, sim):
         """What a run that died mid-instance leaves: Standby (capacity one short), tag InProgress."""
@@ -219,6 +229,21 @@ class Simulation:
                 {"Key": "AutoPatchInstanceInASG", "Value": "InProgress"},
                 {"Key": "AutoPatchRunId", "Value": "run-that-died"},
             ],
+        )
+
+    def _ledger_put(self, item: dict) -> None:
+        table = next(n for n, r in self.stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table")
+        boto3.client("dynamodb", region_name=REGION).put_item(TableName=self.refs[table], Item=item)
+
+    def _leave_min_size_lowered(self, asg, spec):
+        """A run that died after lowering MinSize (LowerMinSize) and before restoring it."""
+        asg.update_auto_scaling_group(AutoScalingGroupName=spec.name, MinSize=spec.min_size - 1)
+        self._ledger_put(
+            {
+                "Id": {"S": f"minsize#{spec.name}"},
+                "OriginalMinSize": {"N": str(spec.min_size)},
+                "RunId": {"S": DEAD_RUN},
+            }
         )
 
     # the functions --------------------------------------------------------------------------------

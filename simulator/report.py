@@ -51,13 +51,18 @@ def build_report(sim, execution_arns: list[str]) -> dict:
             {
                 "name": description["name"],
                 "status": description["status"],
+                "error": description.get("error"),
                 "history_events": len(events),
                 "state_transitions": state_transitions(events),
                 "description": description,
             }
         )
     main = executions[0]["description"]
-    results = {i["InstanceId"]: i for i in run_summary(main).get("Instances", [])}
+    results = {}  # an instance's result in the run that reached it (also_start runs share the fleet)
+    for execution in reversed(executions):
+        for item in run_summary(execution["description"]).get("Instances", []):
+            if item["Result"] != "NotStarted" or item["InstanceId"] not in results:
+                results[item["InstanceId"]] = item
     tags = {}
     for page in ec2.get_paginator("describe_tags").paginate(
         Filters=[{"Name": "key", "Values": [PATCH_TAG_KEY]}, {"Name": "resource-type", "Values": ["instance"]}]

@@ -13,6 +13,7 @@ FAULTS = (
     "throttled",  # the first AWS call of each kind naming this instance is throttled
     "stale_standby",  # starts in Standby, tagged InProgress by a run that died
     "unhealthy_before",  # its target is unhealthy when the run starts
+    "paused_after_patch",  # the group's opt-in tag is set to "paused" when this instance's patch finishes
 )
 SCALING_PROCESSES = (
     "Launch",
@@ -46,6 +47,7 @@ class GroupSpec:
     alarm: str | None = None
     instance_refresh: bool = False
     suspended_processes: list[str] = field(default_factory=list)
+    dead_run_lowered_min_size: bool = False
     faults: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -75,6 +77,7 @@ _GROUP_FIELDS = {
     "alarm": str,
     "instance_refresh": bool,
     "suspended_processes": list,
+    "dead_run_lowered_min_size": bool,
 }
 
 
@@ -126,6 +129,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}.suspended_processes: unknown process {bad[0]!r}")
     if spec.instances < 1:
         raise ScenarioError(f"{where}.instances must be at least 1")
+    if spec.dead_run_lowered_min_size and spec.min_size < 1:
+        raise ScenarioError(f"{where}: dead_run_lowered_min_size needs min_size of at least 1")
     if not spec.min_size <= spec.instances <= spec.max_size:
         raise ScenarioError(f"{where}: instances must lie between min_size and max_size")
     for index, fault in raw.get("faults", {}).items():

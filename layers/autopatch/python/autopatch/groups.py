@@ -119,7 +119,7 @@ def unhealthy_targets(group: dict, instance_id: str) -> list[str]:
         descriptions = elbv2.describe_target_health(TargetGroupArn=arn, Targets=[{"Id": instance_id}])
         states = [d["TargetHealth"]["State"] for d in descriptions["TargetHealthDescriptions"]]
         if states != ["healthy"] * len(states) or not states:
-            problems.append(f"target group {arn.split(':')[-1]}: {', '.join(states) or 'not registered'}")
+            problems.append(f"target group {target_group_name(arn)}: {', '.join(states) or 'not registered'}")
     for name in group.get("LoadBalancerNames", []):
         found = client("elb").describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": instance_id}])
         state = found["InstanceStates"][0]["State"] if found["InstanceStates"] else "Unknown"
@@ -139,7 +139,7 @@ def target_problems(group: dict) -> dict[str, list[str]]:
         for instance in group["Instances"]:
             state = states.get(instance["InstanceId"], "not registered")
             if state != "healthy":
-                problems.setdefault(instance["InstanceId"], []).append(f"{state} in target group {arn.split(':')[-1]}")
+                problems.setdefault(instance["InstanceId"], []).append(f"{state} in target group {target_group_name(arn)}")
     for name in group.get("LoadBalancerNames", []):
         found = client("elb").describe_instance_health(LoadBalancerName=name)["InstanceStates"]
         states = {d["InstanceId"]: d["State"] for d in found}
@@ -148,6 +148,11 @@ def target_problems(group: dict) -> dict[str, list[str]]:
             if state != "InService":
                 problems.setdefault(instance["InstanceId"], []).append(f"{state} in load balancer {name}")
     return problems
+
+
+def target_group_name(arn: str) -> str:
+    """arn:...:targetgroup/<name>/<id> -> <name>"""
+    return arn.split(":")[-1].split("/")[1] if "/" in arn else arn
 
 
 def lower_min_size_if_needed(group_name: str, run_id: str) -> None:
