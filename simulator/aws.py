@@ -5,7 +5,6 @@ health and the SSM agent are answered here, with the timing and the errors AWS h
 (tags, groups, capacity, SNS) is moto's. Every mutating call the project makes is recorded.
 """
 
-import itertools
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -77,43 +76,35 @@ class SimGroup:
 
 
 class AwsModel:
-    def __init__(self, clock, backends, log):
+    def __init__(self, clock, backends, log, emit):
         self.clock = clock
         self.asg = backends["autoscaling"]
         self.cloudwatch = backends["cloudwatch"]
         self._throttled: set = set()
         self.log = log  # callable(t, group, instance, text)
+        self.emit = emit  # callable(detail_type, source, detail, resources): an AWS event for EventBridge
         self.lock = threading.RLock()
         self.instances: dict[str, SimInstance] = {}
         self.groups: dict[str, SimGroup] = {}
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}
-        self._due: list[tuple[float, int, callable]] = []
-        self._seq = itertools.count()
         self.api_calls: list[dict] = []
         self.local = threading.local()  # .in_handler is set while project code runs
 
     # time -------------------------------------------------------------------------------------
     def at(self, delay: float, action) -> None:
-        self._due.append((self.clock.now() + delay, next(self._seq), action))
+        """Schedule action(t) at now + delay on the virtual clock (AWS doing something on its own)."""
 
-    def advance(self, now: float | None = None) -> None:
-        """Apply every scheduled transition that is due, each at its own time."""
-        now = self.clock.now() if now is None else now
-        with self.lock:
-            while True:
-                due = [d for d in self._due if d[0] <= now]
-                if not due:
-                    return
-                first = min(due)
-                self._due.remove(first)
-                first[2](first[0])
+        def run(when):
+            with self.lock:
+                action(when)
+
+        self.clock.call_later(delay, run)
 
     # the hook -----------------------------------------------------------------------------------
     def handle(self, service: str, operation: str, params: dict):
         """Return a response dict for calls answered here, or None to let moto answer."""
         with self.lock:
-            self.advance()
             call = None
             if getattr(self.local, "in_handler", False) and not operation.startswith(MUTATING_PREFIXES):
                 call = {
@@ -367,7 +358,7 @@ class AwsModel:
             return
         invocation.status = invocation.details = invocation.outcome
         invocation.response_code = 0 if invocation.outcome == "Success" else 1
-        invocation.end_at = t
+        self._ended(t, invocation)
         self.log(t, sim.group, sim.instance_id, f"AWS-RunPatchBaseline {invocation.outcome}")
         if "paused_after_patch" in sim.faults:
             group = self.asg.autoscaling_groups[sim.group]
@@ -381,7 +372,23 @@ class AwsModel:
     def _delivery_timeout(self, t, invocation):
         if invocation.status == "Pending":
             invocation.status, invocation.details = "TimedOut", "Delivery Timed Out"
-            invocation.end_at = t
+            self._ended(t, invocation)
+
+    def _ended(self, t, invocation):
+        """An invocation reached a terminal status: SSM sends its status-change event to EventBridge."""
+        invocation.end_at = t
+        self.emit(
+            "EC2 Command Invocation Status-change Notification",
+            "aws.ssm",
+            {
+                "command-id": invocation.command_id,
+                "document-name": invocation.document,
+                "instance-id": invocation.instance_id,
+                "requested-date-time": self.clock.start_plus(invocation.sent_at),
+                "status": invocation.status,
+            },
+            [f"arn:aws:ec2:us-east-1:123456789012:instance/{invocation.instance_id}"],
+        )
 
     def _invocation(self, params) -> Invocation:
         invocation = self.invocations.get((params["CommandId"], params["InstanceId"]))
@@ -428,7 +435,7 @@ class AwsModel:
             wanted = command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id])
             if wanted and inv.status in ("Pending", "InProgress", "Delayed"):
                 inv.status, inv.details = "Cancelled", "Cancelled"
-                inv.end_at = self.clock.now()
+                self._ended(self.clock.now(), inv)
                 self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
         return {}
 

@@ -9,6 +9,7 @@ frozen clock (time-machine) that only this module shifts.
 """
 
 import datetime as dt
+import heapq
 import math
 import threading
 import time
@@ -21,6 +22,7 @@ import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.jo
 import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker as branch_worker
 import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as branches_decl
 import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_function
+import moto.stepfunctions.parser.asl.eval.callback.callback as callback
 import moto.stepfunctions.parser.asl.eval.environment as environment
 import moto.stepfunctions.parser.backend.execution_worker as execution_worker
 import time_machine
@@ -56,7 +58,8 @@ class VirtualClock:
         self._blocked = 0  # of those, how many are blocked on this clock
         self._waiters: list[_Waiter] = []
         self._shifter = None
-        self.on_advance = []  # callables(now) run each time virtual time moves
+        self._timers: list[tuple[float, int, object]] = []  # (when, seq, callable): AWS's own doings
+        self._seq = 0
 
     # time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -64,6 +67,10 @@ class VirtualClock:
 
     def now_datetime(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+    def start_plus(self, timestamp: float) -> str:
+        """An ISO 8601 time, as AWS events carry them."""
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def elapsed(self) -> float:
         return time.time() - self.start.timestamp()
@@ -110,6 +117,13 @@ class VirtualClock:
     def sleep(self, seconds: float) -> None:
         self.block(timeout=seconds)
 
+    def call_later(self, delay: float, action) -> None:
+        """Run action(when) on the driver's thread once virtual time reaches now + delay."""
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._timers, (time.time() + max(delay, 0), self._seq, action))
+            self._cond.notify_all()
+
     def _release_ready(self):
         now = time.time()
         for waiter in self._waiters:
@@ -121,7 +135,10 @@ class VirtualClock:
 
     # the driver ------------------------------------------------------------------------------
     def run(self, limit_seconds: float) -> None:
-        """Drive virtual time until every counted thread has ended. Called from the (uncounted) main thread."""
+        """Drive virtual time until every counted thread has ended. Called from the (uncounted) main thread.
+
+        Time moves only when every counted thread is blocked, straight to the next deadline or timer.
+        Timers run here with the lock released, one at a time, while the interpreter waits."""
         with self._cond:
             while True:
                 while self._blocked < self._threads:
@@ -129,6 +146,8 @@ class VirtualClock:
                 if self._threads == 0:
                     return
                 deadlines = [w.deadline for w in self._waiters if w.deadline is not None]
+                if self._timers:
+                    deadlines.append(self._timers[0][0])
                 if not deadlines:
                     raise Deadlock("every execution thread waits and none has a deadline")
                 if self.elapsed() > limit_seconds:
@@ -137,8 +156,13 @@ class VirtualClock:
                 if step > _RESOLUTION:
                     # the frozen clock moves in whole microseconds: round up, or a deadline could stay ahead
                     self._shifter.shift(dt.timedelta(microseconds=math.ceil(step * 1e6)))
-                    for callback in self.on_advance:
-                        callback(time.time())
+                if self._timers and self._timers[0][0] <= time.time() + _RESOLUTION:
+                    when, _, action = heapq.heappop(self._timers)
+                    self._cond.release()
+                    try:
+                        action(when)
+                    finally:
+                        self._cond.acquire()
                 self._release_ready()
                 self._cond.notify_all()
 
@@ -195,6 +219,7 @@ _PATCHES = [
     (execute_state, "threading", _threading),
     (execute_state, "Thread", _CountedThread),
     (environment, "threading", _threading),
+    (callback, "Event", _CountedEvent),
     (execution_worker, "Thread", _CountedThread),
     (retrier_decl, "time", _time),
     (wait_function.WaitFunction, "_wait_interval", _virtual_wait_interval),

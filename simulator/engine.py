@@ -24,11 +24,12 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
 from .scenario import Scenario
-from .stack import load_stack, resolve
+from .stack import load_stack, matches, resolve
 
 REGION = "us-east-1"
 START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
+EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets within seconds
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
@@ -48,6 +49,7 @@ class Context:
 
     function_name: str
     invoked_function_arn: str
+    deadline: float = 0.0  # virtual time at which the function would time out
     memory_limit_in_mb: int = 256
     function_version: str = "$LATEST"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -55,7 +57,7 @@ class Context:
     log_stream_name: str = "simulated"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(int((self.deadline - time.time()) * 1000), 0)
 
 
 class Simulation:
@@ -89,12 +91,16 @@ class Simulation:
             with self.clock, mock_aws(config=MOTO_CONFIG):
                 _active = self
                 _install_hooks()
+                for layer_dir in self.stack.layers.values():
+                    if str(layer_dir) not in sys.path:
+                        sys.path.insert(0, str(layer_dir))
+                polling = importlib.import_module("autopatch.polling")
+                polling.sleep = self.clock.sleep
                 backends = {
                     "autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION],
                     "cloudwatch": cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION],
                 }
-                self.model = AwsModel(self.clock, backends, self._log)
-                self.clock.on_advance.append(self.model.advance)
+                self.model = AwsModel(self.clock, backends, self._log, self.emit)
                 refs, attributes = self._build_fleet()
                 self._load_functions(refs, attributes)
                 machine_arn = self._create_state_machine(refs, attributes)
@@ -104,11 +110,12 @@ class Simulation:
                     for n, run_input in enumerate(self.scenario.also_start, start=2)
                 ]
                 self.clock.run(LIMIT_SECONDS)
-                self.model.advance()
                 report = self._report(executions)
         finally:
             _active = None
             _uninstall_hooks()
+            if "autopatch.polling" in sys.modules:
+                sys.modules["autopatch.polling"].sleep = time.sleep
             os.environ.clear()
             os.environ.update(saved_env)
         report["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
@@ -132,6 +139,9 @@ class Simulation:
                     BillingMode=props["BillingMode"],
                 )
                 refs[name] = name
+            if resource["Type"] == "AWS::S3::Bucket":
+                refs[name] = name.lower()
+                boto3.client("s3", region_name=REGION).create_bucket(Bucket=refs[name])
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
@@ -254,9 +264,6 @@ class Simulation:
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("app.py", "")
-        for layer_dir in self.stack.layers.values():
-            if str(layer_dir) not in sys.path:
-                sys.path.insert(0, str(layer_dir))
         environment = {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1"}
         for fn in self.stack.functions.values():
             arn = lam.create_function(
@@ -280,23 +287,48 @@ class Simulation:
             spec = importlib.util.spec_from_file_location(f"fn_{fn.code_dir.name}", fn.code_dir / f"{module_name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")])
+            self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")], fn)
 
     def invoke(self, function_name: str, body, response_headers) -> bytes:
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
-        handler, arn = self.handlers[name]
-        self.lambda_invocations += 1
         event = json.loads(body) if body else {}
-        self.model.local.in_handler = True
-        self.model.local.execution = _calling_execution()
         try:
-            result = handler(event, Context(name, arn))
-        except Exception as error:
+            return json.dumps(self._run_handler(name, event, _calling_execution())).encode()
+        except Exception as error:  # reported the way Lambda reports it
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+
+    def _run_handler(self, name: str, event, execution: str | None):
+        handler, arn, fn = self.handlers[name]
+        self.lambda_invocations += 1
+        self.model.local.in_handler, self.model.local.execution = True, execution
+        try:
+            return handler(event, Context(name, arn, deadline=self.clock.now() + fn.timeout))
         finally:
             self.model.local.in_handler = False
-        return json.dumps(result).encode()
+
+    def emit(self, detail_type: str, source: str, detail: dict, resources: list[str]) -> None:
+        """EventBridge: deliver an AWS event to every function whose rule matches, a second later."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": DEFAULT_ACCOUNT_ID,
+            "time": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": resources,
+            "detail": detail,
+        }
+        for name, (_, _, fn) in self.handlers.items():
+            if any(matches(pattern, event) for pattern in fn.event_patterns):
+                self.clock.call_later(EVENT_DELIVERY_SECONDS, lambda _t, n=name: self._deliver(n, event))
+
+    def _deliver(self, name: str, event: dict) -> None:
+        try:
+            self._run_handler(name, event, execution="eventbridge")
+        except Exception as error:  # EventBridge would retry; the simulator reports it
+            self._log(self.clock.now(), "", "", f"EventBridge target {name} failed: {type(error).__name__}: {error}")
 
     # the state machine ---------------------------------------------------------------------------
     def _create_state_machine(self, refs, attributes) -> str:

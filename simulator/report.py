@@ -29,23 +29,49 @@ def state_transitions(events: list[dict]) -> int:
 
 
 def run_summary(description: dict) -> dict:
-    """The run's summary: the output of a run that succeeded, the cause of one that failed on instances."""
+    """The run's summary: the output of a run that succeeded, the cause of one that failed on instances;
+    for a large run the per-instance list is read from the report it names (ReportLocation)."""
     text = description.get("output") or description.get("cause") or "{}"
     try:
         summary = json.loads(text)
     except ValueError:
         return {}
-    return summary if isinstance(summary, dict) else {}
+    if not isinstance(summary, dict):
+        return {}
+    if "ReportLocation" in summary and not isinstance(summary.get("Instances"), list):
+        bucket, key = summary["ReportLocation"].removeprefix("s3://").split("/", 1)
+        s3 = boto3.client("s3", region_name=REGION)
+        summary = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return summary
+
+
+def follow_chain(descriptions: dict, name: str) -> list[str]:
+    """A run's executions in order: each one that continued names the next in its output (ContinuedAs)."""
+    chain = [name]
+    while True:
+        output = json.loads(descriptions[chain[-1]].get("output") or "{}")
+        following = output.get("ContinuedAs") if isinstance(output, dict) else None
+        if not following or following not in descriptions:
+            return chain
+        chain.append(following)
 
 
 def build_report(sim, execution_arns: list[str]) -> dict:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     ec2 = boto3.client("ec2", region_name=REGION)
     asg = boto3.client("autoscaling", region_name=REGION)
-    executions, histories = [], {}
-    for arn in execution_arns:
+    machine = sfn.describe_execution(executionArn=execution_arns[0])["stateMachineArn"]
+    listed = [
+        e["executionArn"]
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+        for e in page["executions"]
+    ]
+    descriptions, executions, histories = {}, [], {}
+    for arn in listed:
         description = sfn.describe_execution(executionArn=arn)
-        events = execution_history(arn)
+        descriptions[description["name"]] = description
+    for description in sorted(descriptions.values(), key=lambda d: (d["startDate"], d["name"])):
+        events = execution_history(description["executionArn"])
         histories[description["name"]] = events
         executions.append(
             {
@@ -54,13 +80,19 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "error": description.get("error"),
                 "history_events": len(events),
                 "state_transitions": state_transitions(events),
+                "input_bytes": len(description.get("input") or ""),
+                "output_bytes": len(description.get("output") or ""),
+                "largest_state_bytes": largest_state(events),
                 "description": description,
             }
         )
-    main = executions[0]["description"]
+    started = [sfn.describe_execution(executionArn=arn)["name"] for arn in execution_arns]
+    chain = follow_chain(descriptions, started[0])
+    first, main = descriptions[chain[0]], descriptions[chain[-1]]
     results = {}  # an instance's result in the run that reached it (also_start runs share the fleet)
-    for execution in reversed(executions):
-        for item in run_summary(execution["description"]).get("Instances", []):
+    for run in reversed(started):
+        last = descriptions[follow_chain(descriptions, run)[-1]]
+        for item in run_summary(last).get("Instances", []):
             if item["Result"] != "NotStarted" or item["InstanceId"] not in results:
                 results[item["InstanceId"]] = item
     tags = {}
@@ -103,8 +135,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "cause": main.get("cause"),
         "output": json.loads(main["output"]) if main.get("output") else None,
         "virtual_seconds": round(
-            (main.get("stopDate") or sim.clock.now_datetime()).timestamp() - main["startDate"].timestamp(), 3
+            (main.get("stopDate") or sim.clock.now_datetime()).timestamp() - first["startDate"].timestamp(), 3
         ),
+        "run_executions": chain,
         "lambda_invocations": sim.lambda_invocations,
         "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
         "instances": instances,
@@ -118,4 +151,17 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],
     }
     report["_histories"] = histories
+    report["summary"] = run_summary(main)
     return report
+
+
+def largest_state(events: list[dict]) -> int:
+    """The largest state input or output in the history, in bytes (Step Functions' limit is 262,144)."""
+    sizes = [0]
+    for event in events:
+        for details in event.values():
+            if isinstance(details, dict):
+                for key in ("input", "output"):
+                    if isinstance(details.get(key), str):
+                        sizes.append(len(details[key].encode()))
+    return max(sizes)

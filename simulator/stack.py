@@ -20,6 +20,8 @@ class Function:
     handler: str
     environment: dict  # values still as template expressions
     layers: list[str]
+    timeout: int = 3  # seconds (Lambda's default)
+    event_patterns: list = field(default_factory=list)  # EventBridge rules that target the function
 
 
 @dataclass
@@ -65,6 +67,12 @@ def load_stack(path: Path = TEMPLATE) -> Stack:
             handler=props.get("Handler", globals_fn.get("Handler")),
             environment=environment,
             layers=[_ref(layer) for layer in props.get("Layers", globals_fn.get("Layers", []))],
+            timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+            event_patterns=[
+                event["Properties"]["Pattern"]
+                for event in props.get("Events", {}).values()
+                if event["Type"] in ("EventBridgeRule", "CloudWatchEvent")
+            ],
         )
     (sm_name, sm), *others = [
         (name, res) for name, res in resources.items() if res["Type"] == "AWS::Serverless::StateMachine"
@@ -96,3 +104,15 @@ def resolve(expression, refs: dict, attributes: dict):
         logical_id, attribute = target if isinstance(target, list) else target.split(".", 1)
         return attributes[(logical_id, attribute)]
     raise ValueError(f"the simulator cannot resolve {expression!r}")
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """EventBridge matching for the patterns this project uses: every key's value must be among those listed."""
+    for key, expected in pattern.items():
+        value = event.get(key)
+        if isinstance(expected, dict):
+            if not isinstance(value, dict) or not matches(expected, value):
+                return False
+        elif value not in expected:
+            return False
+    return True

@@ -1,14 +1,16 @@
-"""Preflight: refuse (PreflightFailed, every problem listed) unless every group can safely lose an instance;
-otherwise return the plan: the instances to patch per group and the ones skipped."""
+"""Preflight: refuse (PreflightFailed, every problem listed) unless every group can safely lose an instance.
+Otherwise the plan, the instances to patch per group in order and the ones skipped, is kept in the run's
+report (S3) for the slices to read; a dry run returns it instead and writes nothing."""
 
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import preflight
+from autopatch import preflight, runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
 
 logger = Logger()
 tracer = Tracer()
+SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
 
 
 @logger.inject_lambda_context
@@ -20,5 +22,22 @@ def lambda_handler(event, context):
         lower_min_size=field(event, "LowerMinSize", bool),
         skip_offline=field(event, "OfflineInstances", str) == "skip",
     )
-    logger.info("Preflight passed", extra={"plan": {g["GroupName"]: len(g["Instances"]) for g in plan["Groups"]}})
-    return plan
+    counts = {g["GroupName"]: len(g["Instances"]) for g in plan["Groups"]}
+    logger.info("Preflight passed", extra={"plan": counts})
+    if field(event, "DryRun", bool, False):
+        return {
+            "Groups": [
+                {
+                    "GroupName": g["GroupName"],
+                    "Count": len(g["Instances"]),
+                    "Instances": g["Instances"][:SHOWN_PER_GROUP],
+                }
+                for g in plan["Groups"]
+            ],
+            "Skipped": plan["Skipped"],
+        }
+    runs.save_plan(field(event, "RunId", str), plan)
+    return {
+        "Groups": [{"GroupName": name, "Count": count} for name, count in counts.items()],
+        "Skipped": len(plan["Skipped"]),
+    }

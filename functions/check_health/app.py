@@ -1,8 +1,9 @@
-"""Is the instance InService and healthy in every target group? Raises HealthCheckTimedOut past its deadline."""
+"""Wait, within this invocation, until the instance is InService and healthy in every target group.
+Raises HealthCheckTimedOut past its deadline."""
 
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import groups
+from autopatch import groups, polling
 from autopatch.clients import named_aws_errors
 from autopatch.event import field, instance_id
 
@@ -15,4 +16,5 @@ tracer = Tracer()
 @named_aws_errors
 def lambda_handler(event, context):
     group, instance = field(event, "GroupName", str), instance_id(event)
-    return {"Healthy": groups.healthy(group, instance, field(event, "Deadline", int))}
+    deadline, interval = field(event, "Deadline", int), field(event, "PollIntervalSeconds", int)
+    return {"Healthy": polling.poll(lambda: groups.healthy(group, instance, deadline), context, interval)}

@@ -1,8 +1,8 @@
-"""Has the instance reached Standby? Raises StandbyTimedOut past its deadline."""
+"""Wait, within this invocation, until the instance reaches Standby. Raises StandbyTimedOut past its deadline."""
 
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import groups
+from autopatch import groups, polling
 from autopatch.clients import named_aws_errors
 from autopatch.event import field, instance_id
 
@@ -15,4 +15,6 @@ tracer = Tracer()
 @named_aws_errors
 def lambda_handler(event, context):
     group, instance = field(event, "GroupName", str), instance_id(event)
-    return {"InStandby": groups.standby_reached(group, instance, field(event, "Deadline", int))}
+    deadline, interval = field(event, "Deadline", int), field(event, "PollIntervalSeconds", int)
+    reached = polling.poll(lambda: groups.standby_reached(group, instance, deadline), context, interval)
+    return {"InStandby": reached}

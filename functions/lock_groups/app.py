@@ -15,7 +15,12 @@ tracer = Tracer()
 @named_aws_errors
 def lambda_handler(event, context):
     names = field(event, "GroupNames", list)
-    taken_over = ledger.acquire_locks(names, field(event, "ExecutionArn", str), field(event, "RunId", str))
+    taken_over = ledger.acquire_locks(
+        names,
+        field(event, "ExecutionArn", str),
+        field(event, "RunId", str),
+        previous_execution_arn=field(event, "PreviousExecutionArn", str, None),
+    )
     if taken_over:
         logger.warning("Took over groups held by runs that are no longer running", extra={"groups": taken_over})
     return {"Locked": names, "TakenOver": taken_over}

@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import ledger
+from autopatch import ledger, runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
 from autopatch.summary import summarize
@@ -20,11 +20,14 @@ def lambda_handler(event, context):
     summary = summarize(
         run_id,
         field(event, "MaxErrors", int),
-        field(event, "Groups", list),
-        skipped=field(event, "Skipped", list, []),
+        runs.all_results(run_id),
+        planned=runs.plan(run_id),
         recovered=field(event, "Recovered", list, []),
         stop_reason=ledger.stop_reason(run_id),
         paused=paused,
     )
-    logger.info(summary["Message"], extra={"counts": summary["Counts"]})
+    summary["ReportLocation"] = runs.save_summary(run_id, summary)
+    logger.info(summary["Message"], extra={"counts": summary["Counts"], "report": summary["ReportLocation"]})
+    if len(summary["Instances"]) > runs.SUMMARY_INLINE_LIMIT:
+        summary["Instances"] = f"{len(summary['Instances'])} instances: see ReportLocation"
     return summary

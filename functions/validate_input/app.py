@@ -1,4 +1,5 @@
-"""Validate the run's input and find the groups it will patch."""
+"""Validate the run's input and find the groups it will patch. A run's own continuation input
+({"Continuation": ...}, started by the run when it outgrows one execution) is checked the same way."""
 
 import os
 import uuid
@@ -7,8 +8,9 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import OPT_IN_TAG_KEY, groups
 from autopatch.clients import named_aws_errors
+from autopatch.errors import InvalidInput
 from autopatch.event import field
-from autopatch.run_input import parse_run_input
+from autopatch.run_input import parse_continuation, parse_run_input
 
 logger = Logger()
 tracer = Tracer()
@@ -19,8 +21,13 @@ tracer = Tracer()
 @named_aws_errors
 def lambda_handler(event, context):
     execution_arn = field(event, "ExecutionArn", str)
+    raw = event.get("Input")
+    if isinstance(raw, dict) and "Continuation" in raw:
+        if len(raw) != 1:
+            raise InvalidInput("Continuation comes alone: it is the input a run gives its next execution.")
+        return _continuation(parse_continuation(raw["Continuation"]), execution_arn)
     run_id = field(event, "ExecutionName", str)
-    settings = parse_run_input(event.get("Input"))
+    settings = parse_run_input(raw)
     logger.append_keys(run_id=run_id)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
     names = [group["AutoScalingGroupName"] for group in found]
@@ -28,9 +35,20 @@ def lambda_handler(event, context):
     return {
         "RunId": run_id,
         "ExecutionArn": execution_arn,
+        "Part": 1,
+        "Offset": 0,
+        "PreviousExecutionArn": None,
         # One patch snapshot for the whole run, so every instance installs the same patch set.
         # Derived from the execution, so a retried invocation returns the same id.
         "SnapshotId": str(uuid.uuid5(uuid.NAMESPACE_URL, execution_arn)),
         "Settings": {**settings.to_dict(), "AlarmNames": settings.AlarmNames or []},
         "GroupNames": names,
+        "Recovered": {"Instances": []},
     }
+
+
+def _continuation(continuation: dict, execution_arn: str) -> dict:
+    logger.append_keys(run_id=continuation["RunId"])
+    settings = {**continuation["Settings"], "AlarmNames": continuation["Settings"].get("AlarmNames") or []}
+    recovered = {"Instances": continuation["Recovered"]}
+    return {**continuation, "ExecutionArn": execution_arn, "Settings": settings, "Recovered": recovered}

@@ -13,6 +13,14 @@ def simulate(scenario: dict) -> dict:
     return report
 
 
+BOOKKEEPING = ("dynamodb", "s3")  # the run's ledger and report, not the fleet
+
+
+def fleet_calls(report: dict) -> list[dict]:
+    """Mutating calls on instances, groups and topics: not the run's own bookkeeping."""
+    return [c for c in report["api_calls"] if c["service"] not in BOOKKEEPING]
+
+
 def calls_on(report: dict, instance_id: str) -> list[dict]:
     """Mutating calls the project made that name this instance."""
     return [c for c in report["api_calls"] if instance_id in _instances_named(c["params"])]

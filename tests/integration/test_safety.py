@@ -5,16 +5,11 @@ restored, touched instances tagged Completed or Failed, one alert per failure, n
 import json
 
 import pytest
-from simulation_checks import calls_on, simulate
+from simulation_checks import calls_on, fleet_calls, simulate
 
 
 def group(name="web", instances=3, **extra):
     return {"name": name, "instances": instances, "min_size": 1, "max_size": 6, "patch_seconds": 300, **extra}
-
-
-def fleet_calls(report):
-    """Calls on instances and groups (not the run ledger's bookkeeping)."""
-    return [c for c in report["api_calls"] if c["service"] != "dynamodb"]
 
 
 def cause(report):

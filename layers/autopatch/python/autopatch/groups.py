@@ -139,7 +139,9 @@ def target_problems(group: dict) -> dict[str, list[str]]:
         for instance in group["Instances"]:
             state = states.get(instance["InstanceId"], "not registered")
             if state != "healthy":
-                problems.setdefault(instance["InstanceId"], []).append(f"{state} in target group {target_group_name(arn)}")
+                problems.setdefault(instance["InstanceId"], []).append(
+                    f"{state} in target group {target_group_name(arn)}"
+                )
     for name in group.get("LoadBalancerNames", []):
         found = client("elb").describe_instance_health(LoadBalancerName=name)["InstanceStates"]
         states = {d["InstanceId"]: d["State"] for d in found}

@@ -25,12 +25,15 @@ def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def acquire_locks(group_names: list[str], execution_arn: str, run_id: str) -> list[str]:
-    """Hold every group for this run, taking over holds of runs that no longer run. Returns the groups
-    taken over from such runs. Raises GroupLocked (holding nothing) when a live run holds one of them."""
+def acquire_locks(
+    group_names: list[str], execution_arn: str, run_id: str, previous_execution_arn: str | None = None
+) -> list[str]:
+    """Hold every group for this run, taking over holds of runs that no longer run (and, for a run's next
+    execution, its previous one's). Returns the groups taken over from such runs. Raises GroupLocked
+    (holding nothing) when a live run holds one of them."""
     taken, taken_over, held = [], [], []
     for name in group_names:
-        outcome = _acquire(name, execution_arn, run_id)
+        outcome = _acquire(name, execution_arn, run_id, previous_execution_arn)
         if outcome.startswith("held by "):
             held.append(f"{name} ({outcome})")
         else:
@@ -43,7 +46,7 @@ def acquire_locks(group_names: list[str], execution_arn: str, run_id: str) -> li
     return taken_over
 
 
-def _acquire(name: str, execution_arn: str, run_id: str) -> str:
+def _acquire(name: str, execution_arn: str, run_id: str, previous_execution_arn: str | None) -> str:
     ddb = client("dynamodb")
     item = {
         "Id": {"S": f"lock#{name}"},
@@ -65,7 +68,8 @@ def _acquire(name: str, execution_arn: str, run_id: str) -> str:
             raise
     current = ddb.get_item(TableName=_table(), Key={"Id": {"S": f"lock#{name}"}}, ConsistentRead=True).get("Item")
     holder = current["Holder"]["S"] if current else None
-    if holder and _is_running(holder):
+    handed_over = holder is not None and holder == previous_execution_arn and current["RunId"]["S"] == run_id
+    if holder and not handed_over and _is_running(holder):
         return f"held by {holder.rsplit(':', 1)[-1]}"
     try:
         ddb.put_item(
@@ -162,3 +166,40 @@ def lowered_min_size(group_name: str) -> int | None:
 
 def forget_min_size(group_name: str) -> None:
     client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}})
+
+
+def remember_task_token(instance_id: str, run_id: str, token: str) -> None:
+    """Where the command-status event finds the Step Functions task waiting for this instance's patch."""
+    client("dynamodb").put_item(
+        TableName=_table(),
+        Item={
+            "Id": {"S": f"wait#{instance_id}"},
+            "RunId": {"S": run_id},
+            "TaskToken": {"S": token},
+            "ExpiresAt": _expires(),
+        },
+    )
+
+
+def attach_command(instance_id: str, command_id: str) -> None:
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": f"wait#{instance_id}"}},
+        UpdateExpression="SET CommandId = :command",
+        ConditionExpression="attribute_exists(Id)",
+        ExpressionAttributeValues={":command": {"S": command_id}},
+    )
+
+
+def waiting_task(instance_id: str) -> dict | None:
+    """{"TaskToken", "CommandId", "RunId"} of the task waiting for this instance's patch, if any."""
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"wait#{instance_id}"}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return {key: value["S"] for key, value in item.items() if "S" in value} if item else None
+
+
+def forget_waiting_task(instance_id: str) -> None:
+    client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"wait#{instance_id}"}})

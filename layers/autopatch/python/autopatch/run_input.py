@@ -18,7 +18,7 @@ class RunSettings:
     RebootOption: str = "RebootIfNeeded"
     MaxErrors: int = 0
     GroupConcurrency: int = 1
-    PollIntervalSeconds: int = 30
+    PollIntervalSeconds: int = 5
     CommandTimeoutSeconds: int = 3600
     StandbyTimeoutSeconds: int = 900
     HealthTimeoutSeconds: int = 600
@@ -35,7 +35,7 @@ class RunSettings:
 _INT_RANGES = {
     "MaxErrors": (0, 10_000),
     "GroupConcurrency": (1, MAX_INLINE_MAP_CONCURRENCY),
-    "PollIntervalSeconds": (5, 3_600),
+    "PollIntervalSeconds": (1, 300),
     "CommandTimeoutSeconds": (60, 172_800),
     "StandbyTimeoutSeconds": (30, 7_200),
     "HealthTimeoutSeconds": (30, 7_200),
@@ -102,3 +102,33 @@ def _show(value) -> str:
     """A short rendering of a bad value: never echo a large hostile input in full."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_continuation(raw) -> dict:
+    """The input a run gives the next execution of itself ({"Continuation": {...}}), checked like any input."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("Continuation must be an object.")
+    expected = {
+        "RunId": str,
+        "Part": int,
+        "Offset": int,
+        "PreviousExecutionArn": str,
+        "SnapshotId": str,
+        "Settings": dict,
+        "GroupNames": list,
+        "Recovered": list,
+    }
+    unknown = sorted(str(key) for key in raw if key not in expected)
+    if unknown:
+        raise InvalidInput(f"Continuation: unknown field {unknown[0]!r}.")
+    for key, kind in expected.items():
+        value = raw.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(f"Continuation.{key} must be {_type_name(kind())}.")
+    if raw["Part"] < 2 or raw["Offset"] < 1:
+        raise InvalidInput("Continuation.Part must be at least 2 and Continuation.Offset at least 1.")
+    # the settings as the first execution normalized them: unset lists are None or []
+    settings = {k: v for k, v in raw["Settings"].items() if v is not None and v != []}
+    parse_run_input(settings)
+    _check_group_names(raw["GroupNames"])
+    return raw

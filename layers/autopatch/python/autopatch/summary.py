@@ -6,22 +6,25 @@ RESULTS = ("Completed", "Failed", "Skipped", "NotStarted")
 def summarize(
     run_id: str,
     max_errors: int,
-    group_results: list[list[dict]],
-    skipped: list[dict] = (),
+    results: list[dict],
+    planned: dict,
     recovered: list[dict] = (),
     stop_reason: str | None = None,
     paused: list[str] = (),
 ) -> dict:
-    """Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
+    """Every planned instance with its result (NotStarted when no execution reached it).
+    Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
+    reached = {item["InstanceId"]: item for item in results}
     instances = [
         {
-            "InstanceId": item["InstanceId"],
-            "GroupName": item["GroupName"],
-            "Result": item["Result"],
-            "CommandId": item.get("CommandId"),
+            "InstanceId": instance_id,
+            "GroupName": group["GroupName"],
+            "Result": reached.get(instance_id, {}).get("Result", "NotStarted"),
+            "CommandId": reached.get(instance_id, {}).get("CommandId"),
         }
-        for item in [*(i for group in group_results for i in group), *skipped]
-    ]
+        for group in planned["Groups"]
+        for instance_id in group["Instances"]
+    ] + [{**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None} for s in planned["Skipped"]]
     counts = {result: sum(1 for i in instances if i["Result"] == result) for result in RESULTS}
     untouched = f"{counts['NotStarted']} instance(s) were left untouched."
     if counts["Failed"] > max_errors:

@@ -1,0 +1,43 @@
+"""EventBridge target for "EC2 Command Invocation Status-change Notification": when a patch command ends,
+hand its outcome to the Step Functions task waiting for it."""
+
+import json
+
+from aws_lambda_powertools import Logger, Tracer
+from botocore.exceptions import ClientError
+
+from autopatch import ledger
+from autopatch.clients import client, named_aws_errors
+from autopatch.errors import InvalidInput
+from autopatch.patching import TERMINAL
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(detail, dict) or not all(isinstance(detail.get(k), str) for k in ("instance-id", "command-id")):
+        raise InvalidInput("detail with instance-id and command-id is required.")
+    instance, command_id, status = detail["instance-id"], detail["command-id"], detail.get("status")
+    if status not in TERMINAL:
+        return {"Handled": False, "Reason": f"status {status} does not end the command"}
+    waiting = ledger.waiting_task(instance)
+    if not waiting or waiting.get("CommandId") != command_id:
+        logger.info("No run waits for this command", extra={"instance_id": instance, "command_id": command_id})
+        return {"Handled": False, "Reason": "no run waits for this command"}
+    try:
+        client("stepfunctions").send_task_success(
+            taskToken=waiting["TaskToken"],
+            output=json.dumps({"CommandId": command_id, "Status": status}),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            raise
+        logger.warning("The waiting task had ended", extra={"command_id": command_id})
+    ledger.forget_waiting_task(instance)
+    logger.info("Patch command ended", extra={"instance_id": instance, "command_id": command_id, "status": status})
+    return {"Handled": True, "Status": status}

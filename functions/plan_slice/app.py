@@ -1,0 +1,25 @@
+"""Take the next slice of the run's plan: the instances of every group this execution patches."""
+
+from aws_lambda_powertools import Logger, Tracer
+
+from autopatch import ledger, runs, tags
+from autopatch.clients import named_aws_errors
+from autopatch.event import field
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@named_aws_errors
+def lambda_handler(event, context):
+    run_id, offset = field(event, "RunId", str), field(event, "Offset", int)
+    if ledger.stop_reason(run_id) or len(tags.failed_in_run(run_id)) > field(event, "MaxErrors", int):
+        # the run has stopped: the summary reports every instance not reached as NotStarted
+        return {"Groups": [], "NextOffset": None}
+    found = runs.next_slice(run_id, offset)
+    logger.info(
+        "Slice", extra={"offset": offset, "groups": {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}}
+    )
+    return found

@@ -1,0 +1,89 @@
+"""A run that outgrows one execution: its plan, its slices and its results, kept in S3.
+
+A Standard execution fails at 25,000 history events, and an inline Map writes every iteration into one
+history. So each execution patches a slice of every group, sized so that its history stays well under the
+limit, records the slice's results, and starts the next execution of the same run."""
+
+import json
+import os
+
+from .clients import client
+
+EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
+EVENTS_PER_INSTANCE = 150  # an upper bound, failure path included (measured: see the README's benchmark)
+SUMMARY_INLINE_LIMIT = 200  # instances listed in the output itself; all of them are in the report object
+
+
+def _bucket() -> str:
+    return os.environ["REPORT_BUCKET"]
+
+
+def _key(run_id: str, name: str) -> str:
+    return f"runs/{run_id}/{name}"
+
+
+def report_location(run_id: str) -> str:
+    return f"s3://{_bucket()}/{_key(run_id, 'summary.json')}"
+
+
+def _put(run_id: str, name: str, document) -> None:
+    client("s3").put_object(
+        Bucket=_bucket(),
+        Key=_key(run_id, name),
+        Body=json.dumps(document).encode(),
+        ContentType="application/json",
+    )
+
+
+def _get(run_id: str, name: str):
+    return json.loads(client("s3").get_object(Bucket=_bucket(), Key=_key(run_id, name))["Body"].read())
+
+
+def save_plan(run_id: str, plan: dict) -> None:
+    _put(run_id, "plan.json", plan)
+
+
+def slice_size(group_count: int) -> int:
+    return max(1, EVENT_BUDGET // (EVENTS_PER_INSTANCE * max(group_count, 1)))
+
+
+def next_slice(run_id: str, offset: int) -> dict:
+    """Instances offset .. offset+size of every group still to patch, and where the next slice starts."""
+    plan = _get(run_id, "plan.json")
+    remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
+    size = slice_size(len(remaining))
+    groups = [{"GroupName": g["GroupName"], "Instances": g["Instances"][offset : offset + size]} for g in remaining]
+    more = any(len(g["Instances"]) > offset + size for g in remaining)
+    return {"Groups": groups, "NextOffset": offset + size if more else None}
+
+
+def save_part(run_id: str, part: int, results: list) -> None:
+    _put(run_id, f"results-{part:05d}.json", results)
+
+
+def all_results(run_id: str) -> list[dict]:
+    paginator = client("s3").get_paginator("list_objects_v2")
+    keys = sorted(
+        item["Key"]
+        for page in paginator.paginate(Bucket=_bucket(), Prefix=_key(run_id, "results-"))
+        for item in page.get("Contents", [])
+    )
+    found = []
+    for key in keys:
+        found += json.loads(client("s3").get_object(Bucket=_bucket(), Key=key)["Body"].read())
+    return found
+
+
+def plan(run_id: str) -> dict:
+    return _get(run_id, "plan.json")
+
+
+def save_summary(run_id: str, summary: dict) -> str:
+    _put(run_id, "summary.json", summary)
+    return report_location(run_id)
+
+
+def continuation_name(run_id: str, part: int) -> str:
+    """The next execution's name: derived from the run, so a repeated start is the same execution."""
+    suffix = f"-part{part}"
+    return run_id[: 80 - len(suffix)] + suffix
