@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import ledger, runs, tags
+from autopatch import runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
 
@@ -15,7 +15,7 @@ tracer = Tracer()
 @named_aws_errors
 def lambda_handler(event, context):
     run_id, offset = field(event, "RunId", str), field(event, "Offset", int)
-    if ledger.stop_reason(run_id) or len(tags.failed_in_run(run_id)) > field(event, "MaxErrors", int):
+    if runs.stopped(run_id, field(event, "MaxErrors", int)):
         # the run has stopped: the summary reports every instance not reached as NotStarted
         return {"Groups": [], "NextOffset": None}
     found = runs.next_slice(run_id, offset)

@@ -1,4 +1,5 @@
-"""Keep this execution's per-instance results in the run's report (S3), where the summary reads them."""
+"""Keep this execution's per-instance results in the run's report (S3), where the summary reads them,
+and say whether the run has stopped."""
 
 from aws_lambda_powertools import Logger, Tracer
 
@@ -14,6 +15,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
+    run_id = field(event, "RunId", str)
     results = [item for group in field(event, "Results", list) for item in group]
-    runs.save_part(field(event, "RunId", str), field(event, "Part", int), results)
-    return {"Recorded": len(results)}
+    runs.save_part(run_id, field(event, "Part", int), results)
+    # a run that has stopped does not continue: its summary reports the rest as NotStarted
+    return {"Recorded": len(results), "Stopped": runs.stopped(run_id, field(event, "MaxErrors", int))}

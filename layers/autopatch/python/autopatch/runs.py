@@ -7,6 +7,7 @@ limit, records the slice's results, and starts the next execution of the same ru
 import json
 import os
 
+from . import ledger, tags
 from .clients import client
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
@@ -87,3 +88,8 @@ def continuation_name(run_id: str, part: int) -> str:
     """The next execution's name: derived from the run, so a repeated start is the same execution."""
     suffix = f"-part{part}"
     return run_id[: 80 - len(suffix)] + suffix
+
+
+def stopped(run_id: str, max_errors: int) -> bool:
+    """A gate stopped the run, or its failures went past MaxErrors: no further instance is to be touched."""
+    return bool(ledger.stop_reason(run_id)) or len(tags.failed_in_run(run_id)) > max_errors
