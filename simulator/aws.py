@@ -60,6 +60,7 @@ class SimInstance:
     index: int
     faults: set = field(default_factory=set)
     agent_online: bool = True
+    state: object = None  # moto's InstanceState, found once
     patch_seconds: int = 300
     # target group arn -> (state, reason)
     targets: dict = field(default_factory=dict)
@@ -81,6 +82,8 @@ class AwsModel:
         self.asg = backends["autoscaling"]
         self.cloudwatch = backends["cloudwatch"]
         self._throttled: set = set()
+        self.out_of_service: dict[str, set] = {}
+        self.max_out_of_service: dict[str, int] = {}
         self.log = log  # callable(t, group, instance, text)
         self.emit = emit  # callable(detail_type, source, detail, resources): an AWS event for EventBridge
         self.lock = threading.RLock()
@@ -181,8 +184,8 @@ class AwsModel:
             before = group.desired_capacity
             if params["ShouldDecrementDesiredCapacity"]:
                 group.desired_capacity -= 1
-            state.lifecycle_state = "EnteringStandby"
             sim, sim_group = self.instances[instance_id], self.groups[name]
+            self.set_lifecycle(self.clock.now(), sim, "EnteringStandby")
             for arn in sim.targets:
                 sim.targets[arn] = ("draining", "Target.DeregistrationInProgress")
             self.log(
@@ -193,6 +196,90 @@ class AwsModel:
                 self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity)
             )
         return {"Activities": activities}
+
+    # The describe calls are answered from moto's own objects, without its XML round trip: the data is
+    # moto's, and a 500-instance group is described in microseconds instead of milliseconds.
+    def _autoscaling_DescribeAutoScalingGroups(self, params):
+        names = params.get("AutoScalingGroupNames")
+        found = [g for name, g in self.asg.autoscaling_groups.items() if not names or name in names]
+        return {"AutoScalingGroups": [self._group_view(g) for g in found]}
+
+    def _group_view(self, group) -> dict:
+        return {
+            "AutoScalingGroupName": group.name,
+            "AutoScalingGroupARN": group.arn,
+            "MinSize": group.min_size,
+            "MaxSize": group.max_size,
+            "DesiredCapacity": group.desired_capacity,
+            "DefaultCooldown": group.default_cooldown,
+            "AvailabilityZones": list(group.availability_zones),
+            "LoadBalancerNames": list(group.load_balancer_names or []),
+            "TargetGroupARNs": list(group.target_group_arns or []),
+            "HealthCheckType": group.health_check_type,
+            "HealthCheckGracePeriod": group.health_check_grace_period,
+            "Instances": [
+                {
+                    "InstanceId": state.instance.id,
+                    "AvailabilityZone": state.availability_zone,
+                    "LifecycleState": state.lifecycle_state,
+                    "HealthStatus": state.health_status,
+                    "ProtectedFromScaleIn": bool(state.protected_from_scale_in),
+                }
+                for state in group.instance_states
+            ],
+            "SuspendedProcesses": [
+                {"ProcessName": p["ProcessName"] if isinstance(p, dict) else p, "SuspensionReason": "User suspended"}
+                for p in group.suspended_processes  # moto keeps names or {"ProcessName": ...}
+            ],
+            "Tags": [
+                {
+                    "ResourceId": group.name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": tag["Key"],
+                    "Value": tag.get("Value", ""),
+                    "PropagateAtLaunch": str(tag.get("PropagateAtLaunch", False)).lower() == "true",
+                }
+                for tag in group.tags
+            ],
+            "VPCZoneIdentifier": group.vpc_zone_identifier or "",
+            "CreatedTime": self.clock.start,
+        }
+
+    def _autoscaling_DescribeAutoScalingInstances(self, params):
+        found = []
+        for instance_id in params.get("InstanceIds", []):
+            sim = self.instances.get(instance_id)
+            if sim is None:
+                continue
+            state = self.state_of(sim)
+            found.append(
+                {
+                    "InstanceId": instance_id,
+                    "AutoScalingGroupName": sim.group,
+                    "AvailabilityZone": state.availability_zone,
+                    "LifecycleState": state.lifecycle_state,
+                    "HealthStatus": state.health_status.upper(),
+                    "ProtectedFromScaleIn": bool(state.protected_from_scale_in),
+                }
+            )
+        return {"AutoScalingInstances": found}
+
+    def state_of(self, sim):
+        """moto's InstanceState of a simulated instance (kept on it, so finding it costs nothing)."""
+        if sim.state is None:
+            group = self.asg.autoscaling_groups[sim.group]
+            sim.state = next(s for s in group.instance_states if s.instance.id == sim.instance_id)
+        return sim.state
+
+    def set_lifecycle(self, t, sim, state_name: str) -> None:
+        """Every lifecycle change of a simulated instance goes here, so out-of-service counts stay exact."""
+        self.state_of(sim).lifecycle_state = state_name
+        out = self.out_of_service.setdefault(sim.group, set())
+        if state_name == "InService":
+            out.discard(sim.instance_id)
+        else:
+            out.add(sim.instance_id)
+        self.max_out_of_service[sim.group] = max(self.max_out_of_service.get(sim.group, 0), len(out))
 
     def _autoscaling_UpdateAutoScalingGroup(self, params):
         name = params["AutoScalingGroupName"]
@@ -229,7 +316,7 @@ class AwsModel:
     def _reach_standby(self, t, state, sim):
         if state.lifecycle_state != "EnteringStandby":
             return
-        state.lifecycle_state = "Standby"
+        self.set_lifecycle(t, sim, "Standby")
         for arn in sim.targets:
             sim.targets[arn] = ("unused", "Target.NotRegistered")
         self.log(t, sim.group, sim.instance_id, "Standby (deregistered from its target groups)")
@@ -243,7 +330,7 @@ class AwsModel:
                 raise AwsError("ValidationError", f"The instance {instance_id} is not in Standby.")
             before = group.desired_capacity
             group.desired_capacity += 1
-            state.lifecycle_state = "Pending"
+            self.set_lifecycle(self.clock.now(), self.instances[instance_id], "Pending")
             self.log(self.clock.now(), name, instance_id, f"Pending (desired {before} -> {group.desired_capacity})")
             self.at(PENDING_SECONDS, lambda t, s=state, i=self.instances[instance_id]: self._reach_in_service(t, s, i))
             activities.append(
@@ -254,7 +341,7 @@ class AwsModel:
     def _reach_in_service(self, t, state, sim):
         if state.lifecycle_state != "Pending":
             return
-        state.lifecycle_state = "InService"
+        self.set_lifecycle(t, sim, "InService")
         for arn in sim.targets:
             sim.targets[arn] = ("initial", "Elb.RegistrationInProgress")
         self.log(t, sim.group, sim.instance_id, "InService (target registered, health check initial)")

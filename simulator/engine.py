@@ -69,7 +69,6 @@ class Simulation:
         self.handlers = {}
         self.lambda_invocations = 0
         self.instance_order: list[SimInstance] = []
-        self.max_out_of_service: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -144,7 +143,7 @@ class Simulation:
                 boto3.client("s3", region_name=REGION).create_bucket(Bucket=refs[name])
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n * 16}.0/20", AvailabilityZone=f"{REGION}{az}")["Subnet"][
                 "SubnetId"
             ]
             for n, az in enumerate("ab")
@@ -224,14 +223,12 @@ class Simulation:
                     self._leave_in_standby(ec2, spec.name, sim)
             if spec.dead_run_lowered_min_size:
                 self._leave_min_size_lowered(asg, spec)
-            self.max_out_of_service[spec.name] = 0
         return self.refs, {}
 
     def _leave_in_standby(self, ec2, group_name, sim):
         """What a run that died mid-instance leaves: Standby (capacity one short), tag InProgress."""
-        group = self.model.asg.autoscaling_groups[group_name]
-        next(s for s in group.instance_states if s.instance.id == sim.instance_id).lifecycle_state = "Standby"
-        group.desired_capacity -= 1
+        self.model.asg.autoscaling_groups[group_name].desired_capacity -= 1
+        self.model.set_lifecycle(self.clock.now(), sim, "Standby")
         sim.targets = {arn: ("unused", "Target.NotRegistered") for arn in sim.targets}
         ec2.create_tags(
             Resources=[sim.instance_id],
@@ -355,16 +352,12 @@ class Simulation:
     def _log(self, t, group, instance, text):
         entry = TimelineEntry(round(t - START.timestamp(), 3), group, instance, text)
         self.timeline.append(entry)
-        if group:
-            out = sum(1 for i in self.instance_order if i.group == group and self._lifecycle(i) != "InService")
-            self.max_out_of_service[group] = max(self.max_out_of_service.get(group, 0), out)
         if self.echo:
             clock = (START + dt.timedelta(seconds=entry.t)).strftime("%H:%M:%S")
             self.echo(f"{clock}  {group:<10} {instance:<20} {text}")
 
     def _lifecycle(self, sim) -> str:
-        group = self.model.asg.autoscaling_groups[sim.group]
-        return next(s.lifecycle_state for s in group.instance_states if s.instance.id == sim.instance_id)
+        return self.model.state_of(sim).lifecycle_state
 
     def _report(self, execution_arns) -> dict:
         from .report import build_report

@@ -124,7 +124,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "desired": group["DesiredCapacity"],
                 "min_size": group["MinSize"],
                 "max_size": group["MaxSize"],
-                "max_out_of_service": sim.max_out_of_service[spec.name],
+                "max_out_of_service": sim.model.max_out_of_service.get(spec.name, 0),
             }
         )
     calls = sim.model.api_calls

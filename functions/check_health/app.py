@@ -17,4 +17,6 @@ tracer = Tracer()
 def lambda_handler(event, context):
     group, instance = field(event, "GroupName", str), instance_id(event)
     deadline, interval = field(event, "Deadline", int), field(event, "PollIntervalSeconds", int)
-    return {"Healthy": polling.poll(lambda: groups.healthy(group, instance, deadline), context, interval)}
+    balancers = groups.load_balancers(group)
+    healthy = polling.poll(lambda: groups.healthy(group, instance, deadline, balancers), context, interval)
+    return {"Healthy": healthy}

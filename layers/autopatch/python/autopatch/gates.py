@@ -1,6 +1,6 @@
 """The gate before each instance: is it still safe to take the next one out?"""
 
-from . import PAUSED, groups, ledger, tags
+from . import PAUSED, groups, ledger
 from .clients import client
 
 
@@ -15,7 +15,7 @@ def check_next_instance(
     reason = ledger.stop_reason(f"{run_id}#{group_name}")
     if reason:
         return _stop(reason, "group", announce=False)
-    failed = tags.failed_in_run(run_id)
+    failed = ledger.failures(run_id)
     if len(failed) > max_errors:
         # each failure was alerted already; the summary says the run stopped on them
         return _stop(f"{len(failed)} instance(s) failed, more than MaxErrors={max_errors}", "budget", announce=False)

@@ -96,12 +96,13 @@ def exit_standby(group_name: str, instance_id: str) -> str:
     return state
 
 
-def healthy(group_name: str, instance_id: str, deadline: float) -> bool:
-    """True once the instance is InService and healthy in every load balancer of its group."""
+def healthy(group_name: str, instance_id: str, deadline: float, load_balancers: dict | None = None) -> bool:
+    """True once the instance is InService and healthy in every load balancer of its group.
+    load_balancers: the group's TargetGroupARNs and LoadBalancerNames, when the caller already has them."""
     state = lifecycle_state(group_name, instance_id)
     problems = [] if state == "InService" else [f"lifecycle state {state}"]
     if not problems:
-        problems = unhealthy_targets(describe_group(group_name), instance_id)
+        problems = unhealthy_targets(load_balancers or describe_group(group_name), instance_id)
     if not problems:
         return True
     if time.time() > deadline:
@@ -109,6 +110,12 @@ def healthy(group_name: str, instance_id: str, deadline: float) -> bool:
             f"Instance {instance_id} was not back in service when its health wait ran out: " + "; ".join(problems) + "."
         )
     return False
+
+
+def load_balancers(group_name: str) -> dict:
+    """The group's target groups and classic load balancers (they do not change during a wait)."""
+    group = describe_group(group_name)
+    return {key: group.get(key, []) for key in ("TargetGroupARNs", "LoadBalancerNames")}
 
 
 def unhealthy_targets(group: dict, instance_id: str) -> list[str]:

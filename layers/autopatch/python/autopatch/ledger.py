@@ -135,6 +135,24 @@ def stop_reason(key: str) -> str | None:
     return item["Reason"]["S"] if item else None
 
 
+def record_failure(run_id: str, instance_id: str) -> None:
+    """Count a failed instance against the run's MaxErrors. A string set: recording twice counts once."""
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": f"failed#{run_id}"}},
+        UpdateExpression="ADD Instances :instance SET ExpiresAt = :expires",
+        ExpressionAttributeValues={":instance": {"SS": [instance_id]}, ":expires": _expires()},
+    )
+
+
+def failures(run_id: str) -> list[str]:
+    """The instances that failed in this run (consistent read, unlike a query on instance tags)."""
+    item = client("dynamodb").get_item(
+        TableName=_table(), Key={"Id": {"S": f"failed#{run_id}"}}, ConsistentRead=True
+    ).get("Item")
+    return sorted(item["Instances"]["SS"]) if item else []
+
+
 def remember_min_size(group_name: str, original: int, run_id: str) -> bool:
     """Record a group's MinSize before lowering it. False when one is already recorded (keep the first)."""
     try:

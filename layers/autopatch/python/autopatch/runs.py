@@ -7,7 +7,7 @@ limit, records the slice's results, and starts the next execution of the same ru
 import json
 import os
 
-from . import ledger, tags
+from . import ledger
 from .clients import client
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
@@ -92,4 +92,4 @@ def continuation_name(run_id: str, part: int) -> str:
 
 def stopped(run_id: str, max_errors: int) -> bool:
     """A gate stopped the run, or its failures went past MaxErrors: no further instance is to be touched."""
-    return bool(ledger.stop_reason(run_id)) or len(tags.failed_in_run(run_id)) > max_errors
+    return bool(ledger.stop_reason(run_id)) or len(ledger.failures(run_id)) > max_errors

@@ -15,20 +15,3 @@ def tag_instance(instance_id: str, value: str, run_id: str) -> None:
         Resources=[instance_id],
         Tags=[{"Key": PATCH_TAG_KEY, "Value": value}, {"Key": RUN_TAG_KEY, "Value": run_id}],
     )
-
-
-def failed_in_run(run_id: str) -> list[str]:
-    """Instances that this run tagged Failed, across all its groups."""
-    paginator = client("ec2").get_paginator("describe_instances")
-    pages = paginator.paginate(
-        Filters=[
-            {"Name": f"tag:{RUN_TAG_KEY}", "Values": [run_id]},
-            {"Name": f"tag:{PATCH_TAG_KEY}", "Values": ["Failed"]},
-        ]
-    )
-    return sorted(
-        instance["InstanceId"]
-        for page in pages
-        for reservation in page["Reservations"]
-        for instance in reservation["Instances"]
-    )
