@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo test lint format validate pytest build lock clean
+.PHONY: help demo test bench lint format validate pytest build lock clean
 
 help:
 	@echo "make demo      set up and run the default simulated patch run"
 	@echo "make test      set up, lint, validate the template and run the tests"
+	@echo "make bench     benchmark 4 to 2,000 instances on virtual time (about 10 minutes)"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make lock      re-pin requirements-dev.txt from requirements-dev.in"
 
@@ -23,6 +24,9 @@ demo: $(STAMP)
 	$(BIN)/python -m simulator run
 
 test: lint validate pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m simulator bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,7 +17,11 @@ def main(argv=None) -> int:
     run.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     run.add_argument("--history", type=Path, metavar="OUT", help="write every execution's event history as JSON")
     run.add_argument("--quiet", action="store_true", help="print only the final table")
+    bench = commands.add_parser("bench", help="benchmark fleet sizes; writes bench/results.json and bench/plot.png")
+    bench.add_argument("--only", help="comma-separated scenarios to run, e.g. 1x4,3x20 (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args.only.split(",") if args.only else None)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -32,6 +36,14 @@ def main(argv=None) -> int:
     if args.history:
         args.history.write_text(json.dumps(histories, indent=2, default=str))
     return 0 if report["status"] == "SUCCEEDED" else 1
+
+
+def run_bench(only) -> int:
+    from .bench import check_goals, run
+
+    missed = check_goals(run(only))
+    print("\nEvery goal reached." if not missed else "\nGoals not reached:\n  " + "\n  ".join(missed))
+    return 0
 
 
 def print_table(report: dict) -> None:

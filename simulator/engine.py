@@ -29,6 +29,7 @@ from .stack import load_stack, matches, resolve
 REGION = "us-east-1"
 START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
+TYPICAL_INVOCATION_SECONDS = 0.2  # what a handler that makes a few AWS calls takes on Lambda (estimate)
 EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets within seconds
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -68,6 +69,7 @@ class Simulation:
         self.stack = load_stack()
         self.handlers = {}
         self.lambda_invocations = 0
+        self.lambda_gb_seconds = 0.0  # billed duration x memory, on the virtual clock
         self.instance_order: list[SimInstance] = []
 
     # ------------------------------------------------------------------------------------------------
@@ -299,10 +301,14 @@ class Simulation:
         handler, arn, fn = self.handlers[name]
         self.lambda_invocations += 1
         self.model.local.in_handler, self.model.local.execution = True, execution
+        started = self.clock.now()
         try:
-            return handler(event, Context(name, arn, deadline=self.clock.now() + fn.timeout))
+            return handler(event, Context(name, arn, deadline=started + fn.timeout, memory_limit_in_mb=fn.memory_mb))
         finally:
             self.model.local.in_handler = False
+            # a call that does not wait is billed as a typical warm invocation, 1 ms granularity
+            billed = max(self.clock.now() - started, TYPICAL_INVOCATION_SECONDS)
+            self.lambda_gb_seconds += billed * fn.memory_mb / 1024
 
     def emit(self, detail_type: str, source: str, detail: dict, resources: list[str]) -> None:
         """EventBridge: deliver an AWS event to every function whose rule matches, a second later."""

@@ -139,6 +139,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         ),
         "run_executions": chain,
         "lambda_invocations": sim.lambda_invocations,
+        "lambda_gb_seconds": round(sim.lambda_gb_seconds, 3),
         "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
         "instances": instances,
         "groups": groups,

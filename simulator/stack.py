@@ -21,6 +21,7 @@ class Function:
     environment: dict  # values still as template expressions
     layers: list[str]
     timeout: int = 3  # seconds (Lambda's default)
+    memory_mb: int = 128  # Lambda's default
     event_patterns: list = field(default_factory=list)  # EventBridge rules that target the function
 
 
@@ -68,6 +69,7 @@ def load_stack(path: Path = TEMPLATE) -> Stack:
             environment=environment,
             layers=[_ref(layer) for layer in props.get("Layers", globals_fn.get("Layers", []))],
             timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
             event_patterns=[
                 event["Properties"]["Pattern"]
                 for event in props.get("Events", {}).values()

@@ -1,0 +1,218 @@
+"""The benchmark (`make bench`): fleet sizes from 4 to 2,000 instances on virtual time, next to what
+AWS-PatchAsgInstance would take and cost for the same fleet. Writes bench/results.json and bench/plot.png."""
+
+import heapq
+import json
+from pathlib import Path
+
+from .engine import Simulation
+from .scenario import parse_scenario
+
+OUT = Path(__file__).resolve().parent.parent / "bench"
+PATCH, WARMUP, DEREGISTRATION = 600, 60, 30
+SCENARIOS = [  # (name, groups, instances per group, GroupConcurrency)
+    ("1 x 4", 1, 4, 1),
+    ("3 x 20", 3, 20, 3),
+    ("1 x 500", 1, 500, 1),
+    ("4 x 500", 4, 500, 4),
+]
+
+# Prices, us-east-1 (shared/aws-notes.md; AWS pricing pages for Step Functions and Lambda).
+TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition (retries count)
+LAMBDA_REQUEST = 0.20 / 1_000_000
+LAMBDA_GB_SECOND_ARM = 0.0000166667 * 0.8  # arm64 is about 20% below x86
+AUTOMATION_STEP = 0.002  # SSM Automation, per step beyond the free tier (not confirmed from AWS's page)
+
+# AWS-PatchAsgInstance, per instance: its fixed sleeps and its steps (shared/aws-notes.md)
+RUNBOOK_SLEEPS = 300 + 120  # WaitForReboot PT5M + WaitForInstance PT2M
+RUNBOOK_STEPS = 7  # the main runbook's steps; its two child runbooks' own steps are not counted
+
+GOALS = {
+    "overhead_per_instance_s": 30,
+    "transitions_per_instance": 40,
+    "events_per_instance": 150,
+    "cost_per_instance_usd": 0.002,
+    "largest_history": 25_000,
+    "largest_state_bytes": 262_144,
+    "side_by_side_within": 0.05,
+    "wall_seconds_4x500": 600,
+}
+
+
+def scenario(groups: int, size: int, concurrency: int) -> dict:
+    return {
+        "groups": [
+            {
+                "name": f"g{n + 1}",
+                "instances": size,
+                "min_size": 1,
+                "max_size": size * 2,
+                "patch_seconds": PATCH,
+                "warmup_seconds": WARMUP,
+                "deregistration_delay": DEREGISTRATION,
+            }
+            for n in range(groups)
+        ],
+        "input": {"GroupConcurrency": concurrency},
+    }
+
+
+def ideal_makespan(groups: int, size: int, concurrency: int) -> float:
+    """Deregistration + patch + warm-up for every instance, groups run `concurrency` at a time."""
+    per_group = size * (DEREGISTRATION + PATCH + WARMUP)
+    lanes = [0.0] * min(concurrency, groups)
+    for _ in range(groups):
+        heapq.heapreplace(lanes, lanes[0] + per_group)
+    return max(lanes)
+
+
+def runbook_makespan(groups: int, size: int) -> float:
+    """AWS-PatchAsgInstance from a maintenance window, MaxConcurrency 1: every instance of every group in
+    turn, each taking standby, the patch and the two fixed sleeps (child runbook overhead not counted)."""
+    return groups * size * (DEREGISTRATION + PATCH + RUNBOOK_SLEEPS)
+
+
+def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
+    report = Simulation(parse_scenario(scenario(groups, size, concurrency), name=name)).run()
+    report.pop("_histories")
+    instances = groups * size
+    executions = report["executions"]
+    transitions = sum(e["state_transitions"] for e in executions)
+    events = sum(e["history_events"] for e in executions)
+    ideal = ideal_makespan(groups, size, concurrency)
+    cost = (
+        transitions * TRANSITION
+        + report["lambda_invocations"] * LAMBDA_REQUEST
+        + report["lambda_gb_seconds"] * LAMBDA_GB_SECOND_ARM
+    ) / instances
+    return {
+        "scenario": name,
+        "status": report["status"],
+        "instances": instances,
+        "completed": sum(i["result"] == "Completed" for i in report["instances"]),
+        "executions": len(executions),
+        "makespan_s": report["virtual_seconds"],
+        "ideal_makespan_s": ideal,
+        "overhead_per_instance_s": round((report["virtual_seconds"] - ideal) / size, 1),
+        "largest_history": max(e["history_events"] for e in executions),
+        "largest_state_bytes": max(e["largest_state_bytes"] for e in executions),
+        "transitions_per_instance": round(transitions / instances, 1),
+        "lambda_invocations_per_instance": round(report["lambda_invocations"] / instances, 1),
+        "events_per_instance": round(events / instances, 1),
+        "cost_per_instance_usd": round(cost, 6),
+        "wall_seconds": report["wall_seconds"],
+        "runbook_makespan_s": runbook_makespan(groups, size),
+        "runbook_cost_per_instance_usd": RUNBOOK_STEPS * AUTOMATION_STEP,
+    }
+
+
+def run(selected: list[str] | None = None) -> list[dict]:
+    OUT.mkdir(exist_ok=True)
+    results = []
+    for name, groups, size, concurrency in SCENARIOS:
+        if selected and name.replace(" ", "") not in selected:
+            continue
+        print(f"running {name} ...", flush=True)
+        results.append(measure(name, groups, size, concurrency))
+        print_table(results)
+    document = {"goals": GOALS, "prices": _prices(), "results": results}
+    (OUT / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    plot(results, OUT / "plot.png")
+    print(f"\nwrote {OUT / 'results.json'} and {OUT / 'plot.png'}")
+    return results
+
+
+def _prices() -> dict:
+    return {
+        "step_functions_transition_usd": TRANSITION,
+        "lambda_request_usd": LAMBDA_REQUEST,
+        "lambda_gb_second_arm64_usd": LAMBDA_GB_SECOND_ARM,
+        "ssm_automation_step_usd": AUTOMATION_STEP,
+    }
+
+
+COLUMNS = [
+    ("scenario", "scenario", "{}"),
+    ("status", "status", "{}"),
+    ("exec", "executions", "{}"),
+    ("makespan", "makespan_s", "_hours"),
+    ("ideal", "ideal_makespan_s", "_hours"),
+    ("overhead/inst", "overhead_per_instance_s", "{} s"),
+    ("max history", "largest_history", "{:,}"),
+    ("max state", "largest_state_bytes", "{:,} B"),
+    ("trans/inst", "transitions_per_instance", "{}"),
+    ("lambda/inst", "lambda_invocations_per_instance", "{}"),
+    ("events/inst", "events_per_instance", "{}"),
+    ("$/inst", "cost_per_instance_usd", "${:.5f}"),
+    ("wall", "wall_seconds", "{} s"),
+    ("runbook makespan", "runbook_makespan_s", "_hours"),
+    ("runbook $/inst", "runbook_cost_per_instance_usd", "${:.3f}"),
+]
+
+
+def _format(value, pattern: str) -> str:
+    if pattern == "_hours":
+        return f"{value / 3600:.1f} h"
+    return pattern.format(value)
+
+
+def print_table(results: list[dict]) -> None:
+    rows = [[title for title, _, _ in COLUMNS]]
+    rows += [[_format(r[key], pattern) for _, key, pattern in COLUMNS] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    print()
+    for n, row in enumerate(rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["instances"] for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(sizes, [r["makespan_s"] / 3600 for r in results], "o-", label="this project")
+    left.plot(sizes, [r["ideal_makespan_s"] / 3600 for r in results], "s--", label="ideal")
+    left.plot(sizes, [r["runbook_makespan_s"] / 3600 for r in results], "^:", label="AWS-PatchAsgInstance")
+    left.set(xscale="log", yscale="log", xlabel="instances", ylabel="makespan (hours)", title="Makespan")
+    left.legend()
+    right.plot(sizes, [r["largest_history"] for r in results], "o-", label="largest execution history")
+    right.plot(sizes, [r["events_per_instance"] for r in results], "s--", label="events per instance")
+    right.axhline(25_000, color="red", linewidth=0.8, label="25,000 event limit")
+    right.set(xscale="log", yscale="log", xlabel="instances", ylabel="history events", title="History events")
+    right.legend()
+    for label, r in zip(sizes, results, strict=True):
+        left.annotate(
+            r["scenario"], (label, r["makespan_s"] / 3600), fontsize=7, xytext=(4, -10), textcoords="offset points"
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def check_goals(results: list[dict]) -> list[str]:
+    """The goals that a run did not reach (the README reports them)."""
+    missed = []
+    for r in results:
+        for key in (
+            "overhead_per_instance_s",
+            "transitions_per_instance",
+            "events_per_instance",
+            "cost_per_instance_usd",
+            "largest_history",
+            "largest_state_bytes",
+        ):
+            if r[key] > GOALS[key]:
+                missed.append(f"{r['scenario']}: {key} {r[key]} > {GOALS[key]}")
+        if r["status"] != "SUCCEEDED" or r["completed"] != r["instances"]:
+            missed.append(f"{r['scenario']}: {r['status']}, {r['completed']}/{r['instances']} patched")
+        if r["scenario"] == "4 x 500" and r["wall_seconds"] > GOALS["wall_seconds_4x500"]:
+            missed.append(f"4 x 500: {r['wall_seconds']} s of wall time > {GOALS['wall_seconds_4x500']} s")
+        groups = int(r["scenario"].split(" x ")[0])
+        if groups > 1 and r["makespan_s"] > r["ideal_makespan_s"] * (1 + GOALS["side_by_side_within"]):
+            missed.append(f"{r['scenario']}: makespan {r['makespan_s']} s not within 5% of {r['ideal_makespan_s']} s")
+    return missed
