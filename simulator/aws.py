@@ -77,7 +77,7 @@ class SimGroup:
 
 
 class AwsModel:
-    def __init__(self, clock, backends, log, emit):
+    def __init__(self, clock, backends, log, emit, on_publish):
         self.clock = clock
         self.asg = backends["autoscaling"]
         self.cloudwatch = backends["cloudwatch"]
@@ -86,6 +86,7 @@ class AwsModel:
         self.max_out_of_service: dict[str, int] = {}
         self.log = log  # callable(t, group, instance, text)
         self.emit = emit  # callable(detail_type, source, detail, resources): an AWS event for EventBridge
+        self.on_publish = on_publish  # callable(params): SNS delivers a publish to its subscribers
         self.lock = threading.RLock()
         self.instances: dict[str, SimInstance] = {}
         self.groups: dict[str, SimGroup] = {}
@@ -128,6 +129,8 @@ class AwsModel:
                 raise
             if call:
                 self._log_call(operation, params)
+            if service == "sns" and operation == "Publish":
+                self.on_publish(params)
             return response
 
     def _throttle(self, service, operation, params):

@@ -75,6 +75,7 @@ def runbook_makespan(groups: int, size: int) -> float:
 def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
     report = Simulation(parse_scenario(scenario(groups, size, concurrency), name=name)).run()
     report.pop("_histories")
+    report.pop("_logs")
     instances = groups * size
     executions = report["executions"]
     transitions = sum(e["state_transitions"] for e in executions)

@@ -16,6 +16,7 @@ def main(argv=None) -> int:
     run.add_argument("--scenario", type=Path, help="scenario file (default: simulator/scenarios/default.json)")
     run.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     run.add_argument("--history", type=Path, metavar="OUT", help="write every execution's event history as JSON")
+    run.add_argument("--logs", type=Path, metavar="OUT", help="write every line the functions logged")
     run.add_argument("--quiet", action="store_true", help="print only the final table")
     bench = commands.add_parser("bench", help="benchmark fleet sizes; writes bench/results.json and bench/plot.png")
     bench.add_argument("--only", help="comma-separated scenarios to run, e.g. 1x4,3x20 (default: all)")
@@ -30,11 +31,14 @@ def main(argv=None) -> int:
     print(f"Simulating scenario {scenario.name!r} on virtual time (no AWS account is used)\n")
     report = Simulation(scenario, echo=None if args.quiet else print).run()
     histories = report.pop("_histories")
+    logs = report.pop("_logs")
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     if args.history:
         args.history.write_text(json.dumps(histories, indent=2, default=str))
+    if args.logs:
+        args.logs.write_text("\n".join(logs) + "\n")
     return 0 if report["status"] == "SUCCEEDED" else 1
 
 

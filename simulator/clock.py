@@ -133,6 +133,15 @@ class VirtualClock:
                 self._blocked -= 1
         self._waiters = [w for w in self._waiters if not w.released]
 
+    def run_timers(self, within: float) -> None:
+        """After the run: the timers due in the next `within` seconds, in order (nothing else runs now)."""
+        end = time.time() + within
+        while self._timers and self._timers[0][0] <= end:
+            when, _, action = heapq.heappop(self._timers)
+            if when > time.time():
+                self._shifter.shift(dt.timedelta(microseconds=math.ceil((when - time.time()) * 1e6)))
+            action(when)
+
     # the driver ------------------------------------------------------------------------------
     def run(self, limit_seconds: float) -> None:
         """Drive virtual time until every counted thread has ended. Called from the (uncounted) main thread.

@@ -31,6 +31,7 @@ START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
 TYPICAL_INVOCATION_SECONDS = 0.2  # what a handler that makes a few AWS calls takes on Lambda (estimate)
 EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets within seconds
+SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
@@ -66,7 +67,10 @@ class Simulation:
         self.scenario = scenario
         self.echo = echo  # callable(str) for the live timeline, or None
         self.timeline: list[TimelineEntry] = []
-        self.stack = load_stack()
+        self.stack = load_stack(overrides=scenario.parameters)
+        self.slack_messages: list[dict] = []  # what Slack would have received
+        self.log_lines: list[str] = []  # every line the functions logged
+        self.event_notifications: list[dict] = []  # SNS messages from EventBridge rules
         self.handlers = {}
         self.lambda_invocations = 0
         self.lambda_gb_seconds = 0.0  # billed duration x memory, on the virtual clock
@@ -75,6 +79,7 @@ class Simulation:
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         global _active
+        real_slack_send = None
         logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every failed state
         wall_start = time.perf_counter()
         saved_env = dict(os.environ)
@@ -97,11 +102,13 @@ class Simulation:
                         sys.path.insert(0, str(layer_dir))
                 polling = importlib.import_module("autopatch.polling")
                 polling.sleep = self.clock.sleep
+                slack = importlib.import_module("autopatch.slack")
+                real_slack_send, slack.send = slack.send, self._slack_send
                 backends = {
                     "autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION],
                     "cloudwatch": cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION],
                 }
-                self.model = AwsModel(self.clock, backends, self._log, self.emit)
+                self.model = AwsModel(self.clock, backends, self._log, self.emit, self._deliver_to_subscribers)
                 refs, attributes = self._build_fleet()
                 self._load_functions(refs, attributes)
                 machine_arn = self._create_state_machine(refs, attributes)
@@ -110,13 +117,20 @@ class Simulation:
                     self._start(machine_arn, f"{name}-{n}", run_input)
                     for n, run_input in enumerate(self.scenario.also_start, start=2)
                 ]
+                if self.scenario.stop_at is not None:
+                    self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 self.clock.run(LIMIT_SECONDS)
+                self._execution_status_events()
                 report = self._report(executions)
         finally:
             _active = None
             _uninstall_hooks()
             if "autopatch.polling" in sys.modules:
                 sys.modules["autopatch.polling"].sleep = time.sleep
+            if "autopatch.slack" in sys.modules:
+                slack_module = sys.modules["autopatch.slack"]
+                slack_module.send = real_slack_send
+                slack_module._webhook_url.cache_clear()
             os.environ.clear()
             os.environ.update(saved_env)
         report["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
@@ -143,6 +157,11 @@ class Simulation:
             if resource["Type"] == "AWS::S3::Bucket":
                 refs[name] = name.lower()
                 boto3.client("s3", region_name=REGION).create_bucket(Bucket=refs[name])
+        secret = self.stack.parameters.get("SlackWebhookSecretName")
+        if secret:
+            boto3.client("secretsmanager", region_name=REGION).create_secret(
+                Name=secret, SecretString=json.dumps({"url": SIMULATED_WEBHOOK})
+            )
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n * 16}.0/20", AvailabilityZone=f"{REGION}{az}")["Subnet"][
@@ -279,7 +298,6 @@ class Simulation:
                 if environment.get(name, value) != value:
                     raise ValueError(f"functions disagree on environment variable {name}; the simulator shares one")
                 environment[name] = value
-        environment["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # keep the timeline readable
         os.environ.update(environment)
         for fn in self.stack.functions.values():
             module_name, function_name = fn.handler.rsplit(".", 1)
@@ -287,6 +305,11 @@ class Simulation:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")], fn)
+        # Lambda sends what a function prints to CloudWatch Logs: here, to log_lines (not the timeline)
+        service = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
+        for handler in service.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(_LineSink(self.log_lines))
 
     def invoke(self, function_name: str, body, response_headers) -> bytes:
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
@@ -333,6 +356,84 @@ class Simulation:
         except Exception as error:  # EventBridge would retry; the simulator reports it
             self._log(self.clock.now(), "", "", f"EventBridge target {name} failed: {type(error).__name__}: {error}")
 
+    def _deliver_to_subscribers(self, params: dict) -> None:
+        """SNS: each function subscribed to the topic gets the message, half a second later."""
+        record = {
+            "EventSource": "aws:sns",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": str(uuid.uuid4()),
+                "TopicArn": params["TopicArn"],
+                "Subject": params.get("Subject"),
+                "Message": params["Message"],
+                "Timestamp": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "MessageAttributes": {
+                    key: {"Type": value["DataType"], "Value": value.get("StringValue")}
+                    for key, value in (params.get("MessageAttributes") or {}).items()
+                },
+            },
+        }
+        for name, (_, _, fn) in self.handlers.items():
+            topics = [resolve(topic, self.refs, {}) for topic in fn.sns_topics]
+            if params["TopicArn"] in topics:
+                self.clock.call_later(0.5, lambda _t, n=name: self._deliver(n, {"Records": [record]}))
+
+    def _slack_send(self, url: str, body: bytes) -> int:
+        self.slack_messages.append({"t": round(self.clock.elapsed(), 3), "payload": json.loads(body)})
+        self._log(self.clock.now(), "", "", f"Slack: {json.loads(body)['text']}")
+        return 200
+
+    def _stop_by_hand(self, execution_arn: str) -> None:
+        """What an operator's StopExecution does to the run's current execution."""
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        running = [
+            e["executionArn"]
+            for e in sfn.list_executions(stateMachineArn=self.machine_arn, statusFilter="RUNNING")["executions"]
+        ]
+        for arn in running:
+            sfn.stop_execution(executionArn=arn, error="StoppedByOperator", cause="Stopped by hand from the console")
+            self._log(self.clock.now(), "", "", f"execution {arn.rsplit(':', 1)[-1]} stopped by hand")
+
+    def _execution_status_events(self) -> None:
+        """EventBridge: "Step Functions Execution Status Change" for every execution that ended, through the
+        template's rules (a rule with an SNS target publishes its InputTransformer's text)."""
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sns = boto3.client("sns", region_name=REGION)
+        rules = [r["Properties"] for r in self.stack.resources.values() if r["Type"] == "AWS::Events::Rule"]
+        for listed in sfn.list_executions(stateMachineArn=self.machine_arn)["executions"]:
+            execution = sfn.describe_execution(executionArn=listed["executionArn"])
+            event = {
+                "source": "aws.states",
+                "detail-type": "Step Functions Execution Status Change",
+                "region": REGION,
+                "detail": {
+                    "executionArn": execution["executionArn"],
+                    "stateMachineArn": self.machine_arn,
+                    "name": execution["name"],
+                    "status": execution["status"],
+                },
+            }
+            for rule in rules:
+                pattern = _resolve_all(
+                    rule["EventPattern"], self.refs | {self.stack.state_machine.logical_id: self.machine_arn}
+                )
+                if not matches(pattern, event):
+                    continue
+                for target in rule["Targets"]:
+                    topic = resolve(target["Arn"], self.refs, {})
+                    text = _transform(target.get("InputTransformer"), event)
+                    sns.publish(TopicArn=topic, Message=text)
+                    stopped = execution.get("stopDate") or self.clock.now_datetime()
+                    self.event_notifications.append(
+                        {
+                            "t": round(stopped.timestamp() - START.timestamp() + EVENT_DELIVERY_SECONDS, 3),
+                            "subject": None,
+                            "message": text,
+                            "source": "eventbridge",
+                        }
+                    )
+        self.clock.run_timers(within=60)  # deliveries to the topic's subscribers
+
     # the state machine ---------------------------------------------------------------------------
     def _create_state_machine(self, refs, attributes) -> str:
         definition = self.stack.state_machine.definition_path.read_text()
@@ -342,11 +443,13 @@ class Simulation:
         if leftover:
             raise ValueError(f"the ASL uses ${{{leftover[0]}}}, which DefinitionSubstitutions does not define")
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        return sfn.create_state_machine(
+        self.machine_arn = sfn.create_state_machine(
             name="rolling-patch",
             definition=definition,
             roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/simulated",
         )["stateMachineArn"]
+        self.refs[self.stack.state_machine.logical_id] = self.machine_arn
+        return self.machine_arn
 
     def _start(self, machine_arn, name, run_input) -> str:
         sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -369,6 +472,42 @@ class Simulation:
         from .report import build_report
 
         return build_report(self, execution_arns)
+
+
+class _LineSink:
+    """A stream for the functions' log handler: each line into a list."""
+
+    def __init__(self, lines: list):
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.extend(line for line in text.splitlines() if line)
+
+    def flush(self) -> None:
+        pass
+
+
+def _resolve_all(value, refs: dict):
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return refs[value["Ref"]]
+    if isinstance(value, dict):
+        return {k: _resolve_all(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_all(v, refs) for v in value]
+    return value
+
+
+def _transform(transformer: dict | None, event: dict) -> str:
+    """EventBridge's InputTransformer: <name> placeholders filled from JSON paths of the event."""
+    if not transformer:
+        return json.dumps(event)
+    text = transformer["InputTemplate"]
+    for name, path in transformer.get("InputPathsMap", {}).items():
+        value = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part, "") if isinstance(value, dict) else ""
+        text = text.replace(f"<{name}>", str(value))
+    return text
 
 
 def _calling_execution() -> str | None:

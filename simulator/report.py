@@ -143,15 +143,26 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
         "instances": instances,
         "groups": groups,
-        "notifications": [
-            {"subject": c["params"].get("Subject"), "message": c["params"].get("Message")}
-            for c in calls
-            if c["operation"] == "Publish"
-        ],
+        "notifications": sorted(
+            [
+                {
+                    "t": c["t"],
+                    "subject": c["params"].get("Subject"),
+                    "message": c["params"].get("Message"),
+                    "source": "run",
+                }
+                for c in calls
+                if c["operation"] == "Publish"
+            ]
+            + sim.event_notifications,
+            key=lambda n: n["t"],
+        ),
+        "slack": sim.slack_messages,
         "api_calls": calls,
         "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],
     }
     report["_histories"] = histories
+    report["_logs"] = sim.log_lines
     report["summary"] = run_summary(main)
     return report
 

@@ -61,6 +61,8 @@ class Scenario:
     input: dict
     name: str = "scenario"
     also_start: list[dict] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)  # stack parameter values, e.g. SlackWebhookSecretName
+    stop_at: float | None = None  # virtual seconds after the start at which the run is stopped by hand
 
 
 _GROUP_FIELDS = {
@@ -93,7 +95,7 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
 def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError("a scenario is a JSON object")
-    unknown = set(raw) - {"groups", "input", "description", "also_start"}
+    unknown = set(raw) - {"groups", "input", "description", "also_start", "parameters", "stop_at"}
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
     groups = raw.get("groups")
@@ -108,7 +110,13 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     also_start = raw.get("also_start", [])
     if not isinstance(also_start, list) or not all(isinstance(i, dict) for i in also_start):
         raise ScenarioError("also_start must be a list of inputs (objects)")
-    return Scenario(specs, run_input, name, also_start)
+    parameters = raw.get("parameters", {})
+    if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
+        raise ScenarioError("parameters must map stack parameter names to string values")
+    stop_at = raw.get("stop_at")
+    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or stop_at < 0):
+        raise ScenarioError("stop_at must be a number of virtual seconds")
+    return Scenario(specs, run_input, name, also_start, parameters, stop_at)
 
 
 def _group(raw, n) -> GroupSpec:

@@ -23,6 +23,7 @@ class Function:
     timeout: int = 3  # seconds (Lambda's default)
     memory_mb: int = 128  # Lambda's default
     event_patterns: list = field(default_factory=list)  # EventBridge rules that target the function
+    sns_topics: list = field(default_factory=list)  # topics (template expressions) the function subscribes to
 
 
 @dataclass
@@ -41,13 +42,22 @@ class Stack:
     resources: dict = field(repr=False, default_factory=dict)
 
 
-def load_stack(path: Path = TEMPLATE) -> Stack:
+def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
+    """The stack as deployed with these parameter values (defaults, then overrides): resources whose
+    Condition is false are left out, as CloudFormation does."""
     template, errors = decode(str(path))
     if errors:
         raise ValueError(f"cannot read {path}: {errors[0]}")
-    resources = template["Resources"]
-    globals_fn = template.get("Globals", {}).get("Function", {})
     parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    unknown = set(overrides or {}) - set(parameters)
+    if unknown:
+        raise ValueError(f"the template has no parameter {sorted(unknown)[0]!r}")
+    parameters.update(overrides or {})
+    conditions = {}
+    for name, expression in template.get("Conditions", {}).items():
+        conditions[name] = _condition(expression, parameters, conditions)
+    resources = {name: res for name, res in template["Resources"].items() if conditions.get(res.get("Condition"), True)}
+    globals_fn = template.get("Globals", {}).get("Function", {})
     layers = {
         name: ROOT / res["Properties"]["ContentUri"] / "python"
         for name, res in resources.items()
@@ -75,6 +85,9 @@ def load_stack(path: Path = TEMPLATE) -> Stack:
                 for event in props.get("Events", {}).values()
                 if event["Type"] in ("EventBridgeRule", "CloudWatchEvent")
             ],
+            sns_topics=[
+                event["Properties"]["Topic"] for event in props.get("Events", {}).values() if event["Type"] == "SNS"
+            ],
         )
     (sm_name, sm), *others = [
         (name, res) for name, res in resources.items() if res["Type"] == "AWS::Serverless::StateMachine"
@@ -87,6 +100,24 @@ def load_stack(path: Path = TEMPLATE) -> Stack:
         substitutions=dict(sm["Properties"].get("DefinitionSubstitutions", {})),
     )
     return Stack(parameters, functions, layers, machine, resources)
+
+
+def _condition(expression, parameters: dict, conditions: dict) -> bool:
+    """Fn::Equals / Fn::Not / Fn::And / Fn::Or over parameters and other conditions."""
+    ((function, args),) = expression.items()
+    if function == "Fn::Equals":
+        left, right = (parameters[a["Ref"]] if isinstance(a, dict) else a for a in args)
+        return str(left) == str(right)
+    if function == "Fn::Not":
+        return not _condition(args[0], parameters, conditions)
+    if function in ("Fn::And", "Fn::Or"):
+        values = [
+            conditions[a["Condition"]] if "Condition" in a else _condition(a, parameters, conditions) for a in args
+        ]
+        return all(values) if function == "Fn::And" else any(values)
+    if function == "Condition":
+        return conditions[args]
+    raise ValueError(f"the simulator cannot evaluate condition {function}")
 
 
 def _ref(expression) -> str:

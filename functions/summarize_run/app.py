@@ -1,8 +1,10 @@
 """Summarize the run: per instance its group, result and command id; counts per result; why it stopped."""
 
+import os
+
 from aws_lambda_powertools import Logger, Tracer
 
-from autopatch import ledger, runs
+from autopatch import alerts, ledger, runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
 from autopatch.summary import summarize
@@ -27,6 +29,8 @@ def lambda_handler(event, context):
         paused=paused,
     )
     summary["ReportLocation"] = runs.save_summary(run_id, summary)
+    if os.environ.get("NOTIFY_RUN_FINISHED") == "true":
+        alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, field(event, "ExecutionArn", str))
     logger.info(summary["Message"], extra={"counts": summary["Counts"], "report": summary["ReportLocation"]})
     if len(summary["Instances"]) > runs.SUMMARY_INLINE_LIMIT:
         summary["Instances"] = f"{len(summary['Instances'])} instances: see ReportLocation"

@@ -9,6 +9,7 @@ from simulator.scenario import parse_scenario
 def simulate(scenario: dict) -> dict:
     report = Simulation(parse_scenario(scenario)).run()
     report.pop("_histories")
+    report["logs"] = report.pop("_logs")
     assert_invariants(scenario, report)
     return report
 
@@ -45,9 +46,9 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
         failed += instance["result"] == "Failed"
     recovered = len((report["output"] or _cause(report)).get("Recovered", []))
-    alerts = [n for n in report["notifications"] if n["subject"].startswith("Patching failed")]
+    alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Patching failed")]
     assert len(alerts) == failed + recovered, "exactly one alert per failed (or recovered) instance"
-    subjects = [n["subject"] for n in report["notifications"]]
+    subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
 
 

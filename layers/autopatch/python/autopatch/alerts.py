@@ -35,10 +35,20 @@ def failure_message(failure: dict) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
+def publish(topic_arn: str, subject: str, body: str, kind: str) -> str:
+    """Publish an alert; its kind (a message attribute) lets subscribers such as Slack format it."""
+    sent = client("sns").publish(
+        TopicArn=topic_arn,
+        Subject=subject[:SUBJECT_LIMIT],
+        Message=body,
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}},
+    )
+    return sent["MessageId"]
+
+
 def publish_failure(topic_arn: str, failure: dict) -> str:
     subject, message = failure_message(failure)
-    sent = client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=message)
-    return sent["MessageId"]
+    return publish(topic_arn, subject, message, "instance-failed")
 
 
 def _returned_text(returned) -> str:
@@ -78,5 +88,20 @@ def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, s
             f"Execution:  {execution_console_url(execution_arn)}",
         ]
     )
-    sent = client("sns").publish(TopicArn=topic_arn, Subject=subject[:SUBJECT_LIMIT], Message=body)
-    return sent["MessageId"]
+    return publish(topic_arn, subject, body, "group-paused" if scope == "group" else "run-stopped")
+
+
+def publish_summary(topic_arn: str, summary: dict, execution_arn: str) -> str:
+    """The optional "run finished" notification (stack parameter NotifyRunFinished)."""
+    counts = ", ".join(f"{count} {result}" for result, count in summary["Counts"].items() if count)
+    body = "\n".join(
+        [
+            summary["Message"],
+            "",
+            f"Run:        {summary['RunId']}",
+            f"Instances:  {counts or 'none'}",
+            f"Report:     {summary.get('ReportLocation', '-')}",
+            f"Execution:  {execution_console_url(execution_arn)}",
+        ]
+    )
+    return publish(topic_arn, f"Patch run {summary['RunId']} finished: {summary['Status']}", body, "run-finished")

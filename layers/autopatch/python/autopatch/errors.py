@@ -51,3 +51,7 @@ class AwsThrottled(AutoPatchError):
 
 class ResourceContention(AutoPatchError):
     """Auto Scaling has a pending update on the group; the state machine retries with back-off and jitter."""
+
+
+class SlackPostFailed(AutoPatchError):
+    """Posting to Slack failed (the message says the HTTP status, never the URL); SNS retries the delivery."""

@@ -147,9 +147,11 @@ def record_failure(run_id: str, instance_id: str) -> None:
 
 def failures(run_id: str) -> list[str]:
     """The instances that failed in this run (consistent read, unlike a query on instance tags)."""
-    item = client("dynamodb").get_item(
-        TableName=_table(), Key={"Id": {"S": f"failed#{run_id}"}}, ConsistentRead=True
-    ).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"failed#{run_id}"}}, ConsistentRead=True)
+        .get("Item")
+    )
     return sorted(item["Instances"]["SS"]) if item else []
 
 

@@ -1,0 +1,89 @@
+"""Slack: each alert of the topic as a message for people. The webhook URL lives in Secrets Manager and is
+never logged or returned: it is a credential (anyone holding it can post to the channel)."""
+
+import functools
+import json
+import urllib.request
+
+from .clients import client
+from .errors import SlackPostFailed
+
+KINDS = ("instance-failed", "run-stopped", "group-paused", "run-finished", "execution-ended")
+TIMEOUT_SECONDS = 10
+
+
+@functools.cache
+def _webhook_url(secret_name: str) -> str:
+    secret = client("secretsmanager").get_secret_value(SecretId=secret_name)["SecretString"]
+    try:  # a bare URL, or {"url": ...} / {"webhook_url": ...}
+        document = json.loads(secret)
+        return document.get("url") or document["webhook_url"]
+    except (ValueError, AttributeError, TypeError):
+        return secret.strip()
+
+
+def post(secret_name: str, payload: dict) -> int:
+    """POST the message; returns the HTTP status. Errors name the status, never the URL."""
+    return send(_webhook_url(secret_name), json.dumps(payload).encode())
+
+
+def send(url: str, body: bytes) -> int:
+    """The HTTP request itself (the simulator replaces it to capture what Slack would receive)."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        # the URL comes from the secret: an https hooks.slack.com address
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        raise SlackPostFailed(f"Slack answered HTTP {error.code}") from None
+    except urllib.error.URLError as error:
+        raise SlackPostFailed(f"Slack could not be reached ({type(error.reason).__name__})") from None
+
+
+def kind_of(subject: str | None, attributes: dict) -> str:
+    kind = (attributes.get("kind") or {}).get("Value")  # SNS delivers {"Type": "String", "Value": ...}
+    if kind in KINDS:
+        return kind
+    return "execution-ended"  # EventBridge's alert for an execution that ended badly carries no attributes
+
+
+EMOJI = {
+    "instance-failed": ":x:",
+    "run-stopped": ":octagonal_sign:",
+    "group-paused": ":double_vertical_bar:",
+    "run-finished": ":white_check_mark:",
+    "execution-ended": ":rotating_light:",
+}
+WHAT_TO_DO = {
+    "instance-failed": "Check the instance (the alert says whether it is back in service), then look at the patch "
+    "command's output in Systems Manager > Run Command.",
+    "run-stopped": "Fix what stopped the run (alarm, unhealthy instance), then start a new run; instances already "
+    "tagged Completed by it can be left out.",
+    "group-paused": "The group was paused by its AutoPatch tag. Set it back to the opt-in value and start a run to "
+    "patch the rest.",
+    "run-finished": "Nothing: this is the run's summary.",
+    "execution-ended": "Open the execution. If it was stopped or crashed mid-instance, the next run returns any "
+    "instance it left in Standby to service and alerts about it.",
+}
+
+
+def message(subject: str | None, body: str, kind: str) -> dict:
+    """A Slack Block Kit message: what happened, where, what to do, and the console link (from the body)."""
+    title = subject or (body.splitlines()[0].strip('"') if body else "Patch run alert")
+    emoji = EMOJI[kind] if kind != "run-finished" or title.endswith("Succeeded") else ":warning:"
+    link = next((word for word in body.split() if word.startswith("https://") and "console.aws" in word), None)
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{title}"[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} ```{body[:2800]}```"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do:* {WHAT_TO_DO[kind]}"}},
+    ]
+    if link:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open the execution"}, "url": link}
+                ],
+            }
+        )
+    return {"text": f"{emoji} {title}", "blocks": blocks}
