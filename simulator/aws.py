@@ -61,6 +61,9 @@ class SimInstance:
     faults: set = field(default_factory=set)
     agent_online: bool = True
     state: object = None  # moto's InstanceState, found once
+    # what the agent last reported to Patch Manager (DescribeInstancePatchStates)
+    patches: dict = field(default_factory=lambda: {"installed": 40, "missing": 0, "failed": 0, "pending_reboot": 0})
+    last_operation: str = "Scan"
     patch_seconds: int = 300
     # target group arn -> (state, reason)
     targets: dict = field(default_factory=dict)
@@ -446,6 +449,16 @@ class AwsModel:
     def _finish_command(self, t, invocation, sim):
         if invocation.status != "InProgress":
             return
+        sim.last_operation = invocation.parameters.get("Operation", ["Scan"])[0]
+        if invocation.outcome == "Success" and sim.last_operation == "Install":
+            patches, missing = sim.patches, sim.patches["missing"]
+            failed = min(missing, 2) if "failed_patches" in sim.faults else 0
+            installed = missing - failed
+            if invocation.parameters.get("RebootOption") == ["NoReboot"]:
+                patches["pending_reboot"] += installed
+            else:
+                patches["installed"] += installed
+            patches.update(missing=failed, failed=failed)
         invocation.status = invocation.details = invocation.outcome
         invocation.response_code = 0 if invocation.outcome == "Success" else 1
         self._ended(t, invocation)
@@ -528,6 +541,32 @@ class AwsModel:
                 self._ended(self.clock.now(), inv)
                 self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
         return {}
+
+    def _ssm_DescribeInstancePatchStates(self, params):
+        states = []
+        for instance_id in params["InstanceIds"]:
+            sim = self.instances.get(instance_id)
+            if sim is None:
+                continue
+            p = sim.patches
+            states.append(
+                {
+                    "InstanceId": instance_id,
+                    "PatchGroup": "",
+                    "BaselineId": "pb-0simulated",
+                    "Operation": sim.last_operation,
+                    "OperationStartTime": self.clock.now_datetime(),
+                    "OperationEndTime": self.clock.now_datetime(),
+                    "InstalledCount": p["installed"],
+                    "MissingCount": p["missing"],
+                    "FailedCount": p["failed"],
+                    "InstalledPendingRebootCount": p["pending_reboot"],
+                    "InstalledOtherCount": 0,
+                    "InstalledRejectedCount": 0,
+                    "NotApplicableCount": 12,
+                }
+            )
+        return {"InstancePatchStates": states}
 
     def _ssm_DescribeInstanceInformation(self, params):
         return {

@@ -30,6 +30,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
     inline_iteration_component as inline_iter,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import map_run_record
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
 _RESOLUTION = 1e-6  # seconds: time-machine shifts the clock in whole microseconds
 _REAL_EVENT = threading.Event
@@ -212,6 +213,17 @@ class _CountedEvent(_REAL_EVENT):
         return self.is_set()
 
 
+_real_set_error = environment.Environment.set_error
+
+
+def _set_error_unless_stopped(self, error):
+    """As on AWS, a stopped execution stays ABORTED: moto's interpreter would overwrite the stop with the
+    error of the task the stop interrupted (a waitForTaskToken wait, for instance)."""
+    if isinstance(self._program_state, ProgramStopped):
+        return
+    _real_set_error(self, error)
+
+
 def _virtual_wait_interval(self, env, wait_seconds):
     _clock.block(lambda: not env.is_running(), wait_seconds)
 
@@ -232,6 +244,7 @@ _PATCHES = [
     (execution_worker, "Thread", _CountedThread),
     (retrier_decl, "time", _time),
     (wait_function.WaitFunction, "_wait_interval", _virtual_wait_interval),
+    (environment.Environment, "set_error", _set_error_unless_stopped),
 ]
 _saved: list = []
 

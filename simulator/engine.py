@@ -32,6 +32,7 @@ LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual wee
 TYPICAL_INVOCATION_SECONDS = 0.2  # what a handler that makes a few AWS calls takes on Lambda (estimate)
 EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets within seconds
 SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
+MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
@@ -238,6 +239,8 @@ class Simulation:
                 )
                 self.model.instances[sim.instance_id] = sim
                 self.instance_order.append(sim)
+                if index not in spec.compliant:
+                    sim.patches["missing"] = MISSING_PATCHES
                 if fault == "unhealthy_before":
                     sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
                 if fault == "stale_standby":
@@ -391,7 +394,7 @@ class Simulation:
             for e in sfn.list_executions(stateMachineArn=self.machine_arn, statusFilter="RUNNING")["executions"]
         ]
         for arn in running:
-            sfn.stop_execution(executionArn=arn, error="StoppedByOperator", cause="Stopped by hand from the console")
+            sfn.stop_execution(executionArn=arn)
             self._log(self.clock.now(), "", "", f"execution {arn.rsplit(':', 1)[-1]} stopped by hand")
 
     def _execution_status_events(self) -> None:

@@ -110,6 +110,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "index": inst.index,
                 "result": results.get(inst.instance_id, {}).get("Result", "NotStarted"),
                 "command_id": results.get(inst.instance_id, {}).get("CommandId"),
+                "compliance": _compliance(results.get(inst.instance_id, {}).get("Compliance")),
                 "tag": tags.get(inst.instance_id),
                 "lifecycle_state": sim._lifecycle(inst),
                 "health": ",".join(health) if health else "not load balanced",
@@ -177,3 +178,8 @@ def largest_state(events: list[dict]) -> int:
                     if isinstance(details.get(key), str):
                         sizes.append(len(details[key].encode()))
     return max(sizes)
+
+
+def _compliance(state: dict | None) -> dict | None:
+    """installed, missing, failed, pending_reboot, when the run read them."""
+    return {key: state[key] for key in ("installed", "missing", "failed", "pending_reboot")} if state else None

@@ -14,6 +14,7 @@ FAULTS = (
     "stale_standby",  # starts in Standby, tagged InProgress by a run that died
     "unhealthy_before",  # its target is unhealthy when the run starts
     "paused_after_patch",  # the group's opt-in tag is set to "paused" when this instance's patch finishes
+    "failed_patches",  # AWS-RunPatchBaseline Install succeeds, but the instance reports failed patches
 )
 SCALING_PROCESSES = (
     "Launch",
@@ -48,6 +49,7 @@ class GroupSpec:
     instance_refresh: bool = False
     suspended_processes: list[str] = field(default_factory=list)
     dead_run_lowered_min_size: bool = False
+    compliant: list[int] = field(default_factory=list)  # instances with no missing patches; the others miss some
     faults: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -80,6 +82,7 @@ _GROUP_FIELDS = {
     "instance_refresh": bool,
     "suspended_processes": list,
     "dead_run_lowered_min_size": bool,
+    "compliant": list,
 }
 
 
@@ -132,6 +135,8 @@ def _group(raw, n) -> GroupSpec:
         if kind is int and value < 0:
             raise ScenarioError(f"{where}.{key} must not be negative")
     spec = GroupSpec(**{k: v for k, v in raw.items() if k != "faults"})
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < spec.instances for i in spec.compliant):
+        raise ScenarioError(f"{where}.compliant must list indices of its instances")
     bad = [p for p in spec.suspended_processes if p not in SCALING_PROCESSES]
     if bad:
         raise ScenarioError(f"{where}.suspended_processes: unknown process {bad[0]!r}")

@@ -55,3 +55,7 @@ class ResourceContention(AutoPatchError):
 
 class SlackPostFailed(AutoPatchError):
     """Posting to Slack failed (the message says the HTTP status, never the URL); SNS retries the delivery."""
+
+
+class PatchesFailed(AutoPatchError):
+    """The patch command succeeded, yet the instance reports patches that failed to install."""

@@ -7,9 +7,10 @@ from .clients import client
 TERMINAL = ("Success", "Failed", "TimedOut", "Cancelled")
 
 
-def command_comment(run_id: str) -> str:
-    """Marks the run's command, so a repeated send finds it instead of patching twice."""
-    return f"autopatch run {run_id}"[:100]
+def command_comment(run_id: str, operation: str) -> str:
+    """Marks the run's command for this operation, so a repeated send finds it instead of patching twice
+    (and a SkipCompliant run's Install is not mistaken for its earlier Scan)."""
+    return f"autopatch {operation} run {run_id}"[:100]
 
 
 def send_patch_command(
@@ -17,7 +18,7 @@ def send_patch_command(
 ) -> str:
     """Send AWS-RunPatchBaseline to one instance; a command this run already sent there is reused."""
     ssm = client("ssm")
-    comment = command_comment(run_id)
+    comment = command_comment(run_id, operation)
     existing = ssm.list_commands(InstanceId=instance_id)["Commands"]
     for command in existing:
         if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:

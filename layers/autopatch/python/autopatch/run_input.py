@@ -26,6 +26,7 @@ class RunSettings:
     OfflineInstances: str = "refuse"
     DryRun: bool = False
     AlarmNames: list[str] | None = None
+    SkipCompliant: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +42,7 @@ _INT_RANGES = {
     "HealthTimeoutSeconds": (30, 7_200),
 }
 _CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
-_BOOLEANS = ("LowerMinSize", "DryRun")
+_BOOLEANS = ("LowerMinSize", "DryRun", "SkipCompliant")
 ALARM_NAME_MAX = 255
 MAX_ALARMS = 100  # DescribeAlarms takes up to 100 names
 FIELDS = tuple(RunSettings.__dataclass_fields__)

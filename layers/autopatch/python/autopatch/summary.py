@@ -21,10 +21,14 @@ def summarize(
             "GroupName": group["GroupName"],
             "Result": reached.get(instance_id, {}).get("Result", "NotStarted"),
             "CommandId": reached.get(instance_id, {}).get("CommandId"),
+            "Compliance": reached.get(instance_id, {}).get("Compliance"),
         }
         for group in planned["Groups"]
         for instance_id in group["Instances"]
-    ] + [{**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None} for s in planned["Skipped"]]
+    ] + [
+        {**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None, "Compliance": None}
+        for s in planned["Skipped"]
+    ]
     counts = {result: sum(1 for i in instances if i["Result"] == result) for result in RESULTS}
     untouched = f"{counts['NotStarted']} instance(s) were left untouched."
     if counts["Failed"] > max_errors:
@@ -37,7 +41,7 @@ def summarize(
         status = "Succeeded"
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
         if counts["Skipped"]:
-            message += f" {counts['Skipped']} skipped (SSM agent offline)."
+            message += f" {counts['Skipped']} skipped (already compliant, or SSM agent offline)."
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
     summary = {"RunId": run_id, "Status": status, "Message": message, "Counts": counts, "Instances": instances}
