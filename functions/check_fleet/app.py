@@ -7,13 +7,15 @@ from aws_lambda_powertools import Logger, Tracer
 from autopatch import preflight, runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
+from autopatch.observability import run_context
 
 logger = Logger()
 tracer = Tracer()
 SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):

@@ -1,22 +1,28 @@
 """EventBridge target for "EC2 Command Invocation Status-change Notification": when a patch command ends,
 hand its outcome to the Step Functions task waiting for it."""
 
+import datetime as dt
 import json
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from autopatch import ledger
+from autopatch import ledger, patching
 from autopatch.clients import client, named_aws_errors
 from autopatch.errors import InvalidInput
+from autopatch.observability import run_context
 from autopatch.patching import TERMINAL
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 @named_aws_errors
 def lambda_handler(event, context):
     detail = event.get("detail") if isinstance(event, dict) else None
@@ -26,6 +32,8 @@ def lambda_handler(event, context):
     if status not in TERMINAL:
         return {"Handled": False, "Reason": f"status {status} does not end the command"}
     waiting = ledger.waiting_task(instance)
+    if waiting and "CommandId" not in waiting and patching.sent_by_run(command_id, waiting["RunId"]):
+        waiting["CommandId"] = command_id  # it ended before send_patch_command could note its id
     if not waiting or waiting.get("CommandId") != command_id:
         logger.info("No run waits for this command", extra={"instance_id": instance, "command_id": command_id})
         return {"Handled": False, "Reason": "no run waits for this command"}
@@ -39,5 +47,16 @@ def lambda_handler(event, context):
             raise
         logger.warning("The waiting task had ended", extra={"command_id": command_id})
     ledger.forget_waiting_task(instance)
+    _patch_duration(detail.get("requested-date-time"), event.get("time"))
     logger.info("Patch command ended", extra={"instance_id": instance, "command_id": command_id, "status": status})
     return {"Handled": True, "Status": status}
+
+
+def _patch_duration(requested: str | None, ended: str | None) -> None:
+    """Seconds from SendCommand to the end of the command, as the event tells them."""
+    try:
+        start = dt.datetime.fromisoformat(requested.replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(ended.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return
+    metrics.add_metric(name="PatchDuration", unit=MetricUnit.Seconds, value=(end - start).total_seconds())

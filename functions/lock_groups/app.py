@@ -5,12 +5,14 @@ from aws_lambda_powertools import Logger, Tracer
 from autopatch import ledger
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
+from autopatch.observability import run_context
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):

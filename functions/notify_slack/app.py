@@ -7,12 +7,14 @@ from aws_lambda_powertools import Logger, Tracer
 from autopatch import slack
 from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
+from autopatch.observability import run_context
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):

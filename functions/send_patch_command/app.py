@@ -7,13 +7,15 @@ from autopatch import ledger, patching
 from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
 from autopatch.event import field, instance_id
+from autopatch.observability import run_context
 from autopatch.run_input import OPERATIONS, REBOOT_OPTIONS
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):

@@ -2,19 +2,24 @@
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from autopatch import alerts, ledger, runs
 from autopatch.clients import named_aws_errors
 from autopatch.event import field
+from autopatch.observability import run_context
 from autopatch.summary import summarize
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 @named_aws_errors
 def lambda_handler(event, context):
     run_id = field(event, "RunId", str)
@@ -31,6 +36,7 @@ def lambda_handler(event, context):
     summary["ReportLocation"] = runs.save_summary(run_id, summary)
     if os.environ.get("NOTIFY_RUN_FINISHED") == "true":
         alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, field(event, "ExecutionArn", str))
+    metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=summary["Counts"]["Skipped"])
     logger.info(summary["Message"], extra={"counts": summary["Counts"], "report": summary["ReportLocation"]})
     if len(summary["Instances"]) > runs.SUMMARY_INLINE_LIMIT:
         summary["Instances"] = f"{len(summary['Instances'])} instances: see ReportLocation"

@@ -10,13 +10,15 @@ from autopatch import OPT_IN_TAG_KEY, groups
 from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
 from autopatch.event import field
+from autopatch.observability import run_context
 from autopatch.run_input import parse_continuation, parse_run_input
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@run_context(logger)
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):

@@ -22,6 +22,11 @@ def fleet_calls(report: dict) -> list[dict]:
     return [c for c in report["api_calls"] if c["service"] not in BOOKKEEPING]
 
 
+def run_alerts(report: dict) -> list[dict]:
+    """What the run itself published (EventBridge's alert for an execution that ended badly comes on top)."""
+    return [n for n in report["notifications"] if n["source"] == "run"]
+
+
 def calls_on(report: dict, instance_id: str) -> list[dict]:
     """Mutating calls the project made that name this instance."""
     return [c for c in report["api_calls"] if instance_id in _instances_named(c["params"])]

@@ -2,7 +2,7 @@
 The budget is shrunk here so that a small fleet spans several executions."""
 
 import pytest
-from simulation_checks import calls_on, simulate
+from simulation_checks import calls_on, run_alerts, simulate
 
 from autopatch import runs
 
@@ -56,4 +56,4 @@ def test_a_failure_in_a_later_execution_stops_the_run_and_is_alerted_once(three_
     assert results == ["Completed"] * 4 + ["Failed"] + ["NotStarted"] * 2
     for instance in report["instances"][5:]:
         assert calls_on(report, instance["instance_id"]) == []
-    assert len(report["notifications"]) == 1
+    assert len(run_alerts(report)) == 1

@@ -5,7 +5,7 @@ restored, touched instances tagged Completed or Failed, one alert per failure, n
 import json
 
 import pytest
-from simulation_checks import calls_on, fleet_calls, simulate
+from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
 
 def group(name="web", instances=3, **extra):
@@ -46,7 +46,7 @@ def test_preflight_refuses_before_touching_anything(spec, problem):
     message = cause(report)["errorMessage"]
     assert "group web: " in message and problem in message
     assert fleet_calls(report) == []
-    assert report["notifications"] == []
+    assert run_alerts(report) == []
 
 
 def test_preflight_lists_every_problem_of_every_group_in_one_message():
@@ -142,7 +142,7 @@ def test_an_alarm_in_alarm_stops_the_run_before_the_next_instance_with_one_alert
     assert report["status"] == "FAILED"
     assert report["error"] == "RunStopped"
     assert [i["result"] for i in report["instances"]] == ["Completed", "NotStarted", "NotStarted"]
-    (alert,) = report["notifications"]
+    (alert,) = run_alerts(report)
     assert alert["subject"].startswith("Patching stopped")
     assert "alarm web-5xx is in ALARM" in alert["message"]
     assert "alarm web-5xx is in ALARM" in cause(report)["Message"]
@@ -175,7 +175,7 @@ def test_pausing_a_group_during_the_run_stops_it_after_the_current_instance():
     results = {(i["group"], i["index"]): i["result"] for i in report["instances"]}
     assert [results[("web", n)] for n in range(3)] == ["Completed", "NotStarted", "NotStarted"]
     assert [results[("api", n)] for n in range(3)] == ["Completed"] * 3
-    (alert,) = report["notifications"]
+    (alert,) = run_alerts(report)
     assert "group web is paused" in alert["message"]
     assert report["output"]["PausedGroups"] == ["web"]
 
@@ -191,7 +191,7 @@ def test_a_gate_stop_in_one_group_stops_the_groups_patched_beside_it():
     assert report["error"] == "RunStopped"
     api = [i["result"] for i in report["instances"] if i["group"] == "api"]
     assert "NotStarted" in api
-    assert len(report["notifications"]) == 1
+    assert len(run_alerts(report)) == 1
 
 
 # one run per group, and recovery ------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_an_instance_left_in_standby_by_a_dead_run_is_returned_tagged_failed_and
     calls = calls_on(report, stale["instance_id"])
     assert [c["operation"] for c in calls[:2]] == ["ExitStandby", "CreateTags"]
     assert {"Key": "AutoPatchInstanceInASG", "Value": "Failed"} in calls[1]["params"]["Tags"]
-    (alert,) = report["notifications"]
+    (alert,) = run_alerts(report)
     assert stale["instance_id"] in alert["subject"] and "LeftByDeadRun" in alert["message"]
     first_standby = min(c["t"] for c in report["api_calls"] if c["operation"] == "EnterStandby")
     publish = next(c for c in report["api_calls"] if c["operation"] == "Publish")
@@ -255,5 +255,5 @@ def test_throttling_and_resource_contention_are_retried_and_never_become_failure
     assert refused["ExitStandby"] == "ResourceContention"
     assert refused["CreateTags"] == "RequestLimitExceeded"
     assert refused["SendCommand"] == "ThrottlingException"
-    assert report["notifications"] == []
+    assert run_alerts(report) == []
     assert {i["tag"] for i in report["instances"]} == {"Completed"}

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from simulation_checks import calls_on, fleet_calls, simulate
+from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
 
 def group(name, instances=3, **extra):
@@ -49,7 +49,7 @@ def test_happy_path_patches_every_instance_of_two_groups_one_at_a_time():
     assert all(
         c["params"]["ShouldDecrementDesiredCapacity"] for c in report["api_calls"] if c["operation"] == "EnterStandby"
     )
-    assert report["notifications"] == []
+    assert run_alerts(report) == []
     output = report["output"]
     assert output["Counts"] == {"Completed": 7, "Failed": 0, "Skipped": 0, "NotStarted": 0}
     assert all(i["CommandId"] for i in output["Instances"])
@@ -88,7 +88,7 @@ def test_failed_patch_is_tagged_failed_returned_to_service_alerted_and_stops_the
     # the failed instance is tagged Failed (never Completed) and back in service
     assert (failed["result"], failed["tag"], failed["lifecycle_state"]) == ("Failed", "Failed", "InService")
     # one notification that names it, the step, the error and the command
-    (alert,) = report["notifications"]
+    (alert,) = run_alerts(report)
     assert failed["instance_id"] in alert["subject"] and "web" in alert["subject"]
     assert "Step:         Patch" in alert["message"]
     assert "PatchCommandFailed" in alert["message"]
@@ -99,6 +99,10 @@ def test_failed_patch_is_tagged_failed_returned_to_service_alerted_and_stops_the
         assert instance["result"] == "NotStarted"
         assert instance["tag"] is None
         assert calls_on(report, instance["instance_id"]) == []
+    # and EventBridge's alert for the execution that ended FAILED comes on top
+    assert [n["message"].splitlines()[0] for n in report["notifications"] if n["source"] == "eventbridge"] == [
+        '"Patch run execution run-20260104T0300 ended FAILED."'
+    ]
     summary = json.loads(report["cause"])
     assert summary["Counts"] == {"Completed": 1, "Failed": 1, "Skipped": 0, "NotStarted": 2}
 
@@ -133,7 +137,7 @@ def test_a_patch_that_never_ends_is_cancelled_at_its_deadline():
     assert report["status"] == "FAILED"
     stuck = report["instances"][0]
     assert (stuck["result"], stuck["tag"]) == ("Failed", "Failed")
-    assert "PatchTimedOut" in report["notifications"][0]["message"]
+    assert "PatchTimedOut" in run_alerts(report)[0]["message"]
     assert [c["params"]["CommandId"] for c in report["api_calls"] if c["operation"] == "CancelCommand"] == [
         stuck["command_id"]
     ]
@@ -150,7 +154,7 @@ def test_an_instance_that_stays_unhealthy_after_patching_is_a_failure():
     assert report["status"] == "FAILED"
     sick = report["instances"][0]
     assert (sick["result"], sick["tag"], sick["health"]) == ("Failed", "Failed", "unhealthy")
-    message = report["notifications"][0]["message"]
+    message = run_alerts(report)[0]["message"]
     assert "HealthCheckTimedOut" in message and "Return to service" in message
     assert "NOT back in service and healthy" in message
 

@@ -14,7 +14,7 @@ def field(event, name: str, kind: type, default=...):
         return default
     value = event[name]
     wrong_bool = kind is not bool and isinstance(value, bool)
-    if not isinstance(value, kind) or wrong_bool or (kind is str and not value):
+    if not isinstance(value, kind) or wrong_bool or (kind is str and not value and default is ...):
         raise InvalidInput(f"{name} must be {_TYPES.get(kind, kind.__name__)}.")
     return value
 

@@ -9,12 +9,14 @@ def check_next_instance(
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
     "group" this group only; Announce is True for the one call that should tell people."""
+    # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
     if reason:
-        return _stop(reason, "run", announce=False)
-    reason = ledger.stop_reason(f"{run_id}#{group_name}")
+        return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
+    key = f"{run_id}#{group_name}"
+    reason = ledger.stop_reason(key)
     if reason:
-        return _stop(reason, "group", announce=False)
+        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
     failed = ledger.failures(run_id)
     if len(failed) > max_errors:
         # each failure was alerted already; the summary says the run stopped on them
@@ -24,16 +26,18 @@ def check_next_instance(
     if tag != opt_in_value:
         state = "paused" if tag == PAUSED else "no longer opted in" if tag is None else f"tagged AutoPatch={tag}"
         reason = f"group {group_name} is {state}: its remaining instances are left as they are"
-        return _stop(reason, "group", announce=ledger.stop(f"{run_id}#{group_name}", reason))
+        key = f"{run_id}#{group_name}"
+        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
     problems = _other_instances(group, instance_id) + _alarms(alarm_names + groups.alarm_names(group))
     if problems:
         reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
-        return _stop(reason, "run", announce=ledger.stop(run_id, reason))
+        return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
     return {"Proceed": True}
 
 
-def _stop(reason: str, scope: str, announce: bool) -> dict:
-    return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce}
+def _stop(reason: str, scope: str, announce: bool, key: str | None = None) -> dict:
+    """Announce: this call must send the alert, then call ledger.announced(StopKey)."""
+    return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce, "StopKey": key}
 
 
 def _other_instances(group: dict, instance_id: str) -> list[str]:
@@ -53,7 +57,10 @@ def _other_instances(group: dict, instance_id: str) -> list[str]:
 def _alarms(names: list[str]) -> list[str]:
     if not names:
         return []
-    found = client("cloudwatch").describe_alarms(AlarmNames=sorted(set(names)))
+    # without AlarmTypes, DescribeAlarms returns metric alarms only
+    found = client("cloudwatch").describe_alarms(
+        AlarmNames=sorted(set(names)), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
     in_alarm = [
         a["AlarmName"] for a in found["MetricAlarms"] + found.get("CompositeAlarms", []) if a["StateValue"] == "ALARM"
     ]

@@ -109,21 +109,34 @@ def release_locks(group_names: list[str], execution_arn: str) -> None:
                 raise
 
 
-def stop(key: str, reason: str) -> bool:
-    """Record that a run (or a group of it) stopped. True only for the call that recorded it first."""
+def stop(key: str, reason: str, claimant: str) -> bool:
+    """Record that a run (or a group of it) stopped. True for the one claimant that must announce it: the
+    first to record it, again when it retries before announced() (its alert may not have gone out)."""
     try:
         client("dynamodb").update_item(
             TableName=_table(),
             Key={"Id": {"S": f"stop#{key}"}},
-            UpdateExpression="SET Reason = :reason, ExpiresAt = :expires",
-            ConditionExpression="attribute_not_exists(Reason)",
-            ExpressionAttributeValues={":reason": {"S": reason}, ":expires": _expires()},
+            UpdateExpression="SET Reason = if_not_exists(Reason, :reason), Claimant = if_not_exists(Claimant, :me), "
+            "ExpiresAt = :expires",
+            ConditionExpression="attribute_not_exists(Announced) AND "
+            "(attribute_not_exists(Claimant) OR Claimant = :me)",
+            ExpressionAttributeValues={":reason": {"S": reason}, ":me": {"S": claimant}, ":expires": _expires()},
         )
         return True
     except ClientError as error:
         if _conditional_failed(error):
             return False
         raise
+
+
+def announced(key: str) -> None:
+    """The stop's alert went out: no retry announces it again."""
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": f"stop#{key}"}},
+        UpdateExpression="SET Announced = :yes",
+        ExpressionAttributeValues={":yes": {"BOOL": True}},
+    )
 
 
 def stop_reason(key: str) -> str | None:
@@ -202,13 +215,18 @@ def remember_task_token(instance_id: str, run_id: str, token: str) -> None:
 
 
 def attach_command(instance_id: str, command_id: str) -> None:
-    client("dynamodb").update_item(
-        TableName=_table(),
-        Key={"Id": {"S": f"wait#{instance_id}"}},
-        UpdateExpression="SET CommandId = :command",
-        ConditionExpression="attribute_exists(Id)",
-        ExpressionAttributeValues={":command": {"S": command_id}},
-    )
+    """Note the command's id on the wait item; gone already means the command ended and was handed over."""
+    try:
+        client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"Id": {"S": f"wait#{instance_id}"}},
+            UpdateExpression="SET CommandId = :command",
+            ConditionExpression="attribute_exists(Id)",
+            ExpressionAttributeValues={":command": {"S": command_id}},
+        )
+    except ClientError as error:
+        if not _conditional_failed(error):
+            raise
 
 
 def waiting_task(instance_id: str) -> dict | None:

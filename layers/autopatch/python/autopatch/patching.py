@@ -19,10 +19,10 @@ def send_patch_command(
     """Send AWS-RunPatchBaseline to one instance; a command this run already sent there is reused."""
     ssm = client("ssm")
     comment = command_comment(run_id, operation)
-    existing = ssm.list_commands(InstanceId=instance_id)["Commands"]
-    for command in existing:
-        if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:
-            return command["CommandId"]
+    for page in ssm.get_paginator("list_commands").paginate(InstanceId=instance_id):
+        for command in page["Commands"]:
+            if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:
+                return command["CommandId"]
     sent = ssm.send_command(
         InstanceIds=[instance_id],
         DocumentName=PATCH_DOCUMENT,
@@ -35,6 +35,12 @@ def send_patch_command(
         },
     )
     return sent["Command"]["CommandId"]
+
+
+def sent_by_run(command_id: str, run_id: str) -> bool:
+    """Whether this command is one the run sent (its comment says so)."""
+    commands = client("ssm").list_commands(CommandId=command_id)["Commands"]
+    return any(c["Comment"].startswith("autopatch ") and c["Comment"].endswith(f" run {run_id}") for c in commands)
 
 
 def cancel(command_id: str, instance_id: str) -> None:

@@ -94,7 +94,7 @@ def _check_names(field: str, names, most: int, longest: int, what: str) -> None:
 
 
 def _type_name(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}.get(
         type(value), type(value).__name__
     )
 

@@ -1,0 +1,275 @@
+"""Shared test fixtures: a moto account, fresh autopatch clients, a Lambda context, the handlers and a small fleet.
+
+Test code talks to moto through its own boto3 session (the `aws` fixture); the handlers use autopatch.clients,
+which goes through boto3's default session. Keeping them apart lets `api_calls` record exactly the AWS calls a
+handler made, and nothing the test did to set the scene.
+"""
+
+import dataclasses
+import importlib.util
+import os
+import pathlib
+import time
+import uuid
+
+import boto3
+import botocore.session
+import moto
+import moto.ec2.models.amis  # loads moto's AMI list before MOTO_AMIS_PATH is set, see below
+import pytest
+from moto import mock_aws
+
+import autopatch.clients
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+OPT_IN = {"Key": "AutoPatch", "Value": "enabled", "PropagateAtLaunch": True}
+
+# Set at import: Powertools reads its variables when a handler module creates its Logger and Tracer, and
+# boto3 must never find real credentials, whatever the developer's shell holds.
+os.environ.update(
+    AWS_DEFAULT_REGION=REGION,
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    POWERTOOLS_TRACE_DISABLED="1",
+    POWERTOOLS_METRICS_DISABLED="1",
+    POWERTOOLS_SERVICE_NAME="autopatch",
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(autouse=True)
+def handler_env(monkeypatch):
+    """What the SAM template gives the functions; handlers read these from os.environ at call time."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("OPT_IN_TAG_VALUE", "enabled")
+
+
+@dataclasses.dataclass
+class FakeLambdaContext:
+    """What Powertools and the handlers read from Lambda's context. The remaining time counts down from
+    `timeout_seconds` by time.time() since the context was made, so handlers that poll inside one
+    invocation see their time run out under a frozen clock moved forward by their sleeps."""
+
+    timeout_seconds: int = 300
+    function_name: str = "autopatch-test"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:autopatch-test"
+    aws_request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/autopatch-test"
+    log_stream_name: str = "2026/01/01/[$LATEST]0123456789abcdef"
+    started: float = dataclasses.field(default_factory=time.time)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.time()) * 1000))
+
+
+@pytest.fixture
+def lambda_context():
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def make_lambda_context():
+    """A factory: make_lambda_context(timeout_seconds=30) starts a new invocation's countdown now."""
+    return FakeLambdaContext
+
+
+_handlers: dict = {}
+
+
+def _load_handler(folder: str):
+    """functions/<folder>/app.py as a module of its own: every handler file is called app.py."""
+    if folder not in _handlers:
+        path = ROOT / "functions" / folder / "app.py"
+        spec = importlib.util.spec_from_file_location(f"autopatch_tests_handler_{folder}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _handlers[folder] = module
+    return _handlers[folder]
+
+
+@pytest.fixture
+def load_handler():
+    """load_handler("enter_standby") returns that function's app module (loaded once per test session)."""
+    return _load_handler
+
+
+# --- moto --------------------------------------------------------------------------------------------
+
+_loader = botocore.session.get_session().get_component("data_loader")
+
+
+def _botocore_session():
+    """A new botocore session sharing one loader: the service models (EC2's is large) are parsed once per
+    test session instead of once per test."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _loader)
+    return session
+
+
+# With MOTO_AMIS_PATH set, moto's EC2 backend loads only its base list of 44 Amazon-owned AMIs instead of also
+# parsing ~1,300 region-specific ones on every reset (twice per test, about a quarter of a second). That list is
+# read when moto.ec2.models.amis is first imported, which the import at the top of this file does before the
+# variable is ever set; after that only the variable's presence counts. It names the file the list came from.
+_AMIS_PATH = str(pathlib.Path(moto.__file__).parent / "ec2" / "resources" / "amis.json.gz")
+
+
+class Aws:
+    """The test's own view of the moto account: one client per service, kept for the whole test session
+    (moto answers whichever mock is active, so a client made in one test serves the next; making one takes
+    about 25 ms). The handlers' clients, in autopatch.clients, are made afresh in every test."""
+
+    def __init__(self):
+        self.session = boto3.Session(botocore_session=_botocore_session(), region_name=REGION)
+        self._clients = {}
+
+    def client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+
+_test_aws = Aws()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """A fresh moto account. Yields an Aws whose clients the test itself should use."""
+    monkeypatch.setenv("MOTO_AMIS_PATH", _AMIS_PATH)
+    autopatch.clients.client.cache_clear()
+    with mock_aws():
+        # autopatch's clients come from boto3's default session
+        boto3.setup_default_session(botocore_session=_botocore_session(), region_name=REGION)
+        yield _test_aws
+    boto3.DEFAULT_SESSION = None
+    autopatch.clients.client.cache_clear()
+
+
+@pytest.fixture
+def api_calls(aws):
+    """(service, operation, params) of every AWS call the handlers make through autopatch.clients.
+
+    Recorded at parameter build, before botocore's Stubber or moto answer, so stubbed calls count too
+    (calls to a method replaced with unittest.mock do not).
+    """
+    calls = []
+
+    def record(params, model, **_):
+        calls.append((model.service_model.service_name, model.name, dict(params)))
+
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build", record)
+    return calls
+
+
+@pytest.fixture
+def ledger(aws, monkeypatch):
+    """The run ledger table of the template (partition key Id), named in LEDGER_TABLE."""
+    name = "autopatch-ledger"
+    aws.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("LEDGER_TABLE", name)
+    return name
+
+
+@pytest.fixture
+def alert_topic(aws, monkeypatch):
+    """The stack's alert topic, named in ALERT_TOPIC_ARN."""
+    arn = aws.client("sns").create_topic(Name="autopatch-alerts")["TopicArn"]
+    monkeypatch.setenv("ALERT_TOPIC_ARN", arn)
+    return arn
+
+
+@pytest.fixture
+def report_bucket(aws, monkeypatch):
+    """The bucket of the runs' plans, results and summaries, named in REPORT_BUCKET."""
+    name = "autopatch-reports"
+    aws.client("s3").create_bucket(Bucket=name)
+    monkeypatch.setenv("REPORT_BUCKET", name)
+    return name
+
+
+# --- the fleet ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Fleet:
+    group: str
+    instance_ids: list[str]
+    target_group_arn: str
+    vpc_id: str
+    subnet_ids: list[str]
+    launch_template: str
+    image_id: str
+
+
+class FleetBuilder:
+    """A VPC with two subnets, a launch template and, per group, a target group and an Auto Scaling group."""
+
+    def __init__(self, aws: Aws):
+        self.aws = aws
+        ec2 = aws.client("ec2")
+        self.vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnet_ids = [
+            ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{zone}")[
+                "Subnet"
+            ]["SubnetId"]
+            for n, zone in ((1, "a"), (2, "b"))
+        ]
+        # an Amazon Linux 2 image (moto's Amazon-owned list also holds Windows ones)
+        images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}])
+        self.image_id = images["Images"][0]["ImageId"]
+        self.launch_template = "autopatch-test"
+        ec2.create_launch_template(
+            LaunchTemplateName=self.launch_template,
+            LaunchTemplateData={"ImageId": self.image_id, "InstanceType": "t3.micro"},
+        )
+
+    def group(self, name: str = "web", size: int = 3, tags: list[dict] | None = None, min_size: int = 1) -> Fleet:
+        """An Auto Scaling group of `size` InService instances (MaxSize 6) behind a target group of its own."""
+        tags = [OPT_IN] if tags is None else tags
+        target_group_arn = self.aws.client("elbv2").create_target_group(
+            Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=self.vpc_id, TargetType="instance"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        autoscaling = self.aws.client("autoscaling")
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": self.launch_template, "Version": "$Latest"},
+            MinSize=min_size,
+            MaxSize=6,
+            DesiredCapacity=size,
+            VPCZoneIdentifier=",".join(self.subnet_ids),
+            TargetGroupARNs=[target_group_arn],
+            Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", **tag} for tag in tags],
+        )
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return Fleet(
+            group=name,
+            instance_ids=sorted(i["InstanceId"] for i in group["Instances"]),
+            target_group_arn=target_group_arn,
+            vpc_id=self.vpc_id,
+            subnet_ids=self.subnet_ids,
+            launch_template=self.launch_template,
+            image_id=self.image_id,
+        )
+
+
+@pytest.fixture
+def fleet_builder(aws):
+    return FleetBuilder(aws)
+
+
+@pytest.fixture
+def fleet(fleet_builder) -> Fleet:
+    """The group "web": 3 InService instances (MinSize 1, MaxSize 6) behind one target group, opted in."""
+    return fleet_builder.group("web")

@@ -1,0 +1,267 @@
+"""The run's input (run_input.parse_run_input) and a handler's event fields (event.field, event.instance_id)."""
+
+import pytest
+
+from autopatch.errors import InvalidInput
+from autopatch.event import field, instance_id
+from autopatch.run_input import FIELDS, RunSettings, parse_continuation, parse_run_input
+from autopatch.runs import continuation_name
+
+DEFAULTS = {
+    "AutoScalingGroupNames": None,
+    "Operation": "Install",
+    "RebootOption": "RebootIfNeeded",
+    "MaxErrors": 0,
+    "GroupConcurrency": 1,
+    "PollIntervalSeconds": 5,
+    "CommandTimeoutSeconds": 3600,
+    "StandbyTimeoutSeconds": 900,
+    "HealthTimeoutSeconds": 600,
+    "LowerMinSize": False,
+    "OfflineInstances": "refuse",
+    "DryRun": False,
+    "AlarmNames": None,
+    "SkipCompliant": False,
+}
+
+
+# --- parse_run_input: what a console `{}` gets -------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [{}, None], ids=["empty object", "no input"])
+def test_empty_input_gets_the_defaults(raw):
+    # Given the console's empty input (or none at all)
+    # When it is parsed
+    settings = parse_run_input(raw)
+    # Then every setting has its documented default, and the Map reads them from to_dict()
+    assert settings == RunSettings()
+    assert settings.to_dict() == DEFAULTS
+    assert set(FIELDS) == set(DEFAULTS)
+
+
+def test_every_field_set_within_its_range_is_kept():
+    # Given an input that sets every field to an allowed value
+    raw = {
+        "AutoScalingGroupNames": ["web", "api"],
+        "Operation": "Scan",
+        "RebootOption": "NoReboot",
+        "MaxErrors": 2,
+        "GroupConcurrency": 40,
+        "PollIntervalSeconds": 300,
+        "CommandTimeoutSeconds": 172_800,
+        "StandbyTimeoutSeconds": 30,
+        "HealthTimeoutSeconds": 7_200,
+        "LowerMinSize": True,
+        "OfflineInstances": "skip",
+        "DryRun": True,
+        "AlarmNames": ["cpu-high", "5xx-rate"],
+        "SkipCompliant": True,
+    }
+    # When it is parsed
+    settings = parse_run_input(raw)
+    # Then the settings are exactly the input, group order included
+    assert settings.to_dict() == raw
+
+
+def test_parsing_twice_gives_equal_settings_and_leaves_the_input_alone():
+    # Given an input
+    raw = {"AutoScalingGroupNames": ["web"], "MaxErrors": 1}
+    # When it is parsed twice
+    first, second = parse_run_input(raw), parse_run_input(raw)
+    # Then both results are equal and the input was not modified
+    assert first == second
+    assert raw == {"AutoScalingGroupNames": ["web"], "MaxErrors": 1}
+
+
+# --- parse_run_input: each bad input names its field -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "named", "detail"),
+    [
+        ({"MaxError": 1}, "'MaxError'", "Unknown field"),
+        ({"Groups": ["web"]}, "'Groups'", "the fields are: AutoScalingGroupNames"),
+        ({"MaxErrors": True}, "MaxErrors", "must be an integer; got True"),
+        ({"MaxErrors": "1"}, "MaxErrors", "must be an integer; got '1'"),
+        ({"MaxErrors": 1.0}, "MaxErrors", "must be an integer; got 1.0"),
+        ({"MaxErrors": None}, "MaxErrors", "must be an integer; got None"),
+        ({"MaxErrors": -1}, "MaxErrors", "between 0 and 10000; got -1"),
+        ({"GroupConcurrency": 0}, "GroupConcurrency", "between 1 and 40; got 0"),
+        ({"GroupConcurrency": 41}, "GroupConcurrency", "between 1 and 40; got 41"),
+        ({"PollIntervalSeconds": 0}, "PollIntervalSeconds", "between 1 and 300; got 0"),
+        ({"PollIntervalSeconds": 301}, "PollIntervalSeconds", "between 1 and 300; got 301"),
+        ({"CommandTimeoutSeconds": 59}, "CommandTimeoutSeconds", "between 60 and 172800"),
+        ({"StandbyTimeoutSeconds": 7_201}, "StandbyTimeoutSeconds", "between 30 and 7200"),
+        ({"HealthTimeoutSeconds": False}, "HealthTimeoutSeconds", "must be an integer"),
+        ({"RebootOption": "Sometimes"}, "RebootOption", "one of RebootIfNeeded, NoReboot; got 'Sometimes'"),
+        ({"Operation": "Patch"}, "Operation", "one of Install, Scan; got 'Patch'"),
+        ({"Operation": "install"}, "Operation", "got 'install'"),
+        ({"OfflineInstances": "ignore"}, "OfflineInstances", "one of refuse, skip; got 'ignore'"),
+        ({"LowerMinSize": "yes"}, "LowerMinSize", "must be true or false; got 'yes'"),
+        ({"DryRun": 1}, "DryRun", "must be true or false; got 1"),
+        ({"SkipCompliant": "no"}, "SkipCompliant", "must be true or false; got 'no'"),
+        ({"AutoScalingGroupNames": []}, "AutoScalingGroupNames", "non-empty list"),
+        ({"AutoScalingGroupNames": "web"}, "AutoScalingGroupNames", "non-empty list of group names; got 'web'"),
+        ({"AutoScalingGroupNames": ["web", "web"]}, "AutoScalingGroupNames", "more than once"),
+        ({"AutoScalingGroupNames": ["web", ""]}, "AutoScalingGroupNames", "1 to 255 characters; got ''"),
+        ({"AutoScalingGroupNames": ["web", 7]}, "AutoScalingGroupNames", "got 7"),
+        ({"AutoScalingGroupNames": ["g" * 256]}, "AutoScalingGroupNames", "1 to 255 characters"),
+        ({"AutoScalingGroupNames": [f"g{n}" for n in range(101)]}, "AutoScalingGroupNames", "at most 100"),
+        ({"AlarmNames": []}, "AlarmNames", "non-empty list of alarm names; got []"),
+        ({"AlarmNames": "cpu-high"}, "AlarmNames", "non-empty list of alarm names; got 'cpu-high'"),
+        ({"AlarmNames": ["cpu-high", ""]}, "AlarmNames", "alarm names of 1 to 255 characters; got ''"),
+        ({"AlarmNames": ["cpu-high", "cpu-high"]}, "AlarmNames", "names a alarm more than once"),
+        ({"AlarmNames": [f"a{n}" for n in range(101)]}, "AlarmNames", "at most 100 alarms"),
+    ],
+)
+def test_a_bad_field_raises_invalid_input_naming_it(raw, named, detail):
+    # Given an input with one bad field
+    # When it is parsed
+    with pytest.raises(InvalidInput) as caught:
+        parse_run_input(raw)
+    # Then the error names the field and says what is wrong with it
+    assert named in str(caught.value)
+    assert detail in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", [[], "web", 3, True])
+def test_input_that_is_not_an_object_is_rejected(raw):
+    # Given an input that is not a JSON object
+    # When it is parsed
+    # Then it is refused, saying what it should be
+    with pytest.raises(InvalidInput, match="must be a JSON object"):
+        parse_run_input(raw)
+
+
+def test_a_huge_bad_value_is_not_echoed_in_full():
+    # Given a bad value thousands of characters long
+    # When it is parsed
+    with pytest.raises(InvalidInput) as caught:
+        parse_run_input({"Operation": "x" * 5_000})
+    # Then the message names the field but shows only the start of the value
+    assert str(caught.value).startswith("Operation must be one of")
+    assert len(str(caught.value)) < 200
+
+
+# --- parse_continuation: the input a run gives its next execution -----------------------------------
+
+
+def continuation(**overrides):
+    """What continue_run passes on: the settings as the first execution normalized them."""
+    settings = {**RunSettings(AutoScalingGroupNames=["web"]).to_dict(), "AlarmNames": []}
+    return {
+        "RunId": "run-1",
+        "Part": 2,
+        "Offset": 44,
+        "PreviousExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:RollingPatch:run-1",
+        "SnapshotId": "0b4e7c2a-1d9f-5a3e-8c71-2f6d9e0a4b13",
+        "Settings": settings,
+        "GroupNames": ["web"],
+        "Recovered": [],
+        **overrides,
+    }
+
+
+def test_a_continuation_is_accepted_as_it_was_given():
+    # Given the continuation of part 1 (unset lists as None or [], as the first execution normalized them)
+    raw = continuation()
+    # When it is parsed
+    # Then it comes back unchanged
+    assert parse_continuation(raw) == continuation()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Part": 1}, "Continuation.Part must be at least 2 and Continuation.Offset at least 1."),
+        ({"Offset": 0}, "Continuation.Part must be at least 2 and Continuation.Offset at least 1."),
+        ({"Part": True}, "Continuation.Part must be an integer."),
+        ({"SnapshotId": None}, "Continuation.SnapshotId must be a string."),
+        ({"Recovered": {}}, "Continuation.Recovered must be a list."),
+        ({"Extra": 1}, "Continuation: unknown field 'Extra'."),
+        ({"GroupNames": []}, "AutoScalingGroupNames must be a non-empty list of group names; got []."),
+    ],
+)
+def test_a_bad_continuation_is_refused_naming_the_field(overrides, message):
+    # Given a continuation with one bad field
+    # When it is parsed
+    # Then InvalidInput names it
+    with pytest.raises(InvalidInput) as caught:
+        parse_continuation(continuation(**overrides))
+    assert str(caught.value) == message
+
+
+def test_a_continuation_settings_are_checked_like_a_run_input():
+    # Given a continuation whose settings were tampered with
+    raw = continuation()
+    raw["Settings"]["MaxErrors"] = -1
+    # When it is parsed
+    # Then the setting is refused by name
+    with pytest.raises(InvalidInput, match=r"^MaxErrors must be between 0 and 10000; got -1\.$"):
+        parse_continuation(raw)
+
+
+def test_a_continuation_is_named_after_the_run_and_part_within_80_characters():
+    # Given a short run id and one of the longest execution names (80 characters)
+    long_run = "r" * 80
+    # When the next executions are named
+    # Then the name is the run's plus the part, cut so the whole fits Step Functions' 80 characters
+    assert continuation_name("run-1", 2) == "run-1-part2"
+    assert continuation_name(long_run, 12) == "r" * 73 + "-part12"
+    assert len(continuation_name(long_run, 12)) == 80
+
+
+# --- event.field / event.instance_id: the edge of every handler --------------------------------------
+
+
+def test_field_returns_a_present_value_and_the_default_for_a_missing_or_null_one():
+    # Given an event with some fields present and one null
+    event = {"RunId": "run-1", "MaxErrors": 0, "CommandId": None}
+    # When fields are read
+    # Then present ones come back, and a missing or null field with a default gets the default
+    assert field(event, "RunId", str) == "run-1"
+    assert field(event, "MaxErrors", int) == 0
+    assert field(event, "CommandId", str, None) is None
+    assert field(event, "Cause", str, "") == ""
+
+
+@pytest.mark.parametrize(
+    ("event", "name", "kind", "message"),
+    [
+        ({}, "RunId", str, "RunId is required."),
+        ({"RunId": None}, "RunId", str, "RunId must be a string."),
+        ({"RunId": ""}, "RunId", str, "RunId must be a string."),
+        ({"RunId": 5}, "RunId", str, "RunId must be a string."),
+        ({"MaxErrors": True}, "MaxErrors", int, "MaxErrors must be an integer."),
+        ({"MaxErrors": "0"}, "MaxErrors", int, "MaxErrors must be an integer."),
+        ({"Groups": {}}, "Groups", list, "Groups must be a list."),
+        ({"ReturnedToService": "yes"}, "ReturnedToService", bool, "ReturnedToService must be a boolean."),
+        ([], "RunId", str, "The event must be a JSON object."),
+    ],
+)
+def test_field_raises_invalid_input_naming_the_field(event, name, kind, message):
+    # Given an event whose field is missing or of the wrong type
+    # When it is read
+    # Then InvalidInput names the field
+    with pytest.raises(InvalidInput) as caught:
+        field(event, name, kind)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("value", ["i-0123abcd", "i-0123456789abcdef0"])
+def test_instance_id_accepts_short_and_long_ec2_ids(value):
+    # Given an 8- or 17-digit instance id
+    # When it is read
+    # Then it comes back unchanged
+    assert instance_id({"InstanceId": value}) == value
+
+
+@pytest.mark.parametrize(
+    "value", ["web-1", "i-0123abc", "i-0123456789abcdef01", "i-0123456789ABCDEF0", "i-0123456789abcdefg", "0123abcd01"]
+)
+def test_instance_id_rejects_anything_else(value):
+    # Given something that is not an EC2 instance id
+    # When it is read
+    # Then InvalidInput names InstanceId and shows what one looks like
+    with pytest.raises(InvalidInput, match=r"InstanceId must be an EC2 instance id such as i-0123456789abcdef0\."):
+        instance_id({"InstanceId": value})

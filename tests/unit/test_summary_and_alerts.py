@@ -1,0 +1,269 @@
+"""The run summary (summary.summarize) and the on-call alert text (alerts.failure_message)."""
+
+import json
+
+import pytest
+
+from autopatch import alerts
+from autopatch.summary import summarize
+
+EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:RollingPatch:run-7"
+
+
+def item(instance, group, result, command_id=None, **extra):
+    return {"InstanceId": instance, "GroupName": group, "Result": result, "CommandId": command_id, **extra}
+
+
+def plan(*groups, skipped=()):
+    """The run's plan as check_fleet keeps it: instances per group in order, and the ones skipped."""
+    return {
+        "Groups": [{"GroupName": name, "Instances": list(instances)} for name, instances in groups],
+        "Skipped": list(skipped),
+    }
+
+
+WEB = ("web", ["i-00000001", "i-00000002"])
+API = ("api", ["i-00000003"])
+
+
+# --- summarize ---------------------------------------------------------------------------------------
+
+
+def test_a_clean_run_succeeds_and_lists_every_planned_instance():
+    # Given two groups whose instances all completed (results recorded by the executions, in any order)
+    results = [
+        item("i-00000003", "api", "Completed", "c-3"),
+        item("i-00000001", "web", "Completed", "c-1"),
+        item("i-00000002", "web", "Completed", "c-2"),
+    ]
+    # When the run is summarized
+    summary = summarize("run-1", 0, results, plan(WEB, API))
+    # Then it succeeded, every count is right and every instance is listed in plan order with its command
+    assert summary["RunId"] == "run-1"
+    assert summary["Status"] == "Succeeded"
+    assert summary["Counts"] == {"Completed": 3, "Failed": 0, "Skipped": 0, "NotStarted": 0}
+    assert summary["Message"] == "3 instance(s) patched, 0 failed (MaxErrors=0)."
+    assert [(i["InstanceId"], i["GroupName"], i["Result"], i["CommandId"]) for i in summary["Instances"]] == [
+        ("i-00000001", "web", "Completed", "c-1"),
+        ("i-00000002", "web", "Completed", "c-2"),
+        ("i-00000003", "api", "Completed", "c-3"),
+    ]
+
+
+def test_each_instance_carries_the_compliance_its_result_recorded():
+    # Given a result with the compliance read after its command, and one without
+    counts = {"installed": 12, "missing": 0, "failed": 0, "pending_reboot": 1, "operation": "Install"}
+    results = [item("i-00000001", "web", "Completed", "c-1", Compliance=counts), item("i-00000002", "web", "Failed")]
+    # When the run is summarized
+    summary = summarize("run-1", 1, results, plan(WEB))
+    # Then each instance shows its own
+    assert [i["Compliance"] for i in summary["Instances"]] == [counts, None]
+
+
+def test_failures_up_to_max_errors_still_succeed():
+    # Given one failure in a run that allows one
+    results = [
+        item("i-00000001", "web", "Failed", "c-1", Step="Patch", Error="PatchCommandFailed"),
+        item("i-00000002", "web", "Completed", "c-2"),
+    ]
+    # When the run is summarized
+    summary = summarize("run-1", 1, results, plan(WEB))
+    # Then it succeeded, and the message counts the failure against MaxErrors
+    assert summary["Status"] == "Succeeded"
+    assert summary["Counts"] == {"Completed": 1, "Failed": 1, "Skipped": 0, "NotStarted": 0}
+    assert summary["Message"] == "1 instance(s) patched, 1 failed (MaxErrors=1)."
+    # and the per-instance list keeps only the documented keys
+    assert set(summary["Instances"][0]) == {"InstanceId", "GroupName", "Result", "CommandId", "Compliance"}
+
+
+def test_planned_instances_no_execution_reached_are_not_started():
+    # Given a plan of three instances and a result for the first only (the run stopped after it failed)
+    results = [item("i-00000001", "web", "Failed", "c-1")]
+    # When the run is summarized with MaxErrors 0
+    summary = summarize("run-1", 0, results, plan(WEB, API))
+    # Then the other two are NotStarted, the run failed, and the message says how many were left
+    assert [i["Result"] for i in summary["Instances"]] == ["Failed", "NotStarted", "NotStarted"]
+    assert summary["Instances"][1]["CommandId"] is None
+    assert summary["Status"] == "Failed"
+    assert summary["Counts"] == {"Completed": 0, "Failed": 1, "Skipped": 0, "NotStarted": 2}
+    assert summary["Message"] == "1 instance(s) failed, more than MaxErrors=0: 2 instance(s) were left untouched."
+
+
+def test_a_result_for_an_instance_outside_the_plan_is_not_listed():
+    # Given a result for an instance the plan does not hold
+    results = [item("i-00000001", "web", "Completed", "c-1"), item("i-0000000f", "web", "Failed", "c-f")]
+    # When the run is summarized
+    summary = summarize("run-1", 0, results, plan(("web", ["i-00000001"])))
+    # Then the summary lists and counts the planned instances only
+    assert [i["InstanceId"] for i in summary["Instances"]] == ["i-00000001"]
+    assert summary["Status"] == "Succeeded"
+
+
+def test_a_run_with_no_instances_succeeds_with_zero_counts():
+    # Given groups without an InService instance
+    # When the run is summarized
+    summary = summarize("run-1", 0, [], plan(("web", []), ("api", [])))
+    # Then it succeeded with nothing to count
+    assert summary["Status"] == "Succeeded"
+    assert summary["Counts"] == {"Completed": 0, "Failed": 0, "Skipped": 0, "NotStarted": 0}
+    assert summary["Instances"] == []
+    # and says nothing of recovered instances or paused groups it did not have
+    assert "Recovered" not in summary
+    assert "PausedGroups" not in summary
+
+
+def test_instances_skipped_by_preflight_are_listed_and_counted():
+    # Given one completed instance and one the preflight skipped because its SSM agent was offline
+    skipped = [{"InstanceId": "i-00000002", "GroupName": "web", "Result": "Skipped", "Reason": "ConnectionLost"}]
+    planned = plan(("web", ["i-00000001"]), skipped=skipped)
+    # When the run is summarized
+    summary = summarize("run-1", 0, [item("i-00000001", "web", "Completed", "c-1")], planned)
+    # Then the skipped instance is listed without a command, counted, and the message says why
+    assert summary["Status"] == "Succeeded"
+    assert summary["Counts"] == {"Completed": 1, "Failed": 0, "Skipped": 1, "NotStarted": 0}
+    assert summary["Instances"][-1] == {
+        "InstanceId": "i-00000002",
+        "GroupName": "web",
+        "Result": "Skipped",
+        "CommandId": None,
+        "Compliance": None,
+    }
+    assert summary["Message"] == (
+        "1 instance(s) patched, 0 failed (MaxErrors=0). 1 skipped (already compliant, or SSM agent offline)."
+    )
+
+
+def test_a_run_a_gate_stopped_is_stopped_and_says_why():
+    # Given a run stopped by an alarm after one instance, two left untouched
+    reason = "before i-00000002 of web: alarm cpu-high is in ALARM"
+    # When the run is summarized
+    summary = summarize("run-1", 0, [item("i-00000001", "web", "Completed", "c-1")], plan(WEB, API), stop_reason=reason)
+    # Then it is Stopped, with the reason and what was left
+    assert summary["Status"] == "Stopped"
+    assert summary["Message"] == f"The run stopped: {reason}. 2 instance(s) were left untouched."
+
+
+def test_failures_beyond_max_errors_outrank_a_stop_reason():
+    # Given a run with one failure (MaxErrors 0) that a gate also stopped
+    results = [item("i-00000001", "web", "Failed")]
+    # When the run is summarized
+    summary = summarize("run-1", 0, results, plan(WEB), stop_reason="before i-00000002 of web: i-00000001 is Standby")
+    # Then it is Failed: the failures are what the person must act on first
+    assert summary["Status"] == "Failed"
+    assert summary["Message"].startswith("1 instance(s) failed, more than MaxErrors=0")
+
+
+def test_paused_groups_and_recovered_instances_are_reported():
+    # Given a run whose group "api" was paused before its instance, and an instance recovered from a dead run
+    results = [item("i-00000001", "web", "Completed", "c-1"), item("i-00000002", "web", "Completed", "c-2")]
+    recovered = [{"InstanceId": "i-00000009", "GroupName": "web", "Deadline": 1}]
+    # When the run is summarized
+    summary = summarize("run-1", 0, results, plan(WEB, API), recovered=recovered, paused=["api"])
+    # Then it succeeded, names the paused group and what it left, and lists the recovered instance
+    assert summary["Status"] == "Succeeded"
+    assert summary["Message"] == (
+        "2 instance(s) patched, 0 failed (MaxErrors=0). Paused before finishing: api "
+        "(1 instance(s) were left untouched.)"
+    )
+    assert summary["PausedGroups"] == ["api"]
+    assert summary["Recovered"] == ["i-00000009"]
+
+
+# --- alerts ------------------------------------------------------------------------------------------
+
+
+def failure(**overrides):
+    base = {
+        "InstanceId": "i-0123456789abcdef0",
+        "GroupName": "web",
+        "RunId": "run-7",
+        "ExecutionArn": EXECUTION_ARN,
+        "Step": "Patch",
+        "Error": "PatchCommandFailed",
+        "Cause": json.dumps({"errorMessage": "AWS-RunPatchBaseline Failed on i-0123456789abcdef0", "errorType": "X"}),
+        "CommandId": "11111111-2222-3333-4444-555555555555",
+        "ReturnedToService": True,
+    }
+    return {**base, **overrides}
+
+
+def test_the_console_link_is_in_the_execution_region():
+    # Given an execution in eu-west-1
+    # When its console link is built
+    url = alerts.execution_console_url(EXECUTION_ARN)
+    # Then it opens that region's Step Functions console on the execution
+    assert url == (
+        f"https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{EXECUTION_ARN}"
+    )
+
+
+def test_the_alert_names_instance_group_run_step_error_cause_command_and_execution():
+    # Given a patch failure
+    # When its alert is written
+    subject, body = alerts.failure_message(failure())
+    # Then the subject names instance and group, and the body has everything on-call needs
+    assert subject == "Patching failed: i-0123456789abcdef0 in web"
+    lines = body.splitlines()
+    assert lines[0] == "Patching instance i-0123456789abcdef0 of Auto Scaling group web failed."
+    assert "Run:          run-7" in lines
+    assert "Step:         Patch" in lines
+    assert "Error:        PatchCommandFailed" in lines
+    assert "Cause:        AWS-RunPatchBaseline Failed on i-0123456789abcdef0" in lines
+    assert "Command id:   11111111-2222-3333-4444-555555555555" in lines
+    assert "Instance:     back in service and healthy" in lines
+    assert f"Execution:    {alerts.execution_console_url(EXECUTION_ARN)}" in lines
+
+
+@pytest.mark.parametrize(
+    ("returned", "text"),
+    [
+        (True, "back in service and healthy"),
+        (False, "NOT back in service and healthy: check it"),
+        (None, "was not taken out of service"),
+        ("it was InService; it is patched again in this run", "it was InService; it is patched again in this run"),
+    ],
+)
+def test_the_alert_says_whether_the_instance_is_back_in_service(returned, text):
+    # Given a failure whose instance did, did not, or never needed to return to service, or a recovery's own words
+    # When its alert is written
+    _, body = alerts.failure_message(failure(ReturnedToService=returned))
+    # Then the Instance line says so
+    assert f"Instance:     {text}" in body
+
+
+def test_without_a_command_the_alert_says_none_was_sent():
+    # Given a failure before any patch command was sent
+    # When its alert is written
+    _, body = alerts.failure_message(failure(CommandId=None, Step="Take out of service"))
+    # Then the command line says no command was sent
+    assert "Command id:   none (no patch command was sent)" in body
+
+
+@pytest.mark.parametrize(
+    ("cause", "shown"),
+    [
+        ("plain text cause", "plain text cause"),
+        ("", ""),
+        ('["not", "an", "object"]', '["not", "an", "object"]'),
+        (json.dumps({"errorType": "X"}), json.dumps({"errorType": "X"})),
+    ],
+)
+def test_a_cause_that_is_not_a_lambda_error_is_shown_as_it_is(cause, shown):
+    # Given a cause that is not a Lambda error document with an errorMessage
+    # When the alert is written
+    _, body = alerts.failure_message(failure(Cause=cause))
+    # Then the cause is shown unchanged
+    assert f"Cause:        {shown}\n" in body
+
+
+def test_a_long_cause_is_shortened_and_a_long_subject_cut_to_the_sns_limit():
+    # Given a 2,000-character cause and a 255-character group name
+    long_group = "g" * 255
+    # When the alert is written
+    subject, body = alerts.failure_message(failure(GroupName=long_group, Cause="x" * 2_000))
+    # Then the subject fits SNS's 100 characters and the cause shows 497 characters and "..."
+    assert len(subject) == alerts.SUBJECT_LIMIT == 100
+    assert subject.startswith("Patching failed: i-0123456789abcdef0 in ggg")
+    assert f"Cause:        {'x' * 497}...\n" in body
+    # and the full group name is still in the body
+    assert long_group in body
