@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import boto3
 import botocore.handlers
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch as emf
 from moto import mock_aws
 from moto.autoscaling.models import autoscaling_backends
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -103,6 +104,8 @@ class Simulation:
                         sys.path.insert(0, str(layer_dir))
                 polling = importlib.import_module("autopatch.polling")
                 polling.sleep = self.clock.sleep
+                # Powertools prints its EMF metrics; on Lambda that is CloudWatch Logs, here log_lines
+                emf.print = lambda text: self.log_lines.append(str(text))
                 slack = importlib.import_module("autopatch.slack")
                 real_slack_send, slack.send = slack.send, self._slack_send
                 backends = {
@@ -126,6 +129,7 @@ class Simulation:
         finally:
             _active = None
             _uninstall_hooks()
+            vars(emf).pop("print", None)
             if "autopatch.polling" in sys.modules:
                 sys.modules["autopatch.polling"].sleep = time.sleep
             if "autopatch.slack" in sys.modules:
@@ -285,7 +289,8 @@ class Simulation:
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("app.py", "")
-        environment = {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1"}
+        # no X-Ray daemon here; metrics are on, as on Lambda, and go to log_lines
+        environment = {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "false"}
         for fn in self.stack.functions.values():
             arn = lam.create_function(
                 FunctionName=fn.logical_id,

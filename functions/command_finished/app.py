@@ -32,6 +32,8 @@ def lambda_handler(event, context):
     if status not in TERMINAL:
         return {"Handled": False, "Reason": f"status {status} does not end the command"}
     waiting = ledger.waiting_task(instance)
+    if waiting:
+        logger.append_keys(run_id=waiting["RunId"])
     if waiting and "CommandId" not in waiting and patching.sent_by_run(command_id, waiting["RunId"]):
         waiting["CommandId"] = command_id  # it ended before send_patch_command could note its id
     if not waiting or waiting.get("CommandId") != command_id:

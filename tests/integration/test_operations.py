@@ -112,3 +112,24 @@ def test_no_reboot_leaves_patches_pending_reboot_in_the_report():
 
     assert report["status"] == "SUCCEEDED"
     assert [i["compliance"]["pending_reboot"] for i in report["instances"]] == [6, 6]
+
+
+def test_every_log_line_names_its_run_and_metrics_count_the_results():
+    import json
+
+    report = simulate({"groups": [group(instances=3, faults={"2": "patch_failed"})], "input": {"MaxErrors": 1}})
+
+    lines = [json.loads(line) for line in report["logs"]]
+    logged = [line for line in lines if "level" in line]
+    emf = [line for line in lines if "_aws" in line]
+    assert logged and all(line.get("run_id") == "run-20260104T0300" for line in logged)
+    per_instance = [line for line in logged if line["function_name"] in ("TagInstanceFunction", "EnterStandbyFunction")]
+    assert per_instance and all(line.get("instance_id", "").startswith("i-") for line in per_instance)
+    assert all(line.get("group") == "web" for line in per_instance if line["function_name"] == "EnterStandbyFunction")
+
+    def total(name):
+        return sum(sum(line.get(name, [])) if isinstance(line.get(name), list) else line.get(name, 0) for line in emf)
+
+    assert total("InstancesPatched") == 2
+    assert total("InstancesFailed") == 1
+    assert total("PatchDuration") > 0
