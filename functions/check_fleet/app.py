@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import preflight, runs
 from autopatch.clients import named_aws_errors
-from autopatch.event import field
+from autopatch.event import field, group_names
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -20,7 +20,7 @@ SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the count
 @named_aws_errors
 def lambda_handler(event, context):
     plan = preflight.check(
-        field(event, "GroupNames", list),
+        group_names(event),
         lower_min_size=field(event, "LowerMinSize", bool),
         skip_offline=field(event, "OfflineInstances", str) == "skip",
     )

@@ -5,7 +5,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import groups, polling
 from autopatch.clients import named_aws_errors
-from autopatch.event import field, instance_id
+from autopatch.event import field, group_name, instance_id
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -17,7 +17,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    group, instance = field(event, "GroupName", str), instance_id(event)
+    group, instance = group_name(event), instance_id(event)
     deadline, interval = field(event, "Deadline", int), field(event, "PollIntervalSeconds", int)
     balancers = groups.load_balancers(group)
     healthy = polling.poll(lambda: groups.healthy(group, instance, deadline, balancers), context, interval)

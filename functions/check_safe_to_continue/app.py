@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import alerts, gates, ledger
 from autopatch.clients import named_aws_errors
-from autopatch.event import field, instance_id
+from autopatch.event import arn, field, group_name, instance_id
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -19,7 +19,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    run_id, group = field(event, "RunId", str), field(event, "GroupName", str)
+    run_id, group = field(event, "RunId", str), group_name(event)
     verdict = gates.check_next_instance(
         run_id,
         group,
@@ -33,7 +33,7 @@ def lambda_handler(event, context):
         alerts.publish_stop(
             os.environ["ALERT_TOPIC_ARN"],
             run_id,
-            field(event, "ExecutionArn", str),
+            arn(event, "ExecutionArn", "states"),
             verdict["Reason"],
             verdict["Scope"],
         )

@@ -61,4 +61,6 @@ def _patch_duration(requested: str | None, ended: str | None) -> None:
         end = dt.datetime.fromisoformat(ended.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        return  # one of them without a zone: no duration to tell
     metrics.add_metric(name="PatchDuration", unit=MetricUnit.Seconds, value=(end - start).total_seconds())

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import groups
 from autopatch.clients import named_aws_errors
-from autopatch.event import field, instance_id
+from autopatch.event import field, group_name, instance_id
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -19,7 +19,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    group, instance = field(event, "GroupName", str), instance_id(event)
+    group, instance = group_name(event), instance_id(event)
     timeout = field(event, "TimeoutSeconds", int)
     state = groups.exit_standby(group, instance)
     if field(event, "LowerMinSize", bool, False):

@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import ledger
 from autopatch.clients import named_aws_errors
-from autopatch.event import field
+from autopatch.event import arn, field, group_names
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -16,10 +16,10 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    names = field(event, "GroupNames", list)
+    names = group_names(event)
     taken_over = ledger.acquire_locks(
         names,
-        field(event, "ExecutionArn", str),
+        arn(event, "ExecutionArn", "states"),
         field(event, "RunId", str),
         previous_execution_arn=field(event, "PreviousExecutionArn", str, None),
     )

@@ -26,7 +26,10 @@ def lambda_handler(event, context):
         sns = record.get("Sns") if isinstance(record, dict) else None
         if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
             raise InvalidInput("each record needs Sns.Message.")
-        kind = slack.kind_of(sns.get("Subject"), sns.get("MessageAttributes") or {})
+        attributes = sns.get("MessageAttributes") or {}
+        if not isinstance(attributes, dict):
+            raise InvalidInput("Sns.MessageAttributes must be an object.")
+        kind = slack.kind_of(sns.get("Subject"), attributes)
         status = slack.post(os.environ["SLACK_SECRET_NAME"], slack.message(sns.get("Subject"), sns["Message"], kind))
         logger.info("Alert posted to Slack", extra={"kind": kind, "status": status})
         posted.append(kind)

@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import ledger
 from autopatch.clients import named_aws_errors
-from autopatch.event import field
+from autopatch.event import arn, group_names
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -16,6 +16,6 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    names = field(event, "GroupNames", list)
-    ledger.release_locks(names, field(event, "ExecutionArn", str))
+    names = group_names(event)
+    ledger.release_locks(names, arn(event, "ExecutionArn", "states"))
     return {"Released": names}

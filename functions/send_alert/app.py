@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import alerts
 from autopatch.clients import named_aws_errors
-from autopatch.event import field, instance_id
+from autopatch.event import arn, field, group_name, instance_id
 from autopatch.observability import run_context
 
 logger = Logger()
@@ -20,9 +20,9 @@ tracer = Tracer()
 def lambda_handler(event, context):
     failure = {
         "InstanceId": instance_id(event),
-        "GroupName": field(event, "GroupName", str),
+        "GroupName": group_name(event),
         "RunId": field(event, "RunId", str),
-        "ExecutionArn": field(event, "ExecutionArn", str),
+        "ExecutionArn": arn(event, "ExecutionArn", "states"),
         "Step": field(event, "Step", str),
         "Error": field(event, "Error", str),
         "Cause": field(event, "Cause", str, ""),

@@ -23,15 +23,12 @@ def lambda_handler(event, context):
     operation, reboot = field(event, "Operation", str), field(event, "RebootOption", str)
     if operation not in OPERATIONS or reboot not in REBOOT_OPTIONS:
         raise InvalidInput(f"Operation must be one of {OPERATIONS} and RebootOption one of {REBOOT_OPTIONS}.")
+    token, snapshot_id = field(event, "TaskToken", str), field(event, "SnapshotId", str)
+    timeout = field(event, "TimeoutSeconds", int)
     # the token is stored before the command exists, so that no end of it can go unheard
-    ledger.remember_task_token(instance, run_id, field(event, "TaskToken", str))
+    ledger.remember_task_token(instance, run_id, token)
     command_id = patching.send_patch_command(
-        instance,
-        run_id=run_id,
-        operation=operation,
-        reboot_option=reboot,
-        snapshot_id=field(event, "SnapshotId", str),
-        timeout=field(event, "TimeoutSeconds", int),
+        instance, run_id=run_id, operation=operation, reboot_option=reboot, snapshot_id=snapshot_id, timeout=timeout
     )
     ledger.attach_command(instance, command_id)
     logger.info("Patch command sent", extra={"instance_id": instance, "command_id": command_id})

@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from autopatch import alerts, ledger, runs
 from autopatch.clients import named_aws_errors
-from autopatch.event import field
+from autopatch.event import arn, field, group_names, objects
 from autopatch.observability import run_context
 from autopatch.summary import summarize
 
@@ -22,20 +22,25 @@ metrics = Metrics()
 @metrics.log_metrics
 @named_aws_errors
 def lambda_handler(event, context):
-    run_id = field(event, "RunId", str)
-    paused = [name for name in field(event, "GroupNames", list) if ledger.stop_reason(f"{run_id}#{name}")]
+    run_id, execution_arn, max_errors = (
+        field(event, "RunId", str),
+        arn(event, "ExecutionArn", "states"),
+        field(event, "MaxErrors", int),
+    )
+    names, recovered = group_names(event), objects(event, "Recovered", ("InstanceId", "GroupName"), [])
+    paused = [name for name in names if ledger.stop_reason(f"{run_id}#{name}")]
     summary = summarize(
         run_id,
-        field(event, "MaxErrors", int),
+        max_errors,
         runs.all_results(run_id),
         planned=runs.plan(run_id),
-        recovered=field(event, "Recovered", list, []),
+        recovered=recovered,
         stop_reason=ledger.stop_reason(run_id),
         paused=paused,
     )
     summary["ReportLocation"] = runs.save_summary(run_id, summary)
     if os.environ.get("NOTIFY_RUN_FINISHED") == "true":
-        alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, field(event, "ExecutionArn", str))
+        alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, execution_arn)
     metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=summary["Counts"]["Skipped"])
     logger.info(summary["Message"], extra={"counts": summary["Counts"], "report": summary["ReportLocation"]})
     if len(summary["Instances"]) > runs.SUMMARY_INLINE_LIMIT:

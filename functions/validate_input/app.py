@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Tracer
 from autopatch import OPT_IN_TAG_KEY, groups
 from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
-from autopatch.event import field
+from autopatch.event import arn, field
 from autopatch.observability import run_context
 from autopatch.run_input import parse_continuation, parse_run_input
 
@@ -22,7 +22,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    execution_arn = field(event, "ExecutionArn", str)
+    execution_arn = arn(event, "ExecutionArn", "states")
     raw = event.get("Input")
     if isinstance(raw, dict) and "Continuation" in raw:
         if len(raw) != 1:

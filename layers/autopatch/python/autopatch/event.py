@@ -2,6 +2,8 @@
 
 from .errors import InvalidInput
 
+GROUP_NAME_MAX = 255  # AutoScalingGroupName length limit
+
 _TYPES = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
 
 
@@ -28,3 +30,35 @@ def instance_id(event) -> str:
 
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
+
+
+def group_name(event, name: str = "GroupName") -> str:
+    value = field(event, name, str)
+    if len(value) > GROUP_NAME_MAX:
+        raise InvalidInput(f"{name} must be a group name of at most {GROUP_NAME_MAX} characters.")
+    return value
+
+
+def group_names(event, name: str = "GroupNames") -> list[str]:
+    values = field(event, name, list)
+    if not values or not all(isinstance(v, str) and 1 <= len(v) <= GROUP_NAME_MAX for v in values):
+        raise InvalidInput(f"{name} must be a non-empty list of group names.")
+    return values
+
+
+def arn(event, name: str, service: str) -> str:
+    """An ARN of the given service, such as arn:aws:states:us-east-1:123456789012:execution:machine:name."""
+    value = field(event, name, str)
+    parts = value.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != service:
+        raise InvalidInput(f"{name} must be an {service} ARN.")
+    return value
+
+
+def objects(event, name: str, required: tuple[str, ...], default=...) -> list[dict]:
+    """A list of objects, each with the required string fields."""
+    values = field(event, name, list, default)
+    for value in values:
+        if not isinstance(value, dict) or not all(isinstance(value.get(key), str) for key in required):
+            raise InvalidInput(f"{name} must be a list of objects with {', '.join(required)}.")
+    return values

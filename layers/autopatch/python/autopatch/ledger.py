@@ -89,8 +89,8 @@ def _is_running(execution_arn: str) -> bool:
     try:
         return client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] in LIVE
     except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-            return False
+        if error.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+            return False  # no such execution (or no ARN at all) runs
         raise
 
 

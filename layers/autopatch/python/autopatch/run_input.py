@@ -128,8 +128,12 @@ def parse_continuation(raw) -> dict:
             raise InvalidInput(f"Continuation.{key} must be {_type_name(kind())}.")
     if raw["Part"] < 2 or raw["Offset"] < 1:
         raise InvalidInput("Continuation.Part must be at least 2 and Continuation.Offset at least 1.")
-    # the settings as the first execution normalized them: unset lists are None or []
-    settings = {k: v for k, v in raw["Settings"].items() if v is not None and v != []}
-    parse_run_input(settings)
+    parse_continuation_settings(raw["Settings"])
     _check_group_names(raw["GroupNames"])
     return raw
+
+
+def parse_continuation_settings(settings: dict) -> dict:
+    """Settings as the first execution normalized them (unset lists are None or []), checked again."""
+    parse_run_input({k: v for k, v in settings.items() if v is not None and v != []})
+    return settings

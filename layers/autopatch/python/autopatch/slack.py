@@ -41,7 +41,8 @@ def send(url: str, body: bytes) -> int:
 
 
 def kind_of(subject: str | None, attributes: dict) -> str:
-    kind = (attributes.get("kind") or {}).get("Value")  # SNS delivers {"Type": "String", "Value": ...}
+    attribute = attributes.get("kind")  # SNS delivers {"Type": "String", "Value": ...}
+    kind = attribute.get("Value") if isinstance(attribute, dict) else None
     if kind in KINDS:
         return kind
     return "execution-ended"  # EventBridge's alert for an execution that ended badly carries no attributes

@@ -1,0 +1,603 @@
+"""The IAM roles the stack deploys, read from the template as CloudFormation will see it: template.yaml decoded
+by cfn-lint and transformed by aws-sam-translator, offline (no AWS call, parameters at their defaults).
+
+`role_violations` reviews every AWS::IAM::Role of the transformed template against the rules below and returns
+what it finds; the stack must have none. Every action a role is granted is either read-only (Describe/List/Get,
+on the services whose reads cannot be scoped) or has a scoping rule here: a new action, a Resource widened to
+"*" or to another resource, a dropped or loosened Condition, a shared role, an added managed policy or a
+NotAction/NotResource is reported. `test_checker_catches_widening` shows each rule failing on a widened copy.
+"""
+
+import copy
+import json
+import pathlib
+import re
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from cfnlint.decode import decode
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+# Mutating actions that may have Resource "*": (role, action) -> why. Each is commented in template.yaml too.
+WILDCARD_EXCEPTIONS = {
+    ("CancelPatchCommandFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
+    **{
+        ("RollingPatchStateMachineRole", f"logs:{action}"): "vended log delivery (the state machine's log group) "
+        "does not support resource-level permissions"
+        for action in ("createlogdelivery", "updatelogdelivery", "deletelogdelivery", "putresourcepolicy")
+    },
+}
+# Describe/List actions of these services may have Resource "*" (most cannot be scoped to a resource). A Get can
+# read data or secrets (ssm:GetParameter, ec2:GetPasswordData, secretsmanager:GetSecretValue, s3:GetObject), so
+# on "*" only the listed ones; the others, and every read of DynamoDB, S3, KMS, Step Functions executions and
+# Secrets Manager, need a scoping rule below.
+UNSCOPED_READ_SERVICES = {"autoscaling", "ec2", "elasticloadbalancing", "ssm", "cloudwatch", "logs"}
+UNSCOPED_READ_PREFIXES = ("describe", "list")
+HARMLESS_GETS = {"logs:getlogdelivery"}
+# The only managed policies a role may carry.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+LOG_DELIVERY_ACTIONS = {
+    "logs:createlogdelivery",
+    "logs:getlogdelivery",
+    "logs:updatelogdelivery",
+    "logs:deletelogdelivery",
+    "logs:listlogdeliveries",
+    "logs:putresourcepolicy",
+    "logs:describeresourcepolicies",
+    "logs:describeloggroups",
+}
+
+ARN = "arn:${AWS::Partition}"
+ASG_ARN = f"{ARN}:autoscaling:${{AWS::Region}}:${{AWS::AccountId}}:autoScalingGroup:*:autoScalingGroupName/*"
+INSTANCE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:instance/*"
+PATCH_DOCUMENT_ARN = f"{ARN}:ssm:${{AWS::Region}}::document/AWS-RunPatchBaseline"
+OPT_IN_TAG_KEY = "aws:resourcetag/autopatch"
+OPT_IN_PARAMETER = "OptInTagValue"
+PATCH_TAG_KEYS = {"AutoPatchInstanceInASG", "AutoPatchRunId"}
+
+
+# --- the transformed template --------------------------------------------------------------------------------
+
+
+def transformed_template(path: pathlib.Path = TEMPLATE) -> dict:
+    """template.yaml as CloudFormation deploys it, after the SAM transform. Local CodeUri/ContentUri/DefinitionUri
+    become s3:// placeholders (as `sam validate` does), and the region comes from a session that makes no call."""
+    template, matches = decode(str(path))
+    assert not matches, [str(m) for m in matches]
+    template = json.loads(json.dumps(template))  # cfn-lint's nodes -> plain dicts and strings
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+                properties[key] = f"s3://local-build/{properties[key]}"
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict:
+    return transformed_template()
+
+
+# --- reading policies ----------------------------------------------------------------------------------------
+
+
+def canonical(value) -> str:
+    """One string per resource expression: Ref X -> ${X}, GetAtt X.Y -> ${X.Y}, Fn::Sub with its variables
+    substituted the same way. A literal stays as it is."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), *_ = value.items()
+        if function == "Ref":
+            return f"${{{argument}}}"
+        if function == "Fn::GetAtt":
+            return "${" + (".".join(argument) if isinstance(argument, list) else argument) + "}"
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            for name, variable in variables.items():
+                text = text.replace(f"${{{name}}}", canonical(variable))
+            return text
+    return json.dumps(value, sort_keys=True)  # anything else never matches an allowed resource
+
+
+def _branches(value):
+    """Both sides of every Fn::If (either may be deployed); AWS::NoValue dropped."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        return [*_branches(when_true), *_branches(when_false)]
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
+def _as_list(value) -> list:
+    return [item for v in (value if isinstance(value, list) else [value]) for item in _branches(v)]
+
+
+@dataclass
+class Statement:
+    role: str
+    policy: str
+    raw: dict
+
+    @property
+    def actions(self) -> list[str]:
+        return [a.lower() if isinstance(a, str) else canonical(a) for a in _as_list(self.raw.get("Action", []))]
+
+    @property
+    def resources(self) -> list[str]:
+        return [canonical(r) for r in _as_list(self.raw.get("Resource", []))]
+
+    @property
+    def condition(self) -> dict:
+        """Operator -> {condition key (lower case) -> value}."""
+        return {op: {k.lower(): v for k, v in keys.items()} for op, keys in (self.raw.get("Condition") or {}).items()}
+
+    def where(self) -> str:
+        return f"{self.role}/{self.policy}: {json.dumps(self.raw, sort_keys=True)}"
+
+
+def roles(template: dict) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+
+
+def statements(template: dict) -> list[Statement]:
+    """Every statement of every role's inline policies, and of AWS::IAM::Policy / ManagedPolicy resources
+    attached to a role of the template."""
+    found = []
+    for name, role in roles(template).items():
+        for policy in _as_list(role["Properties"].get("Policies", [])):
+            for statement in _as_list(policy["PolicyDocument"].get("Statement", [])):
+                found.append(Statement(name, policy.get("PolicyName", "?"), statement))
+    for name, resource in template["Resources"].items():
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            document = resource["Properties"]["PolicyDocument"]
+            for role in _as_list(resource["Properties"].get("Roles", [])):
+                for statement in _as_list(document.get("Statement", [])):
+                    found.append(Statement(canonical(role).strip("${}"), name, statement))
+    return found
+
+
+def resources_of_type(template: dict, kind: str) -> list[str]:
+    return sorted(name for name, r in template["Resources"].items() if r["Type"] == kind)
+
+
+def role_of(resource: dict, key: str) -> str | None:
+    """The logical id of the role a function (Role) or state machine (RoleArn) uses: GetAtt <Role>.Arn."""
+    value = resource["Properties"].get(key)
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return (target if isinstance(target, list) else target.split("."))[0]
+    return None
+
+
+def _service_principals(role: dict) -> set[str]:
+    principals = set()
+    for statement in _as_list(role["Properties"]["AssumeRolePolicyDocument"]["Statement"]):
+        principal = statement.get("Principal", {})
+        if set(principal) != {"Service"}:
+            principals.add(json.dumps(principal))
+        else:
+            principals.update(_as_list(principal["Service"]))
+    return principals
+
+
+# --- the rules -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """Resources an action may name (every one of them must be in `allowed`), and the condition it needs."""
+
+    allowed: set[str]
+    condition: str | None = None  # "opt-in" or "patch-tags"
+    why: str = ""
+
+
+def scopes(template: dict) -> dict[str, Scope]:
+    """action (lower case) -> its Scope, from the resources this template defines."""
+    tables = {f"${{{t}.Arn}}" for t in resources_of_type(template, "AWS::DynamoDB::Table")}
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    report_objects = {f"${{{b}.Arn}}/runs/*" for b in buckets}
+    report_buckets = {f"${{{b}.Arn}}" for b in buckets}
+    topics = {
+        form
+        for t in resources_of_type(template, "AWS::SNS::Topic")
+        for form in (f"${{{t}}}", f"{ARN}:sns:${{AWS::Region}}:${{AWS::AccountId}}:${{{t}.TopicName}}")
+    }
+    keys = {f"${{{k}.Arn}}" for k in resources_of_type(template, "AWS::KMS::Key")}
+    machines = set()
+    for name in resources_of_type(template, "AWS::StepFunctions::StateMachine"):
+        machines.add(f"${{{name}}}")
+        machine_name = template["Resources"][name]["Properties"].get("StateMachineName")
+        if machine_name is not None:
+            machines.add(f"{ARN}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{canonical(machine_name)}")
+    executions = {m.replace(":stateMachine:", ":execution:") + ":*" for m in machines if m.startswith("arn:")}
+    functions = {
+        form
+        for f in resources_of_type(template, "AWS::Lambda::Function")
+        for form in (
+            f"${{{f}.Arn}}",
+            f"{ARN}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{{f}}}",
+            f"{ARN}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{{f}}}*",  # SAM's LambdaInvokePolicy
+        )
+    }
+    secrets = {
+        f"{ARN}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{p}}}-*"
+        for p in template.get("Parameters", {})
+    }
+    queues = {f"${{{q}.Arn}}" for q in resources_of_type(template, "AWS::SQS::Queue")}
+    opted_in = Scope({ASG_ARN}, "opt-in", "only groups tagged AutoPatch=<OptInTagValue>")
+    ledger = Scope(tables, why="only the run ledger table")
+    return {
+        "autoscaling:enterstandby": opted_in,
+        "autoscaling:exitstandby": opted_in,
+        "autoscaling:updateautoscalinggroup": opted_in,
+        "ec2:createtags": Scope({INSTANCE_ARN}, "patch-tags", "only the patch tags, only on instances"),
+        "ssm:sendcommand": Scope({PATCH_DOCUMENT_ARN, INSTANCE_ARN}, why="only AWS-RunPatchBaseline, on instances"),
+        "sns:publish": Scope(topics, why="only the stack's topic"),
+        "kms:decrypt": Scope(keys, why="only the stack's key"),
+        "kms:generatedatakey": Scope(keys, why="only the stack's key"),
+        "states:startexecution": Scope(machines, why="only the stack's state machine"),
+        "states:sendtasksuccess": Scope(machines, why="only the stack's state machine"),
+        "states:describeexecution": Scope(executions, why="only the stack's executions"),
+        "lambda:invokefunction": Scope(functions, why="only the stack's functions"),
+        "s3:putobject": Scope(report_objects, why="only under the report bucket's runs/ prefix"),
+        "s3:getobject": Scope(report_objects, why="only under the report bucket's runs/ prefix"),
+        "s3:listbucket": Scope(report_buckets, why="only the report bucket"),
+        "secretsmanager:getsecretvalue": Scope(secrets, why="only the secret a stack parameter names"),
+        "sqs:sendmessage": Scope(queues, why="only the stack's queues (a function's dead-letter queue)"),
+        **{f"dynamodb:{a}": ledger for a in ("getitem", "putitem", "updateitem", "deleteitem")},
+    }
+
+
+def _is_read(action: str) -> bool:
+    """A read that may be granted on Resource "*"."""
+    service, _, name = action.partition(":")
+    return (service in UNSCOPED_READ_SERVICES and name.startswith(UNSCOPED_READ_PREFIXES)) or action in HARMLESS_GETS
+
+
+def _condition_problems(statement: Statement, kind: str, template: dict) -> list[str]:
+    condition = statement.condition
+    if kind == "opt-in":
+        value = condition.get("StringEquals", {}).get(OPT_IN_TAG_KEY)
+        if value != {"Ref": OPT_IN_PARAMETER} or OPT_IN_PARAMETER not in template.get("Parameters", {}):
+            return ["needs Condition StringEquals aws:ResourceTag/AutoPatch = !Ref OptInTagValue"]
+    if kind == "patch-tags":
+        keys = condition.get("ForAllValues:StringEquals", {}).get("aws:tagkeys")
+        keys = set(_as_list(keys)) if keys is not None else set()
+        if not keys or not keys <= PATCH_TAG_KEYS:
+            return [f"needs Condition ForAllValues:StringEquals aws:TagKeys within {sorted(PATCH_TAG_KEYS)}"]
+    return []
+
+
+def role_violations(template: dict) -> list[str]:
+    """Everything in the template's roles that is wider than the rules allow (empty: none)."""
+    problems = []
+    rules = scopes(template)
+    all_roles = roles(template)
+
+    # every function has a role of its own, assumed by Lambda only; the state machine's by Step Functions only
+    users: dict[str, list[str]] = {}
+    for kind, key, service in (
+        ("AWS::Lambda::Function", "Role", "lambda.amazonaws.com"),
+        ("AWS::StepFunctions::StateMachine", "RoleArn", "states.amazonaws.com"),
+    ):
+        for name in resources_of_type(template, kind):
+            role = role_of(template["Resources"][name], key)
+            if role not in all_roles:
+                problems.append(f"{name}: its role is not a role of this template ({role!r})")
+                continue
+            users.setdefault(role, []).append(name)
+            if _service_principals(all_roles[role]) != {service}:
+                problems.append(f"{role}: assumed by {sorted(_service_principals(all_roles[role]))}, not {service}")
+    problems += [f"{role} is shared by {', '.join(names)}" for role, names in users.items() if len(names) > 1]
+    machine_roles = {
+        role_of(template["Resources"][m], "RoleArn")
+        for m in resources_of_type(template, "AWS::StepFunctions::StateMachine")
+    }
+
+    for name, role in all_roles.items():
+        extra = set(_as_list(role["Properties"].get("ManagedPolicyArns", []))) - ALLOWED_MANAGED_POLICIES
+        problems += [f"{name}: managed policy {canonical(arn)} is not allowed" for arn in extra]
+        if name not in users:
+            # a role used by neither a function nor a state machine (SAM's schedule role): StartExecution only
+            if _service_principals(role) != {"scheduler.amazonaws.com"}:
+                problems.append(f"{name}: a role no function or state machine uses must be the scheduler's")
+            for statement in statements(template):
+                if statement.role == name and set(statement.actions) - {"states:startexecution"}:
+                    problems.append(f"{statement.where()}: the scheduler's role may only start the state machine")
+
+    for statement in statements(template):
+        raw = statement.raw
+        if raw.get("Effect") != "Allow":
+            continue  # a Deny only narrows
+        if "NotAction" in raw or "NotResource" in raw:
+            problems.append(f"{statement.where()}: NotAction/NotResource grant everything else")
+            continue
+        if statement.role in machine_roles:
+            others = set(statement.actions) - {"lambda:invokefunction"} - LOG_DELIVERY_ACTIONS
+            if others:
+                problems.append(
+                    f"{statement.where()}: the state machine may only invoke functions, not {sorted(others)}"
+                )
+        for action in statement.actions:
+            if "*" in action or "?" in action:
+                problems.append(f"{statement.where()}: wildcard action {action}")
+                continue
+            if "*" in statement.resources:
+                if (statement.role, action) in WILDCARD_EXCEPTIONS or _is_read(action):
+                    continue
+                problems.append(f'{statement.where()}: {action} on Resource "*"')
+                continue
+            scope = rules.get(action)
+            if scope is None:
+                if not _is_read(action):
+                    problems.append(
+                        f"{statement.where()}: {action} has no scoping rule in {pathlib.Path(__file__).name}"
+                    )
+                continue
+            outside = [r for r in statement.resources if r not in scope.allowed]
+            if outside or not statement.resources:
+                problems.append(f"{statement.where()}: {action} on {outside or 'nothing'}: {scope.why}")
+            if scope.condition:
+                problems += [
+                    f"{statement.where()}: {action} {p}"
+                    for p in _condition_problems(statement, scope.condition, template)
+                ]
+        if "ssm:sendcommand" in statement.actions and set(statement.resources) != rules["ssm:sendcommand"].allowed:
+            problems.append(f"{statement.where()}: SendCommand must name the AWS-RunPatchBaseline document")
+    return problems
+
+
+# --- the tests -----------------------------------------------------------------------------------------------
+
+
+def test_the_transform_gives_every_function_and_the_state_machine_a_role(transformed):
+    functions = resources_of_type(transformed, "AWS::Lambda::Function")
+    assert len(functions) >= 18
+    assert resources_of_type(transformed, "AWS::StepFunctions::StateMachine") == ["RollingPatchStateMachine"]
+    assert all(role_of(transformed["Resources"][f], "Role") == f"{f}Role" for f in functions)
+
+
+def test_no_role_is_wider_than_the_rules(transformed):
+    assert role_violations(transformed) == []
+
+
+def test_every_function_has_its_own_role(transformed):
+    functions = resources_of_type(transformed, "AWS::Lambda::Function")
+    used = [role_of(transformed["Resources"][f], "Role") for f in functions]
+    assert len(set(used)) == len(used)
+
+
+def test_wildcard_exceptions_are_the_documented_ones(transformed):
+    """Mutating actions on Resource "*" are exactly the listed exceptions, each commented in template.yaml."""
+    granted = {
+        (s.role, a)
+        for s in statements(transformed)
+        if s.raw.get("Effect") == "Allow" and "*" in s.resources
+        for a in s.actions
+        if not _is_read(a)
+    }
+    assert granted == set(WILDCARD_EXCEPTIONS)
+    text = TEMPLATE.read_text()
+    for role, _ in WILDCARD_EXCEPTIONS:
+        block = re.search(rf"^  {role.removesuffix('Role')}:\n(.*?)(?=^  \S)", text, re.M | re.S).group(1)
+        assert re.search(r"^\s+# .*(ARN|resource-level)", block, re.M), f"{role}: the exception is not commented"
+
+
+def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
+    found = [
+        s
+        for s in statements(transformed)
+        if {"autoscaling:enterstandby", "autoscaling:exitstandby", "autoscaling:updateautoscalinggroup"}
+        & set(s.actions)
+    ]
+    assert {s.role for s in found} >= {
+        "EnterStandbyFunctionRole",
+        "ExitStandbyFunctionRole",
+        "RecoverGroupsFunctionRole",
+    }
+    for s in found:
+        assert s.resources == [ASG_ARN]
+        assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
+
+
+def test_instances_get_only_the_patch_tags(transformed):
+    found = [s for s in statements(transformed) if "ec2:createtags" in s.actions]
+    assert {s.role for s in found} == {"TagInstanceFunctionRole", "RecoverGroupsFunctionRole"}
+    for s in found:
+        assert s.resources == [INSTANCE_ARN]
+        assert set(s.condition["ForAllValues:StringEquals"]["aws:tagkeys"]) == PATCH_TAG_KEYS
+
+
+def test_only_the_patch_baseline_can_be_sent(transformed):
+    found = [s for s in statements(transformed) if "ssm:sendcommand" in s.actions]
+    assert [s.role for s in found] == ["SendPatchCommandFunctionRole"]
+    assert sorted(found[0].resources) == sorted([PATCH_DOCUMENT_ARN, INSTANCE_ARN])
+
+
+def test_publish_start_and_data_are_scoped_to_this_stack(transformed):
+    by_action: dict[str, set[str]] = {}
+    for s in statements(transformed):
+        for action in s.actions:
+            by_action.setdefault(action, set()).update(s.resources)
+    topic = f"{ARN}:sns:${{AWS::Region}}:${{AWS::AccountId}}:${{AlertTopic.TopicName}}"
+    machine = f"{ARN}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:${{AWS::StackName}}-rolling-patch"
+    assert by_action["sns:publish"] == {topic}
+    assert by_action["states:startexecution"] == {machine, "${RollingPatchStateMachine}"}  # ContinueRun, schedule
+    assert by_action["states:sendtasksuccess"] == {machine}
+    for action in ("dynamodb:getitem", "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"):
+        assert by_action[action] == {"${RunLedgerTable.Arn}"}, action
+    assert by_action["s3:putobject"] == by_action["s3:getobject"] == {"${ReportBucket.Arn}/runs/*"}
+    assert by_action["s3:listbucket"] == {"${ReportBucket.Arn}"}
+    assert not {a for a in by_action if a.startswith(("dynamodb:", "s3:"))} - {
+        "dynamodb:getitem",
+        "dynamodb:putitem",
+        "dynamodb:updateitem",
+        "dynamodb:deleteitem",
+        "s3:putobject",
+        "s3:getobject",
+        "s3:listbucket",
+    }
+
+
+def test_the_state_machine_can_only_invoke_the_stacks_functions(transformed):
+    functions = set(resources_of_type(transformed, "AWS::Lambda::Function"))
+    machine_role = role_of(transformed["Resources"]["RollingPatchStateMachine"], "RoleArn")
+    invoked = set()
+    for s in statements(transformed):
+        if s.role != machine_role:
+            continue
+        assert set(s.actions) <= {"lambda:invokefunction"} | LOG_DELIVERY_ACTIONS, s.where()
+        if "lambda:invokefunction" in s.actions:
+            for resource in s.resources:
+                match = re.fullmatch(
+                    re.escape(f"{ARN}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{") + r"(\w+)\}\*",
+                    resource,
+                )
+                assert match and match.group(1) in functions, resource
+                invoked.add(match.group(1))
+    # every function of the definition can be invoked
+    substitutions = transformed["Resources"]["RollingPatchStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert invoked == {canonical(v).strip("${}").removesuffix(".Arn") for v in substitutions.values()}
+
+
+# --- the checker fails on a widened role ---------------------------------------------------------------------
+
+
+def _statement(template: dict, role: str, action: str) -> dict:
+    for s in statements(template):
+        if s.role == role and action in s.actions:
+            return s.raw
+    raise LookupError(f"{role} grants no {action}")
+
+
+def _add_policy(template: dict, role: str, statement: dict) -> None:
+    template["Resources"][role]["Properties"]["Policies"].append(
+        {"PolicyName": "Widened", "PolicyDocument": {"Statement": [statement]}}
+    )
+
+
+def _set(role: str, action: str, key: str, value):
+    def mutate(template):
+        _statement(template, role, action)[key] = value
+
+    return mutate
+
+
+def _share_role(template):
+    template["Resources"]["TagInstanceFunction"]["Properties"]["Role"] = {
+        "Fn::GetAtt": ["EnterStandbyFunctionRole", "Arn"]
+    }
+
+
+WIDENINGS = {
+    "SendCommand on any resource": _set("SendPatchCommandFunctionRole", "ssm:sendcommand", "Resource", "*"),
+    "SendCommand on any document": _set(
+        "SendPatchCommandFunctionRole",
+        "ssm:sendcommand",
+        "Resource",
+        [{"Fn::Sub": f"{ARN}:ssm:${{AWS::Region}}::document/*"}, {"Fn::Sub": INSTANCE_ARN}],
+    ),
+    "SendCommand on instances only (any document)": _set(
+        "SendPatchCommandFunctionRole", "ssm:sendcommand", "Resource", [{"Fn::Sub": INSTANCE_ARN}]
+    ),
+    "EnterStandby on any resource": _set("EnterStandbyFunctionRole", "autoscaling:enterstandby", "Resource", "*"),
+    "EnterStandby without the opt-in condition": lambda t: _statement(
+        t, "EnterStandbyFunctionRole", "autoscaling:enterstandby"
+    ).pop("Condition"),
+    "ExitStandby with a StringLike * condition": _set(
+        "RecoverGroupsFunctionRole",
+        "autoscaling:exitstandby",
+        "Condition",
+        {"StringLike": {"aws:ResourceTag/AutoPatch": "*"}},
+    ),
+    "UpdateAutoScalingGroup on a literal tag value": _set(
+        "ExitStandbyFunctionRole",
+        "autoscaling:updateautoscalinggroup",
+        "Condition",
+        {"StringEquals": {"aws:ResourceTag/AutoPatch": "enabled"}},
+    ),
+    "CreateTags of any key": _set(
+        "TagInstanceFunctionRole",
+        "ec2:createtags",
+        "Condition",
+        {"ForAllValues:StringEquals": {"aws:TagKeys": ["AutoPatchInstanceInASG", "AutoPatchRunId", "Name"]}},
+    ),
+    "CreateTags on any EC2 resource": _set(
+        "RecoverGroupsFunctionRole", "ec2:createtags", "Resource", {"Fn::Sub": f"{ARN}:ec2:*:*:*"}
+    ),
+    "Publish to any topic": _set("SendAlertFunctionRole", "sns:publish", "Resource", "*"),
+    "Publish to another topic": _set(
+        "SendAlertFunctionRole", "sns:publish", "Resource", {"Fn::Sub": f"{ARN}:sns:${{AWS::Region}}:*:other"}
+    ),
+    "StartExecution of any state machine": _set(
+        "ContinueRunFunctionRole",
+        "states:startexecution",
+        "Resource",
+        {"Fn::Sub": f"{ARN}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:*"},
+    ),
+    "SendTaskSuccess on any resource": _set("CommandFinishedFunctionRole", "states:sendtasksuccess", "Resource", "*"),
+    "DynamoDB on any table": _set(
+        "LockGroupsFunctionRole",
+        "dynamodb:putitem",
+        "Resource",
+        {"Fn::Sub": f"{ARN}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/*"},
+    ),
+    "S3 on the whole bucket": _set(
+        "RecordResultsFunctionRole", "s3:putobject", "Resource", {"Fn::Sub": "${ReportBucket.Arn}/*"}
+    ),
+    "KMS on any key": _set("SendAlertFunctionRole", "kms:decrypt", "Resource", "*"),
+    "the state machine invokes any function": _set(
+        "RollingPatchStateMachineRole", "lambda:invokefunction", "Resource", "*"
+    ),
+    "the state machine gets another action": lambda t: _add_policy(
+        t,
+        "RollingPatchStateMachineRole",
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertTopic"}},
+    ),
+    "CancelCommand on * in another role": lambda t: _add_policy(
+        t, "SendPatchCommandFunctionRole", {"Effect": "Allow", "Action": "ssm:CancelCommand", "Resource": "*"}
+    ),
+    "a new mutating action, scoped": lambda t: _add_policy(
+        t,
+        "TagInstanceFunctionRole",
+        {"Effect": "Allow", "Action": ["ec2:TerminateInstances"], "Resource": {"Fn::Sub": INSTANCE_ARN}},
+    ),
+    "a wildcard action": lambda t: _add_policy(
+        t, "CheckHealthFunctionRole", {"Effect": "Allow", "Action": "autoscaling:*", "Resource": "*"}
+    ),
+    "NotResource": lambda t: _add_policy(
+        t, "CheckHealthFunctionRole", {"Effect": "Allow", "Action": "sns:Publish", "NotResource": "arn:aws:sns:::x"}
+    ),
+    "a data read on *": lambda t: _add_policy(
+        t, "PlanSliceFunctionRole", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+    ),
+    "an administrator managed policy": lambda t: t["Resources"]["ValidateInputFunctionRole"]["Properties"][
+        "ManagedPolicyArns"
+    ].append("arn:aws:iam::aws:policy/AdministratorAccess"),
+    "two functions share a role": _share_role,
+    "a conditional statement": lambda t: _add_policy(
+        t,
+        "CheckStandbyFunctionRole",
+        {"Fn::If": ["HasEmail", {"Effect": "Allow", "Action": "ec2:RebootInstances", "Resource": "*"}, {}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("widening", WIDENINGS)
+def test_checker_catches_widening(transformed, widening):
+    widened = copy.deepcopy(transformed)
+    WIDENINGS[widening](widened)
+    assert role_violations(widened), f"{widening} was not reported"
