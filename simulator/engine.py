@@ -10,6 +10,7 @@ import re
 import sys
 import time
 import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 
@@ -81,7 +82,7 @@ class Simulation:
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         global _active
-        real_slack_send = None
+        real_slack_send, real_showwarning = None, warnings.showwarning
         logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every failed state
         wall_start = time.perf_counter()
         saved_env = dict(os.environ)
@@ -104,8 +105,11 @@ class Simulation:
                         sys.path.insert(0, str(layer_dir))
                 polling = importlib.import_module("autopatch.polling")
                 polling.sleep = self.clock.sleep
-                # Powertools prints its EMF metrics; on Lambda that is CloudWatch Logs, here log_lines
+                # Powertools prints its EMF metrics, and warns; on Lambda both go to CloudWatch Logs, here log_lines
                 emf.print = lambda text: self.log_lines.append(str(text))
+                warnings.showwarning = lambda message, category, *_: self.log_lines.append(
+                    f"{category.__name__}: {message}"
+                )
                 slack = importlib.import_module("autopatch.slack")
                 real_slack_send, slack.send = slack.send, self._slack_send
                 backends = {
@@ -130,6 +134,7 @@ class Simulation:
             _active = None
             _uninstall_hooks()
             vars(emf).pop("print", None)
+            warnings.showwarning = real_showwarning
             if "autopatch.polling" in sys.modules:
                 sys.modules["autopatch.polling"].sleep = time.sleep
             if "autopatch.slack" in sys.modules:
