@@ -7,8 +7,9 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import alerts, gates, ledger
 from autopatch.clients import named_aws_errors
-from autopatch.event import arn, field, group_name, instance_id
+from autopatch.event import arn, field, group_name, instance_id, names
 from autopatch.observability import run_context
+from autopatch.run_input import ALARM_NAME_MAX
 
 logger = Logger()
 tracer = Tracer()
@@ -19,13 +20,15 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
-    run_id, group = field(event, "RunId", str), group_name(event)
+    run_id, group, instance = field(event, "RunId", str), group_name(event), instance_id(event)
+    execution_arn, max_errors = arn(event, "ExecutionArn", "states"), field(event, "MaxErrors", int)
+    alarm_names = names(event, "AlarmNames", ALARM_NAME_MAX, default=[])
     verdict = gates.check_next_instance(
         run_id,
         group,
-        instance_id(event),
-        max_errors=field(event, "MaxErrors", int),
-        alarm_names=field(event, "AlarmNames", list, []),
+        instance,
+        max_errors=max_errors,
+        alarm_names=alarm_names,
         opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
     )
     if verdict.get("Announce"):
@@ -33,7 +36,7 @@ def lambda_handler(event, context):
         alerts.publish_stop(
             os.environ["ALERT_TOPIC_ARN"],
             run_id,
-            arn(event, "ExecutionArn", "states"),
+            execution_arn,
             verdict["Reason"],
             verdict["Scope"],
         )

@@ -40,9 +40,17 @@ def group_name(event, name: str = "GroupName") -> str:
 
 
 def group_names(event, name: str = "GroupNames") -> list[str]:
-    values = field(event, name, list)
-    if not values or not all(isinstance(v, str) and 1 <= len(v) <= GROUP_NAME_MAX for v in values):
-        raise InvalidInput(f"{name} must be a non-empty list of group names.")
+    values = names(event, name, GROUP_NAME_MAX)
+    if not values:
+        raise InvalidInput(f"{name} must be a non-empty list of names.")
+    return values
+
+
+def names(event, name: str, longest: int, default=...) -> list[str]:
+    """A list of names (strings of 1 to `longest` characters)."""
+    values = field(event, name, list, default)
+    if not all(isinstance(v, str) and 1 <= len(v) <= longest for v in values):
+        raise InvalidInput(f"{name} must be a list of names of 1 to {longest} characters.")
     return values
 
 
