@@ -16,8 +16,9 @@ choices); first each field and way on its own, then several at once with unknown
 object at all. Nothing else is made wrong, on purpose: a well-formed event naming an instance or group that the
 empty account does not have may legitimately end in a botocore error, and free-text strings (RunId, Step,
 Error, Cause, TaskToken...) have no format to break. KNOWN_GAPS would list what the generators leave alone
-because a handler does not refuse it yet (with a strict xfail test holding the exact input): it is empty today. MALFORMED_EXAMPLES keeps, as
-plain examples, the inputs that got through before the handlers checked them.
+because a handler does not refuse it yet (with a strict xfail test holding the exact input): it is empty
+today. MALFORMED_EXAMPLES keeps, as plain examples, the inputs that got through before the handlers checked
+them.
 """
 
 import dataclasses
