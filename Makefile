@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cksum < requirements-scan.txt | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo test bench lint format validate pytest build lock clean
+.PHONY: help demo test bench lint format validate scan pytest build lock clean
 
 help:
 	@echo "make demo      set up and run the default simulated patch run"
@@ -23,7 +25,17 @@ $(STAMP): requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m simulator run
 
-test: lint validate pytest
+test: lint validate scan pytest
+
+# checkov on the template: every check skipped has its reason in the template, next to the resource.
+scan: $(SCAN_STAMP)
+	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+$(SCAN_STAMP): requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	rm -f $(SCAN_VENV)/.installed-*
+	touch $@
 
 bench: $(STAMP)
 	$(BIN)/python -m simulator bench
@@ -59,4 +71,4 @@ lock:
 	 /tmp/asg-rolling-patch-lock/bin/pip freeze --exclude-editable) > requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .pytest_cache .ruff_cache
