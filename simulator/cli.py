@@ -1,4 +1,5 @@
-"""Command line: .venv/bin/python -m simulator run [--scenario FILE] [--json OUT] [--history OUT]."""
+"""Command line: .venv/bin/python -m simulator run [--scenario FILE] [--json OUT] [--history OUT] [--logs OUT],
+and .venv/bin/python -m simulator bench [--only 1x4,3x20]."""
 
 import argparse
 import json
