@@ -943,13 +943,6 @@ def test_recover_groups_returns_an_instance_a_dead_run_left_in_standby(
     assert first == {"Recovered": [{"InstanceId": left, "GroupName": "web", "Deadline": frozen_now + 600}]}
 
 
-@pytest.mark.xfail(
-    reason="recover_groups is not repeatable: a retry (the state machine retries AwsThrottled and Lambda "
-    "errors) no longer sees the instance as InProgress, returns Recovered=[] and the run does not wait "
-    "for the instance it returned to service",
-    raises=AssertionError,
-    strict=True,
-)
 def test_recover_groups_run_twice_reports_the_same_recovered_instances(
     aws, fleet, ledger, alert_topic, load_handler, lambda_context, frozen_now
 ):

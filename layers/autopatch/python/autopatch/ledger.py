@@ -168,6 +168,25 @@ def failures(run_id: str) -> list[str]:
     return sorted(item["Instances"]["SS"]) if item else []
 
 
+def record_recovered(run_id: str, group_name: str, instance_id: str) -> None:
+    """Note an instance this run is recovering from a dead run (a string set: noting it twice is harmless)."""
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": f"recovered#{run_id}#{group_name}"}},
+        UpdateExpression="ADD Instances :instance SET ExpiresAt = :expires",
+        ExpressionAttributeValues={":instance": {"SS": [instance_id]}, ":expires": _expires()},
+    )
+
+
+def recovered(run_id: str, group_name: str) -> list[str]:
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"recovered#{run_id}#{group_name}"}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return sorted(item["Instances"]["SS"]) if item else []
+
+
 def remember_min_size(group_name: str, original: int, run_id: str) -> bool:
     """Record a group's MinSize before lowering it. False when one is already recorded (keep the first)."""
     try:

@@ -5,27 +5,24 @@ MinSize another run lowered, belongs to a run that is no longer running."""
 
 import time
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups, ledger
 from .clients import client
 from .errors import InstanceNotReady
 
 
 def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: str, health_timeout: int) -> list[dict]:
-    """Return left-behind instances to service, tag them Failed and alert; restore a lowered MinSize."""
+    """Return left-behind instances to service, alert and tag them Failed; restore a lowered MinSize.
+    Safe to repeat: what this run recovered is kept in the ledger, and returned again, before anything is done
+    to it; the tag comes last, so a retry after a failed alert still finds the instance and alerts."""
     group = groups.describe_group(group_name)
     states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
-    recovered = []
     for instance_id, dead_run in _left_in_progress(list(states), run_id).items():
         state = states[instance_id]
         if state == "EnteringStandby":
             raise InstanceNotReady(f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby.")
+        ledger.record_recovered(run_id, group_name, instance_id)
         if state == "Standby":
             client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
-        # the tag keeps the dead run's id: this run's error budget counts only its own failures
-        client("ec2").create_tags(
-            Resources=[instance_id],
-            Tags=[{"Key": PATCH_TAG_KEY, "Value": "Failed"}, {"Key": RUN_TAG_KEY, "Value": dead_run}],
-        )
         alerts.publish_failure(
             topic_arn,
             {
@@ -41,11 +38,17 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
                 else "it was InService; it is patched again in this run",
             },
         )
-        recovered.append(
-            {"InstanceId": instance_id, "GroupName": group_name, "Deadline": int(time.time()) + health_timeout}
+        # the tag keeps the dead run's id: this run's error budget counts only its own failures
+        client("ec2").create_tags(
+            Resources=[instance_id],
+            Tags=[{"Key": PATCH_TAG_KEY, "Value": "Failed"}, {"Key": RUN_TAG_KEY, "Value": dead_run}],
         )
     groups.restore_min_size(group_name)
-    return recovered
+    deadline = int(time.time()) + health_timeout
+    return [
+        {"InstanceId": instance_id, "GroupName": group_name, "Deadline": deadline}
+        for instance_id in ledger.recovered(run_id, group_name)
+    ]
 
 
 def _left_in_progress(instance_ids: list[str], run_id: str) -> dict[str, str]:
