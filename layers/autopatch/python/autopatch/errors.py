@@ -25,12 +25,8 @@ class StandbyTimedOut(AutoPatchError):
     """The instance did not reach Standby before its deadline."""
 
 
-class PatchCommandFailed(AutoPatchError):
-    """AWS-RunPatchBaseline ended Failed, TimedOut or Cancelled."""
-
-
-class PatchTimedOut(AutoPatchError):
-    """AWS-RunPatchBaseline did not finish within CommandTimeoutSeconds."""
+# PatchCommandFailed (the command ended Failed, TimedOut or Cancelled) and PatchTimedOut (it ran past
+# CommandTimeoutSeconds and was cancelled) are error names the state machine sets itself, in Pass states.
 
 
 class HealthCheckTimedOut(AutoPatchError):

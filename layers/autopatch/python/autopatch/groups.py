@@ -15,9 +15,6 @@ from .errors import (
     StandbyTimedOut,
 )
 
-# Lifecycle states on the way into or out of Standby: the instance is moving, wait for it.
-TRANSITIONAL = ("EnteringStandby", "Pending", "Pending:Wait", "Pending:Proceed")
-
 
 def find_groups(names: list[str] | None, opt_in_key: str, opt_in_value: str) -> list[dict]:
     """The groups to patch: the ones named (each must exist and be opted in) or every opted-in group."""
