@@ -1,15 +1,20 @@
 """AWS behaviour that moto does not model, played by the simulator (see the README's simulator section).
 
 Calls from the project's code pass through a botocore hook. Standby transitions, load balancer target
-health and the SSM agent are answered here, with the timing and the errors AWS has; everything else
-(tags, groups, capacity, SNS) is moto's. Every mutating call the project makes is recorded.
+health, the SSM agent, images and launch template versions are answered here, with the timing and the errors
+AWS has; everything else (tags, groups, capacity, SNS) is moto's. Every mutating call the project makes is
+recorded.
 """
 
+import copy
+import datetime as dt
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 
 from botocore.awsrequest import AWSResponse
+from moto.core.exceptions import ServiceException
 
 # Seconds an instance spends in Pending after ExitStandby before it is InService.
 PENDING_SECONDS = 10
@@ -17,6 +22,10 @@ PENDING_SECONDS = 10
 INVOCATION_VISIBLE_AFTER = 2
 # Seconds an online agent takes to pick a command up (Pending -> InProgress).
 DELIVERY_SECONDS = 3
+# Seconds a new image stays pending before it is available (or failed).
+IMAGE_SECONDS = 240
+# CreateImage's Name constraint (CreateImage API reference).
+AMI_NAME = re.compile(r"[A-Za-z0-9()\[\] ./\-'@_]{3,128}")
 
 MUTATING_PREFIXES = ("Describe", "Get", "List")
 # The error a throttled call gets, by service (ResourceContention for Auto Scaling's standby calls).
@@ -84,6 +93,7 @@ class AwsModel:
         self.clock = clock
         self.asg = backends["autoscaling"]
         self.cloudwatch = backends["cloudwatch"]
+        self.ec2 = backends["ec2"]
         self._throttled: set = set()
         self.out_of_service: dict[str, set] = {}
         self.max_out_of_service: dict[str, int] = {}
@@ -96,6 +106,11 @@ class AwsModel:
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}
         self.api_calls: list[dict] = []
+        self.deregistered_images: list[str] = []
+        self.deleted_snapshots: list[str] = []
+        # moto numbers a template's versions by their place in its list: deleted ones stay there, named here
+        self.deleted_versions: set[tuple[str, int]] = set()
+        self.client_tokens: dict[str, tuple[dict, object]] = {}  # CreateLaunchTemplateVersion's, to its version
         self.local = threading.local()  # .in_handler is set while project code runs
 
     # time -------------------------------------------------------------------------------------
@@ -126,9 +141,11 @@ class AwsModel:
                 self._throttle(service, operation, params)
                 answer = getattr(self, f"_{service}_{operation}", None)
                 response = answer(params) if answer else None
-            except AwsError as error:
+            except (AwsError, ServiceException) as error:
                 if call:
                     call["error"] = error.code
+                if isinstance(error, ServiceException):  # moto's EC2 backend refused a call answered here
+                    raise AwsError(error.code, error.message) from None
                 raise
             if call:
                 self._log_call(operation, params)
@@ -214,6 +231,7 @@ class AwsModel:
         return {
             "AutoScalingGroupName": group.name,
             "AutoScalingGroupARN": group.arn,
+            **self._launch_view(group),
             "MinSize": group.min_size,
             "MaxSize": group.max_size,
             "DesiredCapacity": group.desired_capacity,
@@ -250,6 +268,23 @@ class AwsModel:
             "VPCZoneIdentifier": group.vpc_zone_identifier or "",
             "CreatedTime": self.clock.start,
         }
+
+    @staticmethod
+    def _launch_view(group) -> dict:
+        """What the group launches from, as DescribeAutoScalingGroups shows it: only the key that applies."""
+        if group.mixed_instances_policy:
+            return {"MixedInstancesPolicy": copy.deepcopy(group.mixed_instances_policy)}
+        if group.ec2_launch_template:
+            template = {
+                "LaunchTemplateId": group.ec2_launch_template.id,
+                "LaunchTemplateName": group.ec2_launch_template.name,
+            }
+            if group.provided_launch_template_version:  # shown as the group was given it, if it was
+                template["Version"] = group.provided_launch_template_version
+            return {"LaunchTemplate": template}
+        if group.launch_config:
+            return {"LaunchConfigurationName": group.launch_config.name}
+        return {}
 
     def _autoscaling_DescribeAutoScalingInstances(self, params):
         found = []
@@ -300,10 +335,39 @@ class AwsModel:
                 "ValidationError",
                 f"Desired capacity:{desired} must be between the specified min size:{min_size} and max size:{max_size}",
             )
+        if "LaunchTemplate" in params:
+            template, version = self._group_launch_template(params["LaunchTemplate"])
+            # the group now launches from this template alone (no launch configuration, no mixed instances policy)
+            group.launch_config = group.mixed_instances_policy = None
+            group.ec2_launch_template, group.provided_launch_template_version = template, version
+            group.launch_template_version = version or "$Default"
+            self.log(self.clock.now(), name, "", f"launch template -> {template.id} version {version or '$Default'}")
         if min_size != group.min_size:
             self.log(self.clock.now(), name, "", f"MinSize {group.min_size} -> {min_size}")
         group.min_size, group.max_size, group.desired_capacity = min_size, max_size, desired
         return {}
+
+    def _group_launch_template(self, spec: dict):
+        """The template and version (None: $Default) a LaunchTemplate parameter names, as Auto Scaling checks them."""
+        if bool(spec.get("LaunchTemplateId")) == bool(spec.get("LaunchTemplateName")):
+            raise AwsError(
+                "ValidationError", "Valid requests must contain either launchTemplateId or LaunchTemplateName"
+            )
+        version = spec.get("Version")
+        if version is not None and version not in ("$Latest", "$Default") and not version.isdigit():
+            raise AwsError(
+                "ValidationError",
+                "Invalid launch template version: either '$Default', '$Latest', or a numeric version are allowed.",
+            )
+        try:
+            template = self._launch_template(spec)
+            self._template_version(template, version or "$Default")
+        except (AwsError, ServiceException) as error:
+            # Auto Scaling refuses a template or version EC2 does not know; this wording is not confirmed.
+            raise AwsError(
+                "ValidationError", f"You must use a valid fully-formed launch template. {error.message}"
+            ) from None
+        return template, version
 
     def _autoscaling_DescribeInstanceRefreshes(self, params):
         group = self.groups.get(params["AutoScalingGroupName"])
@@ -379,6 +443,252 @@ class AwsModel:
 
     def _iso(self) -> str:
         return self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def launch_image(self, group_name: str) -> str | None:
+        """The image the group launches new instances from (None if its launch template version is gone)."""
+        try:
+            return self._launch_source(self.asg.autoscaling_groups[group_name])[0]
+        except AwsError:
+            return None
+
+    def _launch_source(self, group):
+        """(image id, launch template version or None) the group launches from: its launch configuration, or its
+        template at the version it follows, resolved as EC2 resolves it."""
+        if group.ec2_launch_template is None:
+            return group.launch_config.image_id, None
+        version = self._template_version(group.ec2_launch_template, group.launch_template_version)
+        return version.image_id, version
+
+    def scale_out(self, group_name: str, count: int) -> list[dict]:
+        """The group's desired capacity rises by count, and it launches that many instances from its launch
+        source; a launch from an image that is not available fails, as on AWS."""
+        group = self.asg.autoscaling_groups[group_name]
+        group.desired_capacity += count
+        now = self.clock.now()
+        try:
+            image_id, version = self._launch_source(group)
+        except AwsError as error:
+            self.log(now, group_name, "", f"scale-out failed: {error.message}")
+            return []
+        image = self.ec2.amis.get(image_id)
+        if image is None or image.state != "available":
+            self.log(now, group_name, "", f"scale-out failed: image {image_id} is {image.state if image else 'gone'}")
+            return []
+        before = {state.instance.id for state in group.instance_states}
+        if version:  # moto's $Latest is the last version ever made, even a deleted one: launch from the one resolved
+            followed, group.launch_template_version = group.launch_template_version, str(version.number)
+        group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
+        if version:
+            group.launch_template_version = followed
+        launched = [state.instance for state in group.instance_states if state.instance.id not in before]
+        for instance in launched:
+            self.log(now, group_name, instance.id, f"scaled out: launched {instance.id} from {instance.image_id}")
+        return [{"instance_id": instance.id, "image_id": instance.image_id} for instance in launched]
+
+    # EC2: images and launch templates -------------------------------------------------------------------
+    def make_image(self, instance_id: str, name: str, description: str, image_tags: dict, snapshot_tags: dict):
+        """An image of the instance in moto, with its snapshot, each tagged (moto cannot tag the snapshot)."""
+        spec = [{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in image_tags.items()]}]
+        image = self.ec2.create_image(instance_id, name, description, tag_specifications=spec)
+        if snapshot_tags:
+            self.ec2.create_tags([image.ebs_snapshot.id], snapshot_tags)
+        return image
+
+    def _ec2_CreateImage(self, params):
+        tags = {"image": {}, "snapshot": {}}
+        for spec in params.get("TagSpecifications", []):
+            if spec["ResourceType"] not in tags:
+                # The rule is CreateImage's; the wording is not confirmed.
+                raise AwsError(
+                    "InvalidParameterValue",
+                    f"'{spec['ResourceType']}' is not a valid taggable resource type for this operation.",
+                )
+            tags[spec["ResourceType"]].update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+        name = params["Name"]
+        if not AMI_NAME.fullmatch(name):
+            raise AwsError(
+                "InvalidAMIName.Malformed",
+                "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
+                "'(', ')', '.', '-', '/' and '_'",
+            )
+        taken = next((i for i in self.ec2.amis.values() if i.name == name and i.owner_id == self.ec2.account_id), None)
+        if taken:
+            raise AwsError("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {taken.id}")
+        instance_id = params["InstanceId"]
+        image = self.make_image(instance_id, name, params.get("Description", ""), tags["image"], tags["snapshot"])
+        image.state = "pending"
+        sim = self.instances.get(instance_id)
+        group, faults = (sim.group, sim.faults) if sim else ("", set())
+        if not params.get("NoReboot"):
+            # EC2 shuts the instance down and reboots it; one InService would drop out of its target groups.
+            self.log(self.clock.now(), group, instance_id, f"rebooting for image {image.id}")
+        if "bake_timeout" not in faults:
+            failed = "bake_failed" in faults
+            self.at(IMAGE_SECONDS, lambda t: self._image_ready(t, image, group, instance_id, failed))
+        return {"ImageId": image.id}
+
+    def _image_ready(self, t, image, group, instance_id, failed):
+        if image.id not in self.ec2.amis:
+            return  # deregistered while pending
+        if failed:
+            # Code as AWS reports an internal failure; the message is not confirmed.
+            image.state, image.state_reason = "failed", {"Code": "Server.InternalError", "Message": "Internal error"}
+        else:
+            image.state = "available"
+        self.log(t, group, instance_id, f"image {image.id} {image.state}")
+
+    def _ec2_DeregisterImage(self, params):
+        self.ec2.deregister_image(params["ImageId"])
+        self.deregistered_images.append(params["ImageId"])
+        self.log(self.clock.now(), "", "", f"deregistered {params['ImageId']}")
+        return {"Return": True}
+
+    def _ec2_DeleteSnapshot(self, params):
+        self.ec2.delete_snapshot(params["SnapshotId"])  # InvalidSnapshot.InUse while a registered image uses it
+        self.deleted_snapshots.append(params["SnapshotId"])
+        self.log(self.clock.now(), "", "", f"deleted snapshot {params['SnapshotId']}")
+        return {}
+
+    def _launch_template(self, params: dict):
+        if params.get("LaunchTemplateId"):
+            return self.ec2.get_launch_template(params["LaunchTemplateId"])
+        return self.ec2.get_launch_template_by_name(params.get("LaunchTemplateName"))
+
+    def _live_versions(self, template) -> list:
+        return [v for v in template.versions if (template.id, v.number) not in self.deleted_versions]
+
+    def _template_version(self, template, version):
+        """A version as EC2 resolves "$Latest", "$Default" or a number: never a deleted one."""
+        live = self._live_versions(template)
+        if version == "$Latest":
+            return live[-1]
+        if version == "$Default":
+            return template.default_version()
+        found = next((v for v in live if str(v.number) == str(version)), None)
+        if found is None:
+            raise AwsError(
+                "InvalidLaunchTemplateId.VersionNotFound",
+                f"Could not find the specified version {version} for the launch template with ID {template.id}.",
+            )
+        return found
+
+    def _version_view(self, version) -> dict:
+        template = version.template
+        view = {
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "VersionNumber": version.number,
+            "CreateTime": version.create_time.replace(tzinfo=dt.UTC),
+            "CreatedBy": f"arn:aws:iam::{self.ec2.account_id}:root",
+            "DefaultVersion": template.is_default(version),
+            "LaunchTemplateData": launch_data(version),
+        }
+        if version.description:
+            view["VersionDescription"] = version.description
+        return view
+
+    def _template_view(self, template) -> dict:
+        return {
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "CreateTime": template.create_time.replace(tzinfo=dt.UTC),
+            "CreatedBy": f"arn:aws:iam::{self.ec2.account_id}:root",
+            "DefaultVersionNumber": template.default_version_number,
+            "LatestVersionNumber": self._live_versions(template)[-1].number,
+            "Tags": [{"Key": t["key"], "Value": t["value"]} for t in template.get_tags()],
+        }
+
+    def _template_group(self, template) -> str:
+        """The group that launches from the template, for the timeline."""
+        return next((g.name for g in self.asg.autoscaling_groups.values() if g.ec2_launch_template is template), "")
+
+    def _ec2_CreateLaunchTemplateVersion(self, params):
+        token = params.get("ClientToken")
+        if token in self.client_tokens:  # the same request again: the version it created
+            first, version = self.client_tokens[token]
+            if first != params:
+                raise AwsError(
+                    "IdempotentParameterMismatch",
+                    "The client token you have provided is associated with a resource that is already deleted "
+                    "or has different parameters.",
+                )
+            return {"LaunchTemplateVersion": self._version_view(version)}
+        template = self._launch_template(params)
+        data = copy.deepcopy(params["LaunchTemplateData"])
+        if "SourceVersion" in params:  # inherited, but for the top-level keys given
+            data = {**launch_data(self._template_version(template, params["SourceVersion"])), **data}
+        version = template.create_version(data, params.get("VersionDescription"))
+        if token:
+            self.client_tokens[token] = (copy.deepcopy(params), version)
+        self.log(
+            self.clock.now(),
+            self._template_group(template),
+            "",
+            f"launch template {template.name} version {version.number}: image {version.image_id}",
+        )
+        return {"LaunchTemplateVersion": self._version_view(version)}
+
+    def _ec2_ModifyLaunchTemplate(self, params):
+        template = self._launch_template(params)
+        if "DefaultVersion" in params:
+            template.default_version_number = self._template_version(template, params["DefaultVersion"]).number
+            self.log(
+                self.clock.now(),
+                self._template_group(template),
+                "",
+                f"launch template {template.name} default version -> {template.default_version_number}",
+            )
+        return {"LaunchTemplate": self._template_view(template)}
+
+    def _ec2_DeleteLaunchTemplateVersions(self, params):
+        template = self._launch_template(params)
+        live = {v.number for v in self._live_versions(template)}
+        deleted, refused = [], []
+        for text in params["Versions"]:
+            number = int(text) if str(text).isdigit() else None
+            item = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "VersionNumber": number}
+            # The codes: botocore's LaunchTemplateErrorCode for a version that does not exist; for the default
+            # version (refused, per DeleteLaunchTemplateVersions) not confirmed. The messages are not confirmed.
+            if number not in live:
+                error = {"Code": "launchTemplateVersionDoesNotExist", "Message": "The version does not exist."}
+                refused.append({**item, "ResponseError": error})
+            elif number == template.default_version_number:
+                error = {"Code": "launchTemplateVersionIsDefaultVersion", "Message": "The version is the default."}
+                refused.append({**item, "ResponseError": error})
+            else:
+                self.deleted_versions.add((template.id, number))
+                live.discard(number)
+                deleted.append(item)
+                self.log(
+                    self.clock.now(),
+                    self._template_group(template),
+                    "",
+                    f"launch template {template.name} version {number} deleted",
+                )
+        return {
+            "SuccessfullyDeletedLaunchTemplateVersions": deleted,
+            "UnsuccessfullyDeletedLaunchTemplateVersions": refused,
+        }
+
+    def _ec2_DescribeLaunchTemplateVersions(self, params):
+        named = params.get("LaunchTemplateId") or params.get("LaunchTemplateName")
+        templates = [self._launch_template(params)] if named else list(self.ec2.launch_templates.values())
+        low, high = int(params.get("MinVersion", 1)), int(params.get("MaxVersion", 2**63))
+        found = []
+        for template in templates:
+            if params.get("Versions"):
+                versions = [self._template_version(template, v) for v in params["Versions"]]
+            else:
+                versions = [v for v in self._live_versions(template) if low <= v.number <= high]
+            found += [self._version_view(v) for v in versions]
+        return {"LaunchTemplateVersions": found}
+
+    def _ec2_DescribeLaunchTemplates(self, params):
+        filters = {f["Name"]: f["Values"] for f in params.get("Filters", [])}
+        templates = self.ec2.describe_launch_templates(
+            params.get("LaunchTemplateNames"), params.get("LaunchTemplateIds"), filters
+        )
+        return {"LaunchTemplates": [self._template_view(t) for t in templates]}
 
     # Elastic Load Balancing v2 ----------------------------------------------------------------------
     def _elbv2_DescribeTargetHealth(self, params):
@@ -589,6 +899,11 @@ def named_instances(params: dict) -> list[str]:
         found.append(params["InstanceId"])
     found += [t["Id"] for t in params.get("Targets") or [] if isinstance(t, dict) and "Id" in t]
     return [i for i in found if isinstance(i, str) and i.startswith("i-")]
+
+
+def launch_data(version) -> dict:
+    """A launch template version's data as EC2 returns it (moto keeps a UserData never given as None)."""
+    return {key: copy.deepcopy(value) for key, value in version.data.items() if value is not None}
 
 
 def error_response(error: AwsError):

@@ -22,6 +22,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
 
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
@@ -36,6 +37,7 @@ EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets w
 SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
 MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
+STACK_NAME = "autopatch"  # what AWS::StackName resolves to
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active = None  # the running Simulation, for the botocore hook
 
@@ -78,6 +80,7 @@ class Simulation:
         self.lambda_invocations = 0
         self.lambda_gb_seconds = 0.0  # billed duration x memory, on the virtual clock
         self.instance_order: list[SimInstance] = []
+        self.scaled_out: dict[str, list[dict]] = {}  # group -> instances it launched after the run
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -115,10 +118,12 @@ class Simulation:
                 backends = {
                     "autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION],
                     "cloudwatch": cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION],
+                    "ec2": ec2_backends[DEFAULT_ACCOUNT_ID][REGION],
                 }
                 self.model = AwsModel(self.clock, backends, self._log, self.emit, self._deliver_to_subscribers)
                 refs, attributes = self._build_fleet()
                 self._load_functions(refs, attributes)
+                self._leave_earlier_images(os.environ["STACK_NAME"])
                 machine_arn = self._create_state_machine(refs, attributes)
                 name = f"run-{START:%Y%m%dT%H%M}"
                 executions = [self._start(machine_arn, name, self.scenario.input)] + [
@@ -129,6 +134,7 @@ class Simulation:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 self.clock.run(LIMIT_SECONDS)
                 self._execution_status_events()
+                self._scale_out()
                 report = self._report(executions)
         finally:
             _active = None
@@ -152,7 +158,7 @@ class Simulation:
             boto3.client(s, region_name=REGION) for s in ("ec2", "autoscaling", "elbv2", "sns", "cloudwatch")
         )
         topic = sns.create_topic(Name="AlertTopic")["TopicArn"]
-        refs = self.refs = {**self.stack.parameters, "AlertTopic": topic}
+        refs = self.refs = {**self.stack.parameters, "AlertTopic": topic, "AWS::StackName": STACK_NAME}
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         for name, resource in self.stack.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
@@ -180,9 +186,6 @@ class Simulation:
             for n, az in enumerate("ab")
         ]
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(
-            LaunchTemplateName="fleet", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
-        )
         opt_in_value = self.stack.parameters["OptInTagValue"]
         for spec in self.scenario.groups:
             target_groups = []
@@ -197,6 +200,7 @@ class Simulation:
                     )["TargetGroups"][0]["TargetGroupArn"]
                 )
             tags = [{"Key": "AutoPatch", "Value": opt_in_value}] if spec.opted_in else []
+            launch_source = self._create_launch_source(asg, spec, image, {t["Key"]: t["Value"] for t in tags})
             if spec.alarm:
                 cloudwatch.put_metric_alarm(
                     AlarmName=spec.alarm,
@@ -215,7 +219,7 @@ class Simulation:
                 MaxSize=spec.max_size,
                 DesiredCapacity=spec.instances,
                 VPCZoneIdentifier=",".join(subnets),
-                LaunchTemplate={"LaunchTemplateName": "fleet", "Version": "$Latest"},
+                **launch_source,
                 TargetGroupARNs=target_groups,
                 HealthCheckType="ELB" if target_groups else "EC2",
                 HealthCheckGracePeriod=spec.warmup_seconds,
@@ -258,6 +262,66 @@ class Simulation:
                 self._leave_min_size_lowered(asg, spec)
         return self.refs, {}
 
+    def _create_launch_source(self, asg, spec, image: str, tags: dict) -> dict:
+        """The group's launch template(s), tagged as the group is, or its launch configuration: the
+        CreateAutoScalingGroup parameters that make the group launch from them."""
+        data = {"ImageId": image, "InstanceType": "t3.micro"}
+        if spec.launch == "launch_configuration":
+            asg.create_launch_configuration(LaunchConfigurationName=f"{spec.name}-lc", **data)
+            return {"LaunchConfigurationName": f"{spec.name}-lc"}
+        ec2 = self.model.ec2
+        template = ec2.create_launch_template(template_name(spec.name), None, data, {"launch-template": tags})
+        if spec.launch == "mixed_instances":
+            small = ec2.create_launch_template(
+                template_name(spec.name, "-small"),
+                None,
+                {**data, "InstanceType": "t3.small"},
+                {"launch-template": tags},
+            )
+            return {
+                "MixedInstancesPolicy": {
+                    "LaunchTemplate": {
+                        "LaunchTemplateSpecification": {"LaunchTemplateId": template.id, "Version": "$Latest"},
+                        "Overrides": [
+                            {"InstanceType": "t3.micro"},
+                            {
+                                "InstanceType": "t3.small",
+                                "LaunchTemplateSpecification": {"LaunchTemplateId": small.id, "Version": "$Latest"},
+                            },
+                        ],
+                    },
+                    "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 100},
+                }
+            }
+        if spec.launch == "version":
+            template.create_version(dict(data), None)  # version 2 exists; the group stays on version 1
+            return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": "1"}}
+        return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": spec.launch}}
+
+    def _leave_earlier_images(self, stack_name: str) -> None:
+        """Images that exist before the run, a week apart, oldest first: the foreign ones (tagged with the group
+        by someone else), then those an earlier run of this stack baked of the group."""
+        for spec in self.scenario.groups:
+            source = next(sim.instance_id for sim in self.instance_order if sim.group == spec.name)
+            earlier = [
+                (f"{spec.name}-golden-{k}", {"AutoPatchGroup": spec.name}) for k in range(1, spec.foreign_images + 1)
+            ]
+            earlier += [
+                (
+                    f"{stack_name}-{spec.name}-run-earlier-{k}",
+                    {
+                        "AutoPatchBakedBy": stack_name,
+                        "AutoPatchGroup": spec.name,
+                        "AutoPatchRunId": f"run-earlier-{k}",
+                        "AutoPatchSourceInstance": source,
+                    },
+                )
+                for k in range(1, spec.previous_bakes + 1)
+            ]
+            for weeks_ago, (name, tags) in zip(range(len(earlier), 0, -1), earlier, strict=True):
+                image = self.model.make_image(source, name, "", tags, tags)
+                image.creation_date = START - dt.timedelta(weeks=weeks_ago)
+
     def _leave_in_standby(self, ec2, group_name, sim):
         """What a run that died mid-instance leaves: Standby (capacity one short), tag InProgress."""
         self.model.asg.autoscaling_groups[group_name].desired_capacity -= 1
@@ -286,6 +350,13 @@ class Simulation:
             }
         )
 
+    def _scale_out(self) -> None:
+        """After the run: each group with scale_out_after launches that many instances, as AWS would."""
+        self.scaled_out = {
+            spec.name: self.model.scale_out(spec.name, spec.scale_out_after) if spec.scale_out_after else []
+            for spec in self.scenario.groups
+        }
+
     # the functions --------------------------------------------------------------------------------
     def _load_functions(self, refs, attributes):
         lam = boto3.client("lambda", region_name=REGION)
@@ -311,6 +382,7 @@ class Simulation:
                 if environment.get(name, value) != value:
                     raise ValueError(f"functions disagree on environment variable {name}; the simulator shares one")
                 environment[name] = value
+        environment.setdefault("STACK_NAME", STACK_NAME)
         os.environ.update(environment)
         for fn in self.stack.functions.values():
             module_name, function_name = fn.handler.rsplit(".", 1)
@@ -498,6 +570,11 @@ class _LineSink:
 
     def flush(self) -> None:
         pass
+
+
+def template_name(group_name: str, suffix: str = "") -> str:
+    """A launch template name for the group: 3 to 128 of the characters EC2 allows in one."""
+    return re.sub(r"[^A-Za-z0-9().\-/_]", "-", group_name)[: 125 - len(suffix)] + "-lt" + suffix
 
 
 def _resolve_all(value, refs: dict):

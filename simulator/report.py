@@ -126,6 +126,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "min_size": group["MinSize"],
                 "max_size": group["MaxSize"],
                 "max_out_of_service": sim.model.max_out_of_service.get(spec.name, 0),
+                "image_id": sim.model.launch_image(spec.name),
+                "launch_template": _launch_template(group),
+                "scaled_out": sim.scaled_out[spec.name],
             }
         )
     calls = sim.model.api_calls
@@ -159,6 +162,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
             key=lambda n: n["t"],
         ),
         "slack": sim.slack_messages,
+        "images": _images(ec2),
+        "deregistered_images": sim.model.deregistered_images,
+        "deleted_snapshots": sim.model.deleted_snapshots,
         "api_calls": calls,
         "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],
     }
@@ -178,6 +184,41 @@ def largest_state(events: list[dict]) -> int:
                     if isinstance(details.get(key), str):
                         sizes.append(len(details[key].encode()))
     return max(sizes)
+
+
+def _launch_template(group: dict) -> dict | None:
+    """The launch template the group follows, as DescribeAutoScalingGroups shows it; None for a launch
+    configuration."""
+    if "MixedInstancesPolicy" in group:
+        template = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    else:
+        template = group.get("LaunchTemplate")
+    if template is None:
+        return None
+    return {
+        "id": template["LaunchTemplateId"],
+        "name": template["LaunchTemplateName"],
+        "version": template.get("Version"),
+    }
+
+
+def _images(ec2) -> list[dict]:
+    """Every registered image of the account tagged with a group, oldest first."""
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag-key", "Values": ["AutoPatchGroup"]}])
+    found = []
+    for image in sorted(images["Images"], key=lambda i: (i["CreationDate"], i["ImageId"])):
+        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        found.append(
+            {
+                "image_id": image["ImageId"],
+                "name": image["Name"],
+                "state": image["State"],
+                "group": tags["AutoPatchGroup"],
+                "baked_by": tags.get("AutoPatchBakedBy"),
+                "snapshot_ids": [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m],
+            }
+        )
+    return found
 
 
 def _compliance(state: dict | None) -> dict | None:

@@ -15,7 +15,13 @@ FAULTS = (
     "unhealthy_before",  # its target is unhealthy when the run starts
     "paused_after_patch",  # the group's opt-in tag is set to "paused" when this instance's patch finishes
     "failed_patches",  # AWS-RunPatchBaseline Install succeeds, but the instance reports failed patches
+    "bake_failed",  # an image (CreateImage) of this instance ends in state "failed"
+    "bake_timeout",  # an image (CreateImage) of this instance stays "pending" for ever
 )
+# How a group names what it launches from: a launch template followed at $Latest, at $Default or at a fixed
+# version (a second version exists, the group stays on 1), a launch configuration, or a mixed instances policy
+# with a launch template per instance type.
+LAUNCH_SOURCES = ("$Latest", "$Default", "version", "launch_configuration", "mixed_instances")
 SCALING_PROCESSES = (
     "Launch",
     "Terminate",
@@ -51,6 +57,10 @@ class GroupSpec:
     dead_run_lowered_min_size: bool = False
     compliant: list[int] = field(default_factory=list)  # instances with no missing patches; the others miss some
     faults: dict[int, str] = field(default_factory=dict)
+    launch: str = "$Latest"  # one of LAUNCH_SOURCES
+    scale_out_after: int = 0  # instances the group launches once the run has ended
+    previous_bakes: int = 0  # images an earlier run of the stack made of the group
+    foreign_images: int = 0  # images of the group made by someone else (tagged AutoPatchGroup only)
 
     def __post_init__(self):
         if self.max_size is None:
@@ -83,6 +93,10 @@ _GROUP_FIELDS = {
     "suspended_processes": list,
     "dead_run_lowered_min_size": bool,
     "compliant": list,
+    "launch": str,
+    "scale_out_after": int,
+    "previous_bakes": int,
+    "foreign_images": int,
 }
 
 
@@ -146,6 +160,12 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}: dead_run_lowered_min_size needs min_size of at least 1")
     if not spec.min_size <= spec.instances <= spec.max_size:
         raise ScenarioError(f"{where}: instances must lie between min_size and max_size")
+    if spec.instances + spec.scale_out_after > spec.max_size:
+        raise ScenarioError(f"{where}: instances + scale_out_after must not exceed max_size")
+    if spec.launch not in LAUNCH_SOURCES:
+        raise ScenarioError(
+            f"{where}.launch: unknown launch source {spec.launch!r}; known: {', '.join(LAUNCH_SOURCES)}"
+        )
     for index, fault in raw.get("faults", {}).items():
         if not str(index).isdigit() or int(index) >= spec.instances:
             raise ScenarioError(f"{where}.faults: {index!r} is not the index of one of its instances")
