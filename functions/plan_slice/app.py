@@ -20,7 +20,7 @@ def lambda_handler(event, context):
     if runs.stopped(run_id, field(event, "MaxErrors", int)):
         # the run has stopped: the summary reports every instance not reached as NotStarted
         return {"Groups": [], "NextOffset": None}
-    found = runs.next_slice(run_id, offset)
+    found = runs.next_slice(run_id, offset, field(event, "BakeAmi", bool, False))
     logger.info(
         "Slice", extra={"offset": offset, "groups": {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}}
     )

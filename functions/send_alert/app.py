@@ -1,4 +1,4 @@
-"""Publish the alert for one failed instance to the stack's SNS topic."""
+"""Publish the alert for one failed instance, or for a group whose image bake failed, to the stack's SNS topic."""
 
 import os
 
@@ -6,11 +6,13 @@ from aws_lambda_powertools import Logger, Tracer
 
 from autopatch import alerts
 from autopatch.clients import named_aws_errors
-from autopatch.event import arn, field, group_name, instance_id
+from autopatch.errors import InvalidInput
+from autopatch.event import arn, field, group_name, image_id, instance_id
 from autopatch.observability import run_context
 
 logger = Logger()
 tracer = Tracer()
+KINDS = ("instance-failed", "bake-failed")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -18,6 +20,9 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @named_aws_errors
 def lambda_handler(event, context):
+    kind = field(event, "Kind", str, "instance-failed")
+    if kind not in KINDS:
+        raise InvalidInput(f"Kind must be one of {', '.join(KINDS)}.")
     failure = {
         "InstanceId": instance_id(event),
         "GroupName": group_name(event),
@@ -29,6 +34,11 @@ def lambda_handler(event, context):
         "CommandId": field(event, "CommandId", str, None),
         "ReturnedToService": field(event, "ReturnedToService", bool, None),
     }
-    message_id = alerts.publish_failure(os.environ["ALERT_TOPIC_ARN"], failure)
-    logger.info("Failure alert sent", extra={"instance_id": failure["InstanceId"], "error": failure["Error"]})
+    image = image_id(event) if event.get("ImageId") is not None else None
+    topic = os.environ["ALERT_TOPIC_ARN"]
+    if kind == "bake-failed":
+        message_id = alerts.publish_bake_failure(topic, {**failure, "ImageId": image})
+    else:
+        message_id = alerts.publish_failure(topic, failure)
+    logger.info("Alert sent", extra={"kind": kind, "instance_id": failure["InstanceId"], "error": failure["Error"]})
     return {"MessageId": message_id}

@@ -37,6 +37,7 @@ def lambda_handler(event, context):
         recovered=recovered,
         stop_reason=ledger.stop_reason(run_id),
         paused=paused,
+        bake=field(event, "BakeAmi", bool, False),
     )
     summary["ReportLocation"] = runs.save_summary(run_id, summary)
     if os.environ.get("NOTIFY_RUN_FINISHED") == "true":

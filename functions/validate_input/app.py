@@ -29,7 +29,7 @@ def lambda_handler(event, context):
             raise InvalidInput("Continuation comes alone: it is the input a run gives its next execution.")
         return _continuation(parse_continuation(raw["Continuation"]), execution_arn)
     run_id = field(event, "ExecutionName", str)
-    settings = parse_run_input(raw)
+    settings = parse_run_input(raw, bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true")
     logger.append_keys(run_id=run_id)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
     names = [group["AutoScalingGroupName"] for group in found]

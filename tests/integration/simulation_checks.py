@@ -36,7 +36,8 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     specs = {g["name"]: g for g in scenario["groups"]}
     for group in report["groups"]:
         spec = specs[group["name"]]
-        assert group["desired"] == spec.get("instances", 4), f"{group['name']}: desired capacity not restored"
+        expected = spec.get("instances", 4) + spec.get("scale_out_after", 0)
+        assert group["desired"] == expected, f"{group['name']}: desired capacity not restored"
         assert group["min_size"] == spec.get("min_size", 1), f"{group['name']}: MinSize changed"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
     failed = 0
@@ -52,6 +53,9 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     recovered = len((report["output"] or _cause(report)).get("Recovered", []))
     alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Patching failed")]
     assert len(alerts) == failed + recovered, "exactly one alert per failed (or recovered) instance"
+    bakes = (report["output"] or _cause(report)).get("Bakes", [])
+    bake_alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Image bake failed")]
+    assert len(bake_alerts) == sum(b["Status"] == "Failed" for b in bakes), "exactly one alert per failed bake"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
 
@@ -65,4 +69,8 @@ def _cause(report: dict) -> dict:
 
 
 def _instances_named(params: dict) -> list[str]:
-    return params.get("InstanceIds") or params.get("Resources") or []
+    return (
+        params.get("InstanceIds")
+        or params.get("Resources")
+        or ([params["InstanceId"]] if "InstanceId" in params else [])
+    )

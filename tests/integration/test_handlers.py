@@ -633,8 +633,8 @@ def test_check_fleet_refuses_offline_instances_by_default(aws, fleet, unimplemen
 # =====================================================================================================
 
 
-def slice_event(offset, max_errors=0):
-    return {"RunId": RUN_ID, "Offset": offset, "MaxErrors": max_errors}
+def slice_event(offset, max_errors=0, bake=False):
+    return {"RunId": RUN_ID, "Offset": offset, "MaxErrors": max_errors, "BakeAmi": bake}
 
 
 @pytest.fixture
@@ -657,7 +657,10 @@ def test_plan_slice_takes_every_instance_when_the_run_fits_one_execution(
     # Then it holds every instance of both groups in plan order, and there is no next slice
     assert first == second
     assert first == {
-        "Groups": [{"GroupName": "web", "Instances": planned.web}, {"GroupName": "api", "Instances": planned.api}],
+        "Groups": [
+            {"GroupName": "web", "Instances": planned.web, "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api, "BakeFrom": None},
+        ],
         "NextOffset": None,
     }
     assert mutating(api_calls) == []
@@ -677,10 +680,38 @@ def test_plan_slice_cuts_a_large_run_into_slices_that_cover_every_instance_once(
         offset = taken["NextOffset"]
     # Then each slice takes the next instances of every group still to patch, and together they cover the plan
     assert slices == [
-        [{"GroupName": "web", "Instances": planned.web[0:1]}, {"GroupName": "api", "Instances": planned.api[0:1]}],
-        [{"GroupName": "web", "Instances": planned.web[1:2]}, {"GroupName": "api", "Instances": planned.api[1:2]}],
-        [{"GroupName": "web", "Instances": planned.web[2:3]}],
+        [
+            {"GroupName": "web", "Instances": planned.web[0:1], "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api[0:1], "BakeFrom": None},
+        ],
+        [
+            {"GroupName": "web", "Instances": planned.web[1:2], "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api[1:2], "BakeFrom": None},
+        ],
+        [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": None}],
     ]
+
+
+def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_that_holds_it(
+    aws, planned, ledger, load_handler, lambda_context, monkeypatch
+):
+    # Given a budget of two instances per group once a bake's events are set aside (BakeAmi)
+    monkeypatch.setattr(
+        autopatch.runs, "EVENT_BUDGET", 2 * (2 * autopatch.runs.EVENTS_PER_INSTANCE + autopatch.runs.BAKE_EVENTS)
+    )
+    app = load_handler("plan_slice")
+    # When the slices are taken
+    first = app.lambda_handler(slice_event(0, bake=True), lambda_context)
+    second = app.lambda_handler(slice_event(first["NextOffset"], bake=True), lambda_context)
+    # Then a group's last instance is named only in the slice that holds it: "api" (2) in the first, "web" (3) later
+    assert first["Groups"] == [
+        {"GroupName": "web", "Instances": planned.web[0:2], "BakeFrom": None},
+        {"GroupName": "api", "Instances": planned.api, "BakeFrom": planned.api[-1]},
+    ]
+    assert second == {
+        "Groups": [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": planned.web[-1]}],
+        "NextOffset": None,
+    }
 
 
 @pytest.mark.parametrize("why", ["run stopped", "error budget spent"])

@@ -84,6 +84,7 @@ HANDLER_ENV = {
     "OPT_IN_TAG_VALUE": "enabled",
     "SLACK_SECRET_NAME": "autopatch-security-slack-webhook",
     "NOTIFY_RUN_FINISHED": "true",
+    "STACK_NAME": "autopatch",
 }
 RUN_ID = "patch-20260104T0300"  # the run of the valid-looking parts of every event; its plan is in the bucket
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:autopatch-rolling-patch:{RUN_ID}"
@@ -286,6 +287,10 @@ HEX = "0123456789abcdef"
 INSTANCE_ID = st.one_of(
     st.text(HEX, min_size=17, max_size=17).map("i-".__add__), st.text(HEX, min_size=8, max_size=8).map("i-".__add__)
 )
+IMAGE_ID = st.sampled_from(["ami-0123456789abcdef0", "ami-12345678"])
+FORGED_IMAGE_IDS = st.sampled_from(
+    ["ami-; rm -rf /", "ami-0123456789ABCDEF0", "ami-123", "i-0123456789abcdef0", "ami-0123456789abcdeg0", ""]
+)
 FORGED_INSTANCE_IDS = st.one_of(
     st.sampled_from(
         [
@@ -432,7 +437,18 @@ SPECS: dict[str, list[Field]] = {
         _run(),
         Field("PreviousExecutionArn", str, st.just(EXECUTION_ARN + "-part1"), required=False),
     ],
-    "plan_slice": [_run(), _int("Offset", 0, 1000), _int("MaxErrors")],
+    "plan_slice": [_run(), _int("Offset", 0, 1000), _int("MaxErrors"), _bool("BakeAmi", required=False)],
+    "create_image": [_group(), _instance(), _run(), _int("TimeoutSeconds", 600, 14_400)],
+    "check_image": [
+        Field("ImageId", str, IMAGE_ID, bad_format=FORGED_IMAGE_IDS),
+        _int("Deadline", DEADLINE, DEADLINE),
+    ],
+    "use_image": [
+        _group(),
+        Field("ImageId", str, IMAGE_ID, bad_format=FORGED_IMAGE_IDS),
+        _run(),
+        Field("KeepAmis", int, st.integers(1, 100), bad_format=st.sampled_from([0, -1, 101, 10**9])),
+    ],
     "read_compliance": [_instance(), _choice("Operation", ["Install", "Scan"])],
     "record_results": [
         _run(),
@@ -452,6 +468,14 @@ SPECS: dict[str, list[Field]] = {
         Field("Cause", str, st.text(max_size=100), required=False),
         Field("CommandId", str, st.uuids().map(str), required=False),
         _bool("ReturnedToService", required=False),
+        Field(
+            "Kind",
+            str,
+            st.sampled_from(["instance-failed", "bake-failed"]),
+            required=False,
+            bad_format=TEXT.filter(lambda v: v not in ("instance-failed", "bake-failed")),
+        ),
+        Field("ImageId", str, IMAGE_ID, required=False, bad_format=FORGED_IMAGE_IDS),
     ],
     "send_patch_command": [
         _instance(),
@@ -468,6 +492,7 @@ SPECS: dict[str, list[Field]] = {
         _groups(),
         _int("MaxErrors"),
         Field("Recovered", list, RECOVERED, required=False, bad_format=BAD_OBJECT_LISTS),
+        _bool("BakeAmi", required=False),
     ],
     "tag_instance": [_instance(), _run(), _choice("Value", ["InProgress", "Completed", "Failed"])],
     "validate_input": [

@@ -32,6 +32,9 @@ WILDCARD_EXCEPTIONS = {
         "does not support resource-level permissions"
         for action in ("createlogdelivery", "updatelogdelivery", "deletelogdelivery", "putresourcepolicy")
     },
+    # held to the launch template's own resources by its conditions: test_run_instances_only_from_opted_in_templates
+    ("UseImageFunctionRole", "ec2:runinstances"): "Auto Scaling checks RunInstances on every resource the group's "
+    "launch template names when the group is pointed at a new version",
 }
 # Describe/List actions of these services may have Resource "*" (most cannot be scoped to a resource). A Get can
 # read data or secrets (ssm:GetParameter, ec2:GetPasswordData, secretsmanager:GetSecretValue, s3:GetObject), so
@@ -63,6 +66,11 @@ PATCH_DOCUMENT_ARN = f"{ARN}:ssm:${{AWS::Region}}::document/AWS-RunPatchBaseline
 OPT_IN_TAG_KEY = "aws:resourcetag/autopatch"
 OPT_IN_PARAMETER = "OptInTagValue"
 PATCH_TAG_KEYS = {"AutoPatchInstanceInASG", "AutoPatchRunId"}
+IMAGE_ARN = f"{ARN}:ec2:${{AWS::Region}}::image/*"
+SNAPSHOT_ARN = f"{ARN}:ec2:${{AWS::Region}}::snapshot/*"
+LAUNCH_TEMPLATE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:launch-template/*"
+ROLE_ARN = f"{ARN}:iam::${{AWS::AccountId}}:role/*"
+BAKED_BY = {"Ref": "AWS::StackName"}  # the value of AutoPatchBakedBy on the images (and snapshots) a stack bakes
 
 
 # --- the transformed template --------------------------------------------------------------------------------
@@ -200,7 +208,7 @@ class Scope:
     """Resources an action may name (every one of them must be in `allowed`), and the condition it needs."""
 
     allowed: set[str]
-    condition: str | None = None  # "opt-in" or "patch-tags"
+    condition: str | None = None  # a key of CONDITIONS
     why: str = ""
 
 
@@ -243,7 +251,24 @@ def scopes(template: dict) -> dict[str, Scope]:
         "autoscaling:enterstandby": opted_in,
         "autoscaling:exitstandby": opted_in,
         "autoscaling:updateautoscalinggroup": opted_in,
-        "ec2:createtags": Scope({INSTANCE_ARN}, "patch-tags", "only the patch tags, only on instances"),
+        "ec2:createtags": Scope(
+            {INSTANCE_ARN, IMAGE_ARN, SNAPSHOT_ARN},
+            "tags",
+            "only the patch tags on instances, and the tags of an image (and its snapshots) as it is created",
+        ),
+        "ec2:createimage": Scope(
+            {INSTANCE_ARN, IMAGE_ARN, SNAPSHOT_ARN},
+            "create-image",
+            "only of Auto Scaling instances, and only images tagged AutoPatchBakedBy=<stack>",
+        ),
+        **{
+            f"ec2:{a}": Scope({LAUNCH_TEMPLATE_ARN}, "opt-in", "only launch templates tagged AutoPatch=<OptInTagValue>")
+            for a in ("createlaunchtemplateversion", "modifylaunchtemplate", "deletelaunchtemplateversions")
+        },
+        "ec2:runinstances": Scope({LAUNCH_TEMPLATE_ARN}, "opt-in", "only launch templates that opted in"),
+        "ec2:deregisterimage": Scope({IMAGE_ARN}, "baked-by", "only images this stack baked"),
+        "ec2:deletesnapshot": Scope({SNAPSHOT_ARN}, "baked-by", "only snapshots of images this stack baked"),
+        "iam:passrole": Scope({ROLE_ARN}, "passed-to-ec2", "only roles passed to EC2 (a template's instance profile)"),
         "ssm:sendcommand": Scope({PATCH_DOCUMENT_ARN, INSTANCE_ARN}, why="only AWS-RunPatchBaseline, on instances"),
         "sns:publish": Scope(topics, why="only the stack's topic"),
         "kms:decrypt": Scope(keys, why="only the stack's key"),
@@ -269,6 +294,28 @@ def _is_read(action: str) -> bool:
 
 def _condition_problems(statement: Statement, kind: str, template: dict) -> list[str]:
     condition = statement.condition
+    on_instances = INSTANCE_ARN in statement.resources
+    if on_instances and len(statement.resources) > 1 and kind in ("tags", "create-image"):
+        return ["names instances and images in one statement: each needs its own condition"]
+    if kind == "tags":
+        kind = "patch-tags" if on_instances else "create-action"
+    if kind == "create-image":
+        kind = "auto-scaling-instance" if on_instances else "request-baked-by"
+    if kind == "create-action" and condition != {"StringEquals": {"ec2:createaction": "CreateImage"}}:
+        return ["on images and snapshots needs exactly Condition StringEquals ec2:CreateAction = CreateImage"]
+    if kind == "auto-scaling-instance" and condition != {
+        "StringLike": {"aws:resourcetag/aws:autoscaling:groupname": "*"}
+    }:
+        return ["on instances needs Condition StringLike aws:ResourceTag/aws:autoscaling:groupName = *"]
+    if (
+        kind == "request-baked-by"
+        and condition.get("StringEquals", {}).get("aws:requesttag/autopatchbakedby") != BAKED_BY
+    ):
+        return ["needs Condition StringEquals aws:RequestTag/AutoPatchBakedBy = !Ref AWS::StackName"]
+    if kind == "baked-by" and condition.get("StringEquals", {}).get("aws:resourcetag/autopatchbakedby") != BAKED_BY:
+        return ["needs Condition StringEquals aws:ResourceTag/AutoPatchBakedBy = !Ref AWS::StackName"]
+    if kind == "passed-to-ec2" and condition != {"StringEquals": {"iam:passedtoservice": "ec2.amazonaws.com"}}:
+        return ["needs exactly Condition StringEquals iam:PassedToService = ec2.amazonaws.com"]
     if kind == "opt-in":
         value = condition.get("StringEquals", {}).get(OPT_IN_TAG_KEY)
         if value != {"Ref": OPT_IN_PARAMETER} or OPT_IN_PARAMETER not in template.get("Parameters", {}):
@@ -414,7 +461,7 @@ def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
 
 
 def test_instances_get_only_the_patch_tags(transformed):
-    found = [s for s in statements(transformed) if "ec2:createtags" in s.actions]
+    found = [s for s in statements(transformed) if "ec2:createtags" in s.actions and INSTANCE_ARN in s.resources]
     assert {s.role for s in found} == {"TagInstanceFunctionRole", "RecoverGroupsFunctionRole"}
     for s in found:
         assert s.resources == [INSTANCE_ARN]
@@ -471,6 +518,42 @@ def test_the_state_machine_can_only_invoke_the_stacks_functions(transformed):
     # every function of the definition can be invoked
     substitutions = transformed["Resources"]["RollingPatchStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert invoked == {canonical(v).strip("${}").removesuffix(".Arn") for v in substitutions.values()}
+
+
+def test_images_and_launch_templates_only_of_opted_in_groups(transformed):
+    """BakeAmi: images of Auto Scaling instances, created with the stack's AutoPatchBakedBy tag; only those are ever
+    deregistered; launch templates changed only when they carry the opt-in tag, like their groups."""
+    by_action: dict[str, list[Statement]] = {}
+    for s in statements(transformed):
+        for action in s.actions:
+            by_action.setdefault(action, []).append(s)
+    assert {s.role for s in by_action["ec2:createimage"]} == {"CreateImageFunctionRole"}
+    assert {r for s in by_action["ec2:createimage"] for r in s.resources} == {INSTANCE_ARN, IMAGE_ARN, SNAPSHOT_ARN}
+    image_tags = [s for s in by_action["ec2:createtags"] if IMAGE_ARN in s.resources]
+    assert [s.role for s in image_tags] == ["CreateImageFunctionRole"]
+    assert image_tags[0].condition == {"StringEquals": {"ec2:createaction": "CreateImage"}}
+    for action in ("ec2:deregisterimage", "ec2:deletesnapshot"):
+        assert [s.role for s in by_action[action]] == ["UseImageFunctionRole"], action
+        assert by_action[action][0].condition == {"StringEquals": {"aws:resourcetag/autopatchbakedby": BAKED_BY}}
+    for action in ("ec2:createlaunchtemplateversion", "ec2:modifylaunchtemplate", "ec2:deletelaunchtemplateversions"):
+        assert [s.role for s in by_action[action]] == ["UseImageFunctionRole"], action
+        assert by_action[action][0].resources == [LAUNCH_TEMPLATE_ARN]
+        assert by_action[action][0].condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
+
+
+def test_run_instances_only_from_opted_in_templates(transformed):
+    """RunInstances (checked by Auto Scaling when a group is pointed at a new version) is granted on opted-in
+    launch templates, and on other resources only as far as an opted-in template names them."""
+    found = [s for s in statements(transformed) if "ec2:runinstances" in s.actions]
+    assert {s.role for s in found} == {"UseImageFunctionRole"}
+    on_templates = [s for s in found if s.resources == [LAUNCH_TEMPLATE_ARN]]
+    on_the_rest = [s for s in found if s.resources == ["*"]]
+    assert len(on_templates) == len(on_the_rest) == 1 and len(found) == 2
+    assert on_templates[0].condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
+    assert on_the_rest[0].condition == {
+        "ArnLike": {"ec2:launchtemplate": {"Fn::Sub": LAUNCH_TEMPLATE_ARN}},
+        "Bool": {"ec2:islaunchtemplateresource": "true"},
+    }
 
 
 # --- the checker fails on a widened role ---------------------------------------------------------------------
@@ -588,6 +671,31 @@ WIDENINGS = {
         "ManagedPolicyArns"
     ].append("arn:aws:iam::aws:policy/AdministratorAccess"),
     "two functions share a role": _share_role,
+    "CreateImage without the stack's tag": lambda t: next(
+        s.raw for s in statements(t) if "ec2:createimage" in s.actions and IMAGE_ARN in s.resources
+    ).pop("Condition"),
+    "CreateImage of any instance": lambda t: next(
+        s.raw for s in statements(t) if "ec2:createimage" in s.actions and INSTANCE_ARN in s.resources
+    ).pop("Condition"),
+    "image tags on any create action": lambda t: next(
+        s.raw for s in statements(t) if "ec2:createtags" in s.actions and IMAGE_ARN in s.resources
+    ).__setitem__("Condition", {"StringLike": {"ec2:CreateAction": "*"}}),
+    "DeregisterImage of any image": _set(
+        "UseImageFunctionRole",
+        "ec2:deregisterimage",
+        "Condition",
+        {"StringLike": {"aws:ResourceTag/AutoPatchBakedBy": "*"}},
+    ),
+    "DeleteSnapshot without a condition": lambda t: _statement(t, "UseImageFunctionRole", "ec2:deletesnapshot").pop(
+        "Condition"
+    ),
+    "CreateLaunchTemplateVersion of any template": lambda t: _statement(
+        t, "UseImageFunctionRole", "ec2:createlaunchtemplateversion"
+    ).pop("Condition"),
+    "PassRole to any service": lambda t: _statement(t, "UseImageFunctionRole", "iam:passrole").pop("Condition"),
+    "RunInstances from any template": lambda t: next(
+        s.raw for s in statements(t) if "ec2:runinstances" in s.actions and s.resources == [LAUNCH_TEMPLATE_ARN]
+    ).pop("Condition"),
     "a conditional statement": lambda t: _add_policy(
         t,
         "CheckStandbyFunctionRole",

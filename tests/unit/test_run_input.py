@@ -22,6 +22,9 @@ DEFAULTS = {
     "DryRun": False,
     "AlarmNames": None,
     "SkipCompliant": False,
+    "BakeAmi": False,
+    "KeepAmis": 3,
+    "BakeTimeoutSeconds": 3600,
 }
 
 
@@ -56,6 +59,9 @@ def test_every_field_set_within_its_range_is_kept():
         "DryRun": True,
         "AlarmNames": ["cpu-high", "5xx-rate"],
         "SkipCompliant": True,
+        "BakeAmi": False,
+        "KeepAmis": 100,
+        "BakeTimeoutSeconds": 14_400,
     }
     # When it is parsed
     settings = parse_run_input(raw)
@@ -112,6 +118,12 @@ def test_parsing_twice_gives_equal_settings_and_leaves_the_input_alone():
         ({"AlarmNames": ["cpu-high", ""]}, "AlarmNames", "alarm names of 1 to 255 characters; got ''"),
         ({"AlarmNames": ["cpu-high", "cpu-high"]}, "AlarmNames", "names a alarm more than once"),
         ({"AlarmNames": [f"a{n}" for n in range(101)]}, "AlarmNames", "at most 100 alarms"),
+        ({"BakeAmi": "true"}, "BakeAmi", "must be true or false; got 'true'"),
+        ({"KeepAmis": 0}, "KeepAmis", "between 1 and 100; got 0"),
+        ({"KeepAmis": 101}, "KeepAmis", "between 1 and 100; got 101"),
+        ({"BakeTimeoutSeconds": 599}, "BakeTimeoutSeconds", "between 600 and 14400"),
+        ({"BakeAmi": True, "Operation": "Scan"}, "BakeAmi", "needs Operation Install and RebootOption"),
+        ({"BakeAmi": True, "RebootOption": "NoReboot"}, "BakeAmi", "RebootOption RebootIfNeeded"),
     ],
 )
 def test_a_bad_field_raises_invalid_input_naming_it(raw, named, detail):
@@ -265,3 +277,31 @@ def test_instance_id_rejects_anything_else(value):
     # Then InvalidInput names InstanceId and shows what one looks like
     with pytest.raises(InvalidInput, match=r"InstanceId must be an EC2 instance id such as i-0123456789abcdef0\."):
         instance_id({"InstanceId": value})
+
+
+# --- BakeAmi: the stack's default (parameter BakeAmiDefault) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({}, True),
+        ({"BakeAmi": False}, False),
+        ({"Operation": "Scan"}, False),
+        ({"RebootOption": "NoReboot"}, False),
+    ],
+    ids=["not given", "turned off by the input", "a scan", "no reboot"],
+)
+def test_the_stack_default_bakes_only_runs_that_install_with_a_reboot(raw, expected):
+    # Given a stack whose BakeAmiDefault is true
+    # When an input is parsed
+    settings = parse_run_input(raw, bake_ami_default=True)
+    # Then it bakes unless the input says otherwise or the run cannot bake (no install, or no reboot)
+    assert settings.BakeAmi is expected
+
+
+def test_the_stack_default_off_bakes_only_when_asked():
+    # Given a stack whose BakeAmiDefault is false (its default)
+    # Then a run bakes only when its input asks
+    assert parse_run_input({}).BakeAmi is False
+    assert parse_run_input({"BakeAmi": True}).BakeAmi is True

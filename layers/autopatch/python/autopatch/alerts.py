@@ -51,6 +51,31 @@ def publish_failure(topic_arn: str, failure: dict) -> str:
     return publish(topic_arn, subject, message, "instance-failed")
 
 
+def bake_failure_message(failure: dict) -> tuple[str, str]:
+    """Subject and body of the alert for a group whose patching succeeded and whose image bake did not."""
+    group = failure["GroupName"]
+    lines = [
+        f"Patching Auto Scaling group {group} succeeded; baking its patched image did not.",
+        "",
+        f"Run:          {failure['RunId']}",
+        f"Step:         {failure['Step']}",
+        f"Error:        {failure['Error']}",
+        f"Cause:        {_cause_text(failure.get('Cause', ''))}",
+        f"Image:        {failure.get('ImageId') or 'none created'}",
+        f"Instance:     {failure['InstanceId']} (imaged in Standby; it is returned to service now)",
+        f"Execution:    {execution_console_url(failure['ExecutionArn'])}",
+        "",
+        "The launch template is as it was: new instances still launch from the old image. The next run with "
+        "BakeAmi bakes again.",
+    ]
+    return f"Image bake failed: {group}"[:SUBJECT_LIMIT], "\n".join(lines)
+
+
+def publish_bake_failure(topic_arn: str, failure: dict) -> str:
+    subject, message = bake_failure_message(failure)
+    return publish(topic_arn, subject, message, "bake-failed")
+
+
 def _returned_text(returned) -> str:
     if isinstance(returned, str):
         return returned

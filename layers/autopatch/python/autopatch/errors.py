@@ -55,3 +55,15 @@ class SlackPostFailed(AutoPatchError):
 
 class PatchesFailed(AutoPatchError):
     """The patch command succeeded, yet the instance reports patches that failed to install."""
+
+
+class NotBakeable(AutoPatchError):
+    """The group's launch source cannot be given a new image (launch configuration, per-type templates, ...)."""
+
+
+class ImageFailed(AutoPatchError):
+    """The image of the patched instance could not be created, or ended in a state other than available."""
+
+
+class BakeTimedOut(AutoPatchError):
+    """The image was not available before BakeTimeoutSeconds ran out."""

@@ -28,6 +28,13 @@ def instance_id(event) -> str:
     return value
 
 
+def image_id(event, name: str = "ImageId") -> str:
+    value = field(event, name, str)
+    if not (value.startswith("ami-") and len(value) in (12, 21) and _is_hex(value[4:])):
+        raise InvalidInput(f"{name} must be an image id such as ami-0123456789abcdef0.")
+    return value
+
+
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 

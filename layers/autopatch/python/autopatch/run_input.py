@@ -1,6 +1,6 @@
 """The state machine's input: validation with named errors and the defaults a console `{}` gets."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .errors import InvalidInput
 
@@ -9,6 +9,7 @@ REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
 GROUP_NAME_MAX = 255  # AutoScalingGroupName length limit
 MAX_GROUPS = 100
 MAX_INLINE_MAP_CONCURRENCY = 40  # Step Functions inline Map limit
+MAX_KEEP_AMIS = 100
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class RunSettings:
     DryRun: bool = False
     AlarmNames: list[str] | None = None
     SkipCompliant: bool = False
+    BakeAmi: bool = False
+    KeepAmis: int = 3
+    BakeTimeoutSeconds: int = 3600
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,16 +44,19 @@ _INT_RANGES = {
     "CommandTimeoutSeconds": (60, 172_800),
     "StandbyTimeoutSeconds": (30, 7_200),
     "HealthTimeoutSeconds": (30, 7_200),
+    "KeepAmis": (1, MAX_KEEP_AMIS),
+    "BakeTimeoutSeconds": (600, 14_400),
 }
 _CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
-_BOOLEANS = ("LowerMinSize", "DryRun", "SkipCompliant")
+_BOOLEANS = ("LowerMinSize", "DryRun", "SkipCompliant", "BakeAmi")
 ALARM_NAME_MAX = 255
 MAX_ALARMS = 100  # DescribeAlarms takes up to 100 names
 FIELDS = tuple(RunSettings.__dataclass_fields__)
 
 
-def parse_run_input(raw) -> RunSettings:
-    """Return the validated settings, or raise InvalidInput naming the first bad field."""
+def parse_run_input(raw, bake_ami_default: bool = False) -> RunSettings:
+    """Return the validated settings, or raise InvalidInput naming the first bad field.
+    BakeAmi, when not given, is the stack's default for runs that install patches with a reboot."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -74,7 +81,16 @@ def parse_run_input(raw) -> RunSettings:
         _check_group_names(raw["AutoScalingGroupNames"])
     if "AlarmNames" in raw:
         _check_names("AlarmNames", raw["AlarmNames"], MAX_ALARMS, ALARM_NAME_MAX, "alarm")
-    return RunSettings(**raw)
+    settings = RunSettings(**raw)
+    can_bake = settings.Operation == "Install" and settings.RebootOption == "RebootIfNeeded"
+    if "BakeAmi" not in raw:
+        return replace(settings, BakeAmi=bake_ami_default and can_bake)
+    if settings.BakeAmi and not can_bake:
+        raise InvalidInput(
+            "BakeAmi needs Operation Install and RebootOption RebootIfNeeded: an image is taken of a patched "
+            "instance, with a reboot."
+        )
+    return settings
 
 
 def _check_group_names(names) -> None:

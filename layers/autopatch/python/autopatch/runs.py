@@ -12,6 +12,8 @@ from .clients import client
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
 EVENTS_PER_INSTANCE = 150  # an upper bound, failure path included (measured: see the README's benchmark)
+# a group's bake (BakeAmi): about 7 events per 5-minute wait for the image, BakeTimeoutSeconds being 4 hours at most
+BAKE_EVENTS = 600
 SUMMARY_INLINE_LIMIT = 200  # instances listed in the output itself; all of them are in the report object
 
 
@@ -44,16 +46,25 @@ def save_plan(run_id: str, plan: dict) -> None:
     _put(run_id, "plan.json", plan)
 
 
-def slice_size(group_count: int) -> int:
-    return max(1, EVENT_BUDGET // (EVENTS_PER_INSTANCE * max(group_count, 1)))
+def slice_size(group_count: int, bake: bool = False) -> int:
+    per_group = EVENT_BUDGET // max(group_count, 1) - (BAKE_EVENTS if bake else 0)
+    return max(1, per_group // EVENTS_PER_INSTANCE)
 
 
-def next_slice(run_id: str, offset: int) -> dict:
-    """Instances offset .. offset+size of every group still to patch, and where the next slice starts."""
+def next_slice(run_id: str, offset: int, bake: bool = False) -> dict:
+    """Instances offset .. offset+size of every group still to patch, and where the next slice starts.
+    With bake (BakeAmi), BakeFrom names a group's last instance in the slice that holds it."""
     plan = _get(run_id, "plan.json")
     remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
-    size = slice_size(len(remaining))
-    groups = [{"GroupName": g["GroupName"], "Instances": g["Instances"][offset : offset + size]} for g in remaining]
+    size = slice_size(len(remaining), bake)
+    groups = [
+        {
+            "GroupName": g["GroupName"],
+            "Instances": g["Instances"][offset : offset + size],
+            "BakeFrom": g["Instances"][-1] if bake and len(g["Instances"]) <= offset + size else None,
+        }
+        for g in remaining
+    ]
     more = any(len(g["Instances"]) > offset + size for g in remaining)
     return {"Groups": groups, "NextOffset": offset + size if more else None}
 

@@ -8,7 +8,7 @@ import urllib.request
 from .clients import client
 from .errors import SlackPostFailed
 
-KINDS = ("instance-failed", "run-stopped", "group-paused", "run-finished", "execution-ended")
+KINDS = ("instance-failed", "bake-failed", "run-stopped", "group-paused", "run-finished", "execution-ended")
 TIMEOUT_SECONDS = 10
 
 
@@ -50,6 +50,7 @@ def kind_of(subject: str | None, attributes: dict) -> str:
 
 EMOJI = {
     "instance-failed": ":x:",
+    "bake-failed": ":warning:",
     "run-stopped": ":octagonal_sign:",
     "group-paused": ":double_vertical_bar:",
     "run-finished": ":white_check_mark:",
@@ -58,6 +59,8 @@ EMOJI = {
 WHAT_TO_DO = {
     "instance-failed": "Check the instance (the alert says whether it is back in service), then look at the patch "
     "command's output in Systems Manager > Run Command.",
+    "bake-failed": "Nothing is out of service and the launch template is unchanged. Look at the error (image "
+    "quota? permissions?), then let the next run with BakeAmi bake again.",
     "run-stopped": "Fix what stopped the run (alarm, unhealthy instance), then start a new run; instances already "
     "tagged Completed by it can be left out.",
     "group-paused": "The group was paused by its AutoPatch tag. Set it back to the opt-in value and start a run to "

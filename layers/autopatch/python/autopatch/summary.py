@@ -3,6 +3,31 @@
 RESULTS = ("Completed", "Failed", "Skipped", "NotStarted")
 
 
+def bakes(reached: dict, planned: dict) -> list[dict]:
+    """Per group, its bake (BakeAmi): Baked, NotBaked (with the reason) or Failed (its patching succeeded)."""
+    found = []
+    for group in planned["Groups"]:
+        outcome = next(
+            (
+                reached[i]["Bake"]
+                for i in group["Instances"]
+                if i in reached and (reached[i].get("Bake") or {}).get("Status")
+            ),
+            None,
+        )
+        if outcome is None:
+            last = group["Instances"][-1] if group["Instances"] else None
+            ended = reached.get(last, {}).get("Result", "NotStarted")
+            reason = (
+                f"its last instance, {last}, ended {ended}: an image is taken only of a patched instance"
+                if last
+                else "none of its instances was patched"
+            )
+            outcome = {"Status": "NotBaked", "ImageId": None, "Reason": reason}
+        found.append({"GroupName": group["GroupName"], **outcome})
+    return found
+
+
 def summarize(
     run_id: str,
     max_errors: int,
@@ -11,6 +36,7 @@ def summarize(
     recovered: list[dict] = (),
     stop_reason: str | None = None,
     paused: list[str] = (),
+    bake: bool = False,
 ) -> dict:
     """Every planned instance with its result (NotStarted when no execution reached it).
     Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
@@ -45,6 +71,10 @@ def summarize(
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
     summary = {"RunId": run_id, "Status": status, "Message": message, "Counts": counts, "Instances": instances}
+    if bake:
+        summary["Bakes"] = bakes(reached, planned)
+        done = {s: sum(1 for b in summary["Bakes"] if b["Status"] == s) for s in ("Baked", "NotBaked", "Failed")}
+        summary["Message"] += f" Images: {done['Baked']} baked, {done['NotBaked']} not baked, {done['Failed']} failed."
     if recovered:
         summary["Recovered"] = [r["InstanceId"] for r in recovered]
     if paused:
