@@ -60,10 +60,21 @@ def print_table(report: dict) -> None:
             f"{i['lifecycle_state']:<16} {i['health']}"
         )
     print()
+    bakes = {b["GroupName"]: b for b in (report["summary"] or {}).get("Bakes", [])}
     for g in report["groups"]:
         print(
             f"group {g['name']}: desired {g['desired']}, min {g['min_size']}, max {g['max_size']}, "
             f"at most {g['max_out_of_service']} instance(s) out of service at once"
+        )
+        if g["name"] in bakes:
+            bake = bakes[g["name"]]
+            print(
+                f"  image: {bake['Status']}"
+                + (f" ({bake.get('Reason') or bake.get('Error')})" if bake["Status"] != "Baked" else "")
+            )
+        print(
+            f"  launches new instances from {g['image_id']}"
+            + (f" ({len(g['scaled_out'])} launched after the run)" if g["scaled_out"] else "")
         )
     minutes, seconds = divmod(int(report["virtual_seconds"]), 60)
     print(f"\nRun {report['status']}" + (f": {report['error']}" if report["error"] else ""))

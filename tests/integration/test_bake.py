@@ -5,6 +5,9 @@ Each test runs the real state machine and handlers against the simulated fleet; 
 invariants of every run (nothing left out of service, capacity restored, one alert per failure and per
 failed bake)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.integration.simulation_checks import calls_on, run_alerts, simulate
@@ -238,3 +241,14 @@ def test_without_bake_ami_no_image_or_launch_template_is_touched():
     assert report["status"] == "SUCCEEDED"
     assert "Bakes" not in report["output"]
     assert not [c for c in report["api_calls"] if c["service"] == "ec2" and c["operation"] != "CreateTags"]
+
+
+def test_the_bake_scenario_the_readme_shows_bakes_both_groups():
+    scenario = json.loads((Path(__file__).parents[2] / "simulator" / "scenarios" / "bake.json").read_text())
+    report = simulate(scenario)
+    assert report["status"] == "SUCCEEDED"
+    bakes = {b["GroupName"]: b for b in report["output"]["Bakes"]}
+    for group in report["groups"]:
+        assert group["image_id"] == bakes[group["name"]]["ImageId"]
+        assert {i["image_id"] for i in group["scaled_out"]} == {group["image_id"]}
+    assert len(bakes["web"]["Deregistered"]) == 1  # three earlier images and the new one; three are kept
