@@ -54,7 +54,9 @@ def group(version="$Latest", **launch) -> dict:
     return found
 
 
-def expect_launch_source(stubbed, version="$Latest", number=4, tags=(("AutoPatch", "enabled"),), **launch):
+def expect_launch_source(
+    stubbed, version="$Latest", number=4, tags=(("AutoPatch", "enabled"),), image=OLD_IMAGE, **launch
+):
     stubbed["autoscaling"].add_response(
         "describe_auto_scaling_groups", {"AutoScalingGroups": [group(version, **launch)]}
     )
@@ -82,7 +84,7 @@ def expect_launch_source(stubbed, version="$Latest", number=4, tags=(("AutoPatch
                 {
                     "LaunchTemplateId": TEMPLATE_ID,
                     "VersionNumber": number,
-                    "LaunchTemplateData": {"ImageId": OLD_IMAGE, "InstanceType": "t3.micro"},
+                    "LaunchTemplateData": {"ImageId": image, "InstanceType": "t3.micro"},
                 }
             ]
         },
@@ -211,6 +213,12 @@ def test_a_group_that_cannot_be_baked_gets_no_image(stubbed, launch, reason):
 def test_a_launch_template_that_did_not_opt_in_is_not_changed(stubbed):
     expect_launch_source(stubbed, tags=(("team", "web"),))
     with pytest.raises(NotBakeable, match="does not carry the tag AutoPatch=enabled"):
+        images.start_image("web", INSTANCE, "run-1", "autopatch", "enabled")
+
+
+def test_a_template_that_takes_its_image_from_a_parameter_is_not_changed(stubbed):
+    expect_launch_source(stubbed, image="resolve:ssm:/golden/web/ami")
+    with pytest.raises(NotBakeable, match="takes its image from 'resolve:ssm:/golden/web/ami'"):
         images.start_image("web", INSTANCE, "run-1", "autopatch", "enabled")
 
 
