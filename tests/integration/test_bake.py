@@ -252,3 +252,15 @@ def test_the_bake_scenario_the_readme_shows_bakes_both_groups():
         assert group["image_id"] == bakes[group["name"]]["ImageId"]
         assert {i["image_id"] for i in group["scaled_out"]} == {group["image_id"]}
     assert len(bakes["web"]["Deregistered"]) == 1  # three earlier images and the new one; three are kept
+
+
+def test_a_failed_bake_reaches_slack_formatted_for_people():
+    # Given a stack with a Slack webhook, and a bake that fails
+    scenario = bake_scenario({"faults": {"2": "bake_failed"}})
+    scenario["parameters"] = {"SlackWebhookSecretName": "slack/patching"}
+    report = simulate(scenario)
+    # Then Slack gets the bake alert, with what to do and the link to the execution
+    (message,) = [m["payload"] for m in report["slack"] if "Image bake failed" in m["payload"]["text"]]
+    assert message["text"] == ":warning: Image bake failed: web"
+    assert "launch template is unchanged" in message["blocks"][2]["text"]["text"]
+    assert message["blocks"][-1]["type"] == "actions"

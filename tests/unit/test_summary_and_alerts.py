@@ -187,6 +187,68 @@ def failure(**overrides):
     return {**base, **overrides}
 
 
+def test_with_bake_ami_each_group_says_whether_it_was_baked_and_a_failed_bake_keeps_the_status():
+    # Given web baked from its last instance, api whose bake failed, and db whose last instance was not reached
+    baked = {"Status": "Baked", "ImageId": "ami-0b", "LaunchTemplateId": "lt-1", "Version": 5}
+    failed = {"Status": "Failed", "ImageId": "ami-0c", "Error": "BakeTimedOut", "Cause": "..."}
+    unused = {"Status": None, "ImageId": None}  # what every instance that is not baked from carries
+    results = [
+        item("i-00000001", "web", "Completed", Bake=unused),
+        item("i-00000002", "web", "Completed", Bake=baked),
+        item("i-00000003", "api", "Completed", Bake=failed),
+        item("i-00000004", "db", "Completed", Bake=unused),
+    ]
+    # When the run is summarized with BakeAmi
+    summary = summarize("run-1", 0, results, plan(WEB, API, ("db", ["i-00000004", "i-00000005"])), bake=True)
+    # Then the patching decides the status, and Bakes says per group what happened to its image
+    assert summary["Status"] == "Succeeded"
+    assert summary["Bakes"] == [
+        {"GroupName": "web", **baked},
+        {"GroupName": "api", **failed},
+        {
+            "GroupName": "db",
+            "Status": "NotBaked",
+            "ImageId": None,
+            "Reason": "its last instance, i-00000005, ended NotStarted: an image is taken only of a patched instance",
+        },
+    ]
+    assert summary["Message"].endswith("Images: 1 baked, 1 not baked, 1 failed.")
+
+
+def test_without_bake_ami_the_summary_has_no_bakes():
+    summary = summarize("run-1", 0, [item("i-00000003", "api", "Completed")], plan(API))
+    assert "Bakes" not in summary
+    assert "Images" not in summary["Message"]
+
+
+def test_the_bake_alert_says_the_patching_succeeded_and_the_template_is_unchanged():
+    subject, body = alerts.bake_failure_message(
+        {
+            "InstanceId": "i-00000002",
+            "GroupName": "web",
+            "RunId": "run-7",
+            "ExecutionArn": EXECUTION_ARN,
+            "Step": "Bake the image",
+            "Error": "ImageFailed",
+            "Cause": json.dumps(
+                {"errorType": "ImageFailed", "errorMessage": "Image ami-0c is failed: Internal error."}
+            ),
+            "ImageId": "ami-0c",
+        }
+    )
+    assert subject == "Image bake failed: web"
+    for text in (
+        "Patching Auto Scaling group web succeeded; baking its patched image did not.",
+        "Error:        ImageFailed",
+        "Cause:        Image ami-0c is failed: Internal error.",
+        "Image:        ami-0c",
+        "Instance:     i-00000002",
+        "The launch template is as it was",
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/",
+    ):
+        assert text in body
+
+
 def test_the_console_link_is_in_the_execution_region():
     # Given an execution in eu-west-1
     # When its console link is built

@@ -7,16 +7,9 @@ def bakes(reached: dict, planned: dict) -> list[dict]:
     """Per group, its bake (BakeAmi): Baked, NotBaked (with the reason) or Failed (its patching succeeded)."""
     found = []
     for group in planned["Groups"]:
-        outcome = next(
-            (
-                reached[i]["Bake"]
-                for i in group["Instances"]
-                if i in reached and (reached[i].get("Bake") or {}).get("Status")
-            ),
-            None,
-        )
-        if outcome is None:
-            last = group["Instances"][-1] if group["Instances"] else None
+        last = group["Instances"][-1] if group["Instances"] else None  # the only one a group is baked from
+        outcome = reached.get(last, {}).get("Bake") or {}
+        if not outcome.get("Status"):
             ended = reached.get(last, {}).get("Result", "NotStarted")
             reason = (
                 f"its last instance, {last}, ended {ended}: an image is taken only of a patched instance"
