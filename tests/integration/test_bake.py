@@ -264,3 +264,29 @@ def test_a_failed_bake_reaches_slack_formatted_for_people():
     assert message["text"] == ":warning: Image bake failed: web"
     assert "launch template is unchanged" in message["blocks"][2]["text"]["text"]
     assert message["blocks"][-1]["type"] == "actions"
+
+
+def test_a_dry_run_says_which_launch_template_each_group_would_be_baked_into_and_changes_nothing():
+    # Given a group on $Default of its template and one on a launch configuration
+    report = simulate(
+        {
+            "groups": [
+                {"name": "web", "instances": 2, "launch": "$Default"},
+                {"name": "api", "instances": 2, "launch": "launch_configuration"},
+            ],
+            "input": {"BakeAmi": True, "DryRun": True},
+        }
+    )
+    # Then the plan says what a bake would change, or why it would not bake, and nothing was called
+    assert report["status"] == "SUCCEEDED"
+    bakes = {g["GroupName"]: g["Bake"] for g in report["output"]["Plan"]["Groups"]}
+    assert bakes["web"] == {
+        "Status": "WouldBake",
+        "LaunchTemplateName": "web-lt",
+        "Follows": "$Default",
+        "Version": 1,
+        "ImageId": report["groups"][0]["image_id"],
+    }
+    assert bakes["api"]["Status"] == "NotBaked"
+    assert "launch configuration api-lc" in bakes["api"]["Reason"]
+    assert report["api_calls"] == []

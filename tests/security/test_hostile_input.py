@@ -406,6 +406,7 @@ SPECS: dict[str, list[Field]] = {
         _bool("LowerMinSize"),
         _choice("OfflineInstances", ["refuse", "skip"]),
         _bool("DryRun", required=False),
+        _bool("BakeAmi", required=False),
         _run(),
     ],
     "check_health": [_group(), _instance(), _int("Deadline", DEADLINE, DEADLINE), _int("PollIntervalSeconds", 5, 300)],

@@ -85,6 +85,21 @@ def launch_source(group: dict, opt_in_value: str) -> LaunchSource:
     return LaunchSource(template_id, template_name, follows, version["VersionNumber"], image_id)
 
 
+def bake_plan(group_name: str, opt_in_value: str) -> dict:
+    """What a bake would change for the group (DryRun): the launch template it launches from, or why not."""
+    try:
+        source = launch_source(describe_group(group_name), opt_in_value)
+    except NotBakeable as reason:
+        return {"Status": "NotBaked", "Reason": str(reason)}
+    return {
+        "Status": "WouldBake",
+        "LaunchTemplateName": source.template_name,
+        "Follows": source.follows,
+        "Version": source.version,
+        "ImageId": source.image_id,
+    }
+
+
 def start_image(group_name: str, instance_id: str, run_id: str, stack: str, opt_in_value: str) -> str:
     """Create the image of the patched instance, still in Standby (NotBakeable: nothing is created).
     Safe to repeat: a run creates one image per group."""
