@@ -57,3 +57,19 @@ def test_a_failure_in_a_later_execution_stops_the_run_and_is_alerted_once(three_
     for instance in report["instances"][5:]:
         assert calls_on(report, instance["instance_id"]) == []
     assert len(run_alerts(report)) == 1
+
+
+def test_a_run_across_executions_bakes_each_group_once_from_its_last_instance(monkeypatch):
+    # Given a budget of three instances per execution once a bake's events are set aside
+    monkeypatch.setattr(runs, "EVENT_BUDGET", 3 * runs.EVENTS_PER_INSTANCE + runs.BAKE_EVENTS)
+    report = simulate({"groups": [group(instances=7, scale_out_after=1)], "input": {"BakeAmi": True}})
+
+    assert report["status"] == "SUCCEEDED"
+    assert len(report["run_executions"]) == 3
+    # the image is taken once, of the last instance, by the execution that patched it
+    (create,) = [c for c in report["api_calls"] if c["operation"] == "CreateImage"]
+    assert create["params"]["InstanceId"] == report["instances"][-1]["instance_id"]
+    assert create["execution"] == report["run_executions"][-1]
+    (bake,) = report["summary"]["Bakes"]
+    assert bake["Status"] == "Baked"
+    assert report["groups"][0]["scaled_out"][0]["image_id"] == bake["ImageId"]
