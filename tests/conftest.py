@@ -6,41 +6,19 @@ handler made, and nothing the test did to set the scene.
 """
 
 import dataclasses
-import importlib.util
-import os
 import pathlib
-import time
-import uuid
 
 import boto3
-import botocore.session
 import moto
 import moto.ec2.models.amis  # loads moto's AMI list before MOTO_AMIS_PATH is set, see below
 import pytest
 from moto import mock_aws
 
 import autopatch.clients
+from tests import support
+from tests.support import REGION, FakeLambdaContext, botocore_session
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 OPT_IN = {"Key": "AutoPatch", "Value": "enabled", "PropagateAtLaunch": True}
-
-# Set at import: Powertools reads its variables when a handler module creates its Logger and Tracer, and
-# boto3 must never find real credentials, whatever the developer's shell holds.
-os.environ.update(
-    AWS_DEFAULT_REGION=REGION,
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SECURITY_TOKEN="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_CONFIG_FILE=os.devnull,
-    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    POWERTOOLS_TRACE_DISABLED="1",
-    POWERTOOLS_METRICS_DISABLED="1",
-    POWERTOOLS_SERVICE_NAME="autopatch",
-)
-os.environ.pop("AWS_PROFILE", None)
 
 
 @pytest.fixture(autouse=True)
@@ -48,26 +26,6 @@ def handler_env(monkeypatch):
     """What the SAM template gives the functions; handlers read these from os.environ at call time."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("OPT_IN_TAG_VALUE", "enabled")
-
-
-@dataclasses.dataclass
-class FakeLambdaContext:
-    """What Powertools and the handlers read from Lambda's context. The remaining time counts down from
-    `timeout_seconds` by time.time() since the context was made, so handlers that poll inside one
-    invocation see their time run out under a frozen clock moved forward by their sleeps."""
-
-    timeout_seconds: int = 300
-    function_name: str = "autopatch-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:autopatch-test"
-    aws_request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/autopatch-test"
-    log_stream_name: str = "2026/01/01/[$LATEST]0123456789abcdef"
-    started: float = dataclasses.field(default_factory=time.time)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout_seconds - time.time()) * 1000))
 
 
 @pytest.fixture
@@ -81,38 +39,13 @@ def make_lambda_context():
     return FakeLambdaContext
 
 
-_handlers: dict = {}
-
-
-def _load_handler(folder: str):
-    """functions/<folder>/app.py as a module of its own: every handler file is called app.py."""
-    if folder not in _handlers:
-        path = ROOT / "functions" / folder / "app.py"
-        spec = importlib.util.spec_from_file_location(f"autopatch_tests_handler_{folder}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _handlers[folder] = module
-    return _handlers[folder]
-
-
 @pytest.fixture
 def load_handler():
     """load_handler("enter_standby") returns that function's app module (loaded once per test session)."""
-    return _load_handler
+    return support.load_handler
 
 
 # --- moto --------------------------------------------------------------------------------------------
-
-_loader = botocore.session.get_session().get_component("data_loader")
-
-
-def _botocore_session():
-    """A new botocore session sharing one loader: the service models (EC2's is large) are parsed once per
-    test session instead of once per test."""
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _loader)
-    return session
-
 
 # With MOTO_AMIS_PATH set, moto's EC2 backend loads only its base list of 44 Amazon-owned AMIs instead of also
 # parsing ~1,300 region-specific ones on every reset (twice per test, about a quarter of a second). That list is
@@ -127,7 +60,7 @@ class Aws:
     about 25 ms). The handlers' clients, in autopatch.clients, are made afresh in every test."""
 
     def __init__(self):
-        self.session = boto3.Session(botocore_session=_botocore_session(), region_name=REGION)
+        self.session = boto3.Session(botocore_session=botocore_session(), region_name=REGION)
         self._clients = {}
 
     def client(self, service: str):
@@ -146,7 +79,7 @@ def aws(monkeypatch):
     autopatch.clients.client.cache_clear()
     with mock_aws():
         # autopatch's clients come from boto3's default session
-        boto3.setup_default_session(botocore_session=_botocore_session(), region_name=REGION)
+        boto3.setup_default_session(botocore_session=botocore_session(), region_name=REGION)
         yield _test_aws
     boto3.DEFAULT_SESSION = None
     autopatch.clients.client.cache_clear()

@@ -22,16 +22,11 @@ them.
 """
 
 import dataclasses
-import importlib.util
 import json
-import os
-import pathlib
 import time
 import urllib.request
-import uuid
 
 import boto3
-import botocore.session
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -53,27 +48,7 @@ from autopatch.run_input import (
     parse_continuation,
     parse_run_input,
 )
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
-
-# Set at import: Powertools reads these when a handler module creates its Logger, Tracer and Metrics, and boto3
-# must never find real credentials.
-os.environ.update(
-    AWS_DEFAULT_REGION=REGION,
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SECURITY_TOKEN="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_CONFIG_FILE=os.devnull,
-    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    POWERTOOLS_TRACE_DISABLED="1",
-    POWERTOOLS_METRICS_DISABLED="1",
-    POWERTOOLS_SERVICE_NAME="autopatch",
-    POWERTOOLS_METRICS_NAMESPACE="AutoPatch",
-)
-os.environ.pop("AWS_PROFILE", None)
+from tests.support import ACCOUNT, REGION, FakeLambdaContext, botocore_session, handler_names, load_handler
 
 # The functions' environment, as the template sets it. The table, bucket and topic exist in the moto account;
 # the Slack secret does not (so nothing can ever be posted).
@@ -108,41 +83,6 @@ EXAMPLES_PER_CUSTOM_EVENT = 100  # the two handlers whose events are not in SPEC
 # --- the handlers and the account they run in ----------------------------------------------------------------
 
 
-def handler_names() -> list[str]:
-    return sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
-
-
-_modules: dict = {}
-
-
-def load_handler(name: str):
-    """functions/<name>/app.py as a module of its own (every handler file is called app.py)."""
-    if name not in _modules:
-        path = ROOT / "functions" / name / "app.py"
-        spec = importlib.util.spec_from_file_location(f"autopatch_security_handler_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[name] = module
-    return _modules[name]
-
-
-@dataclasses.dataclass
-class FakeLambdaContext:
-    """What Powertools and the handlers read from Lambda's context. Little time left: a handler that polls
-    checks once and returns instead of sleeping."""
-
-    function_name: str = "autopatch-security"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:autopatch-security"
-    aws_request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/autopatch-security"
-    log_stream_name: str = "2026/01/04/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3_000
-
-
 class NetworkUsed(Exception):
     """A handler tried to open a URL (only Slack's webhook would): never in these tests."""
 
@@ -161,16 +101,6 @@ class Account:
     def reset(self) -> None:
         self.calls.clear()
         self.urls.clear()
-
-
-_loader = botocore.session.get_session().get_component("data_loader")
-
-
-def _botocore_session():
-    """A new botocore session sharing one loader: the service models are parsed once, not once per test."""
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _loader)
-    return session
 
 
 PLAN = {"Groups": [{"GroupName": "web", "Instances": ["i-0123456789abcdef0"]}], "Skipped": []}
@@ -195,7 +125,7 @@ def moto_account():
             patch.setenv(key, value)
         patch.setattr(urllib.request, "urlopen", no_network)
         patch.setattr(autopatch.polling, "sleep", lambda seconds: None)
-        scene = boto3.Session(botocore_session=_botocore_session(), region_name=REGION)
+        scene = boto3.Session(botocore_session=botocore_session(), region_name=REGION)
         ledger, s3 = scene.client("dynamodb"), scene.client("s3")
         ledger.create_table(
             TableName=HANDLER_ENV["LEDGER_TABLE"],
@@ -218,7 +148,7 @@ def moto_account():
         found.restore = restore
         # The handlers' clients come from boto3's default session; a client copies the session's event hooks
         # when it is made, so the cached ones are dropped.
-        boto3.setup_default_session(botocore_session=_botocore_session(), region_name=REGION)
+        boto3.setup_default_session(botocore_session=botocore_session(), region_name=REGION)
         boto3.DEFAULT_SESSION.events.register("before-call", record)
         autopatch.clients.client.cache_clear()
         try:
@@ -241,7 +171,8 @@ def invoke(account: Account, handler: str, event):
     error) and the mutating AWS calls it made."""
     account.reset()
     try:
-        load_handler(handler).lambda_handler(event, FakeLambdaContext())
+        # little time left: a handler that polls checks once and returns instead of sleeping
+        load_handler(handler).lambda_handler(event, FakeLambdaContext(timeout_seconds=3))
     except AutoPatchError:
         pass
     except Exception as error:
