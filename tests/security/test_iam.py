@@ -70,6 +70,11 @@ IMAGE_ARN = f"{ARN}:ec2:${{AWS::Region}}::image/*"
 SNAPSHOT_ARN = f"{ARN}:ec2:${{AWS::Region}}::snapshot/*"
 LAUNCH_TEMPLATE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:launch-template/*"
 ROLE_ARN = f"{ARN}:iam::${{AWS::AccountId}}:role/*"
+# CreateImage: only of an Auto Scaling instance a run is patching (tagged InProgress until it is back in service)
+BEING_PATCHED = {
+    "StringLike": {"aws:resourcetag/aws:autoscaling:groupname": "*"},
+    "StringEquals": {"aws:resourcetag/autopatchinstanceinasg": "InProgress"},
+}
 BAKED_BY = {"Ref": "AWS::StackName"}  # the value of AutoPatchBakedBy on the images (and snapshots) a stack bakes
 
 
@@ -303,10 +308,10 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
         kind = "auto-scaling-instance" if on_instances else "request-baked-by"
     if kind == "create-action" and condition != {"StringEquals": {"ec2:createaction": "CreateImage"}}:
         return ["on images and snapshots needs exactly Condition StringEquals ec2:CreateAction = CreateImage"]
-    if kind == "auto-scaling-instance" and condition != {
-        "StringLike": {"aws:resourcetag/aws:autoscaling:groupname": "*"}
-    }:
-        return ["on instances needs Condition StringLike aws:ResourceTag/aws:autoscaling:groupName = *"]
+    if kind == "auto-scaling-instance" and condition != BEING_PATCHED:
+        return [
+            "on instances needs exactly: aws:autoscaling:groupName tag present, AutoPatchInstanceInASG = InProgress"
+        ]
     if (
         kind == "request-baked-by"
         and condition.get("StringEquals", {}).get("aws:requesttag/autopatchbakedby") != BAKED_BY
@@ -677,6 +682,9 @@ WIDENINGS = {
     "CreateImage of any instance": lambda t: next(
         s.raw for s in statements(t) if "ec2:createimage" in s.actions and INSTANCE_ARN in s.resources
     ).pop("Condition"),
+    "CreateImage of an instance no run is patching": lambda t: next(
+        s.raw for s in statements(t) if "ec2:createimage" in s.actions and INSTANCE_ARN in s.resources
+    )["Condition"].pop("StringEquals"),
     "image tags on any create action": lambda t: next(
         s.raw for s in statements(t) if "ec2:createtags" in s.actions and IMAGE_ARN in s.resources
     ).__setitem__("Condition", {"StringLike": {"ec2:CreateAction": "*"}}),
