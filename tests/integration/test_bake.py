@@ -66,9 +66,16 @@ def test_after_a_run_with_bake_ami_the_group_launches_from_the_patched_image():
     assert tags["image"]["AutoPatchBakedAt"] == "2026-01-04"
     image = next(i for i in report["images"] if i["image_id"] == bake["ImageId"])
     assert image["state"] == "available"
-    # taken while the instance was in Standby, before it returned to service
-    order = [c["operation"] for c in calls_on(report, last)]
-    assert order.index("EnterStandby") < order.index("CreateImage") < order.index("ExitStandby")
+    # taken after the patch, while the instance was in Standby (and tagged InProgress), before it returned
+    order = [(c["operation"], c["params"].get("Tags", [{}])[0].get("Value")) for c in calls_on(report, last)]
+    assert order == [
+        ("CreateTags", "InProgress"),
+        ("EnterStandby", None),
+        ("SendCommand", None),
+        ("CreateImage", None),
+        ("ExitStandby", None),
+        ("CreateTags", "Completed"),
+    ]
     # the new launch template version differs from the one the group launched from only in its image
     (version,) = calls(report, "CreateLaunchTemplateVersion")
     assert version["params"]["LaunchTemplateData"] == {"ImageId": bake["ImageId"]}
