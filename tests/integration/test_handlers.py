@@ -415,6 +415,25 @@ def test_validate_input_carries_a_continuation_on_into_the_next_execution(
     assert api_calls == []
 
 
+def test_a_continuation_of_a_run_started_before_an_upgrade_gets_the_new_settings_defaults(
+    aws, fleet, load_handler, lambda_context
+):
+    # Given the next part of a run whose first execution ran a version without BakeAmi and its fields
+    old = {
+        k: v for k, v in continuation_input()["Continuation"]["Settings"].items() if "Bake" not in k and k != "KeepAmis"
+    }
+    event = {
+        "Input": continuation_input(Settings=old),
+        "ExecutionName": f"{RUN_ID}-part2",
+        "ExecutionArn": EXECUTION_ARN,
+    }
+    # When it is validated
+    settings = load_handler("validate_input").lambda_handler(event, lambda_context)["Settings"]
+    # Then the run goes on with the settings it had, and the new fields at their defaults (no bake)
+    assert {k: settings[k] for k in old} == {**old, "AlarmNames": []}
+    assert (settings["BakeAmi"], settings["KeepAmis"], settings["BakeTimeoutSeconds"]) == (False, 3, 3600)
+
+
 @pytest.mark.parametrize(
     ("run_input", "message"),
     [

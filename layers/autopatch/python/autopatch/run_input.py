@@ -144,12 +144,13 @@ def parse_continuation(raw) -> dict:
             raise InvalidInput(f"Continuation.{key} must be {_type_name(kind())}.")
     if raw["Part"] < 2 or raw["Offset"] < 1:
         raise InvalidInput("Continuation.Part must be at least 2 and Continuation.Offset at least 1.")
-    parse_continuation_settings(raw["Settings"])
+    settings = parse_continuation_settings(raw["Settings"])
     _check_group_names(raw["GroupNames"])
-    return raw
+    return {**raw, "Settings": settings}
 
 
 def parse_continuation_settings(settings: dict) -> dict:
-    """Settings as the first execution normalized them (unset lists are None or []), checked again."""
-    parse_run_input({k: v for k, v in settings.items() if v is not None and v != []})
-    return settings
+    """Settings as the first execution normalized them (unset lists are None or []), checked again. A field
+    the run's first execution did not know (it started before an upgrade) gets its default."""
+    given = parse_run_input({k: v for k, v in settings.items() if v is not None and v != []})
+    return {**given.to_dict(), **settings}
