@@ -43,6 +43,10 @@ def lambda_handler(event, context):
     if os.environ.get("NOTIFY_RUN_FINISHED") == "true":
         alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, execution_arn)
     metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=summary["Counts"]["Skipped"])
+    if "Bakes" in summary:
+        for name, status in (("ImagesBaked", "Baked"), ("ImageBakesFailed", "Failed")):
+            baked = sum(b["Status"] == status for b in summary["Bakes"])
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=baked)
     logger.info(summary["Message"], extra={"counts": summary["Counts"], "report": summary["ReportLocation"]})
     if len(summary["Instances"]) > runs.SUMMARY_INLINE_LIMIT:
         summary["Instances"] = f"{len(summary['Instances'])} instances: see ReportLocation"

@@ -297,3 +297,20 @@ def test_a_dry_run_says_which_launch_template_each_group_would_be_baked_into_and
     assert bakes["api"]["Status"] == "NotBaked"
     assert "launch configuration api-lc" in bakes["api"]["Reason"]
     assert report["api_calls"] == []
+
+
+def test_the_run_counts_its_bakes_in_metrics():
+    # Given two groups, one whose bake fails
+    report = simulate(
+        {
+            "groups": [
+                {"name": "web", "instances": 2, "patch_seconds": 60},
+                {"name": "api", "instances": 2, "patch_seconds": 60, "faults": {"1": "bake_failed"}},
+            ],
+            "input": {"BakeAmi": True, "GroupConcurrency": 2},
+        }
+    )
+    # Then the run's EMF metrics count one image baked and one bake failed
+    emf = [json.loads(line) for line in report["logs"] if line.startswith("{") and "_aws" in line]
+    counted = [line[name] for line in emf for name in ("ImagesBaked", "ImageBakesFailed") if name in line]
+    assert counted == [[1], [1]]  # the summary's EMF line holds both
