@@ -185,13 +185,18 @@ def restore_min_size(group_name: str) -> int | None:
     return original
 
 
+def tag_value(resource: dict, key: str) -> str | None:
+    """The value of a tag on a resource as AWS describes it ({"Tags": [{"Key", "Value"}, ...]})."""
+    return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == key), None)
+
+
 def opt_in_value(group: dict) -> str | None:
-    return next((t["Value"] for t in group.get("Tags", []) if t["Key"] == OPT_IN_TAG_KEY), None)
+    return tag_value(group, OPT_IN_TAG_KEY)
 
 
 def alarm_names(group: dict) -> list[str]:
     """The CloudWatch alarms a group names in its AutoPatchAlarmNames tag (comma-separated)."""
-    value = next((t["Value"] for t in group.get("Tags", []) if t["Key"] == ALARM_TAG_KEY), "")
+    value = tag_value(group, ALARM_TAG_KEY) or ""
     return [name.strip() for name in value.split(",") if name.strip()]
 
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from . import OPT_IN_TAG_KEY, RUN_TAG_KEY
 from .clients import THROTTLING_CODES, client
 from .errors import BakeTimedOut, ImageFailed, InstanceNotInGroup, NotBakeable
-from .groups import describe_group
+from .groups import describe_group, tag_value
 
 BAKED_BY_TAG_KEY = "AutoPatchBakedBy"
 GROUP_TAG_KEY = "AutoPatchGroup"
@@ -68,7 +68,7 @@ def launch_source(group: dict, opt_in_value: str) -> LaunchSource:
         **({"LaunchTemplateIds": [by_id]} if by_id else {"LaunchTemplateNames": [spec["LaunchTemplateName"]]})
     )["LaunchTemplates"][0]
     template_id, template_name = found["LaunchTemplateId"], found["LaunchTemplateName"]
-    if _tag(found, OPT_IN_TAG_KEY) != opt_in_value:
+    if tag_value(found, OPT_IN_TAG_KEY) != opt_in_value:
         raise NotBakeable(
             f"launch template {template_name} does not carry the tag {OPT_IN_TAG_KEY}={opt_in_value}; the functions "
             "may change only launch templates that opted in, like their groups"
@@ -113,7 +113,7 @@ def start_image(group_name: str, instance_id: str, run_id: str, stack: str, opt_
             f"Instance {instance_id} is {member['LifecycleState']}; its image is taken only in Standby, where the "
             "reboot costs no capacity."
         )
-    earlier = [image["ImageId"] for image in baked_images(stack, group_name) if _tag(image, RUN_TAG_KEY) == run_id]
+    earlier = [image["ImageId"] for image in baked_images(stack, group_name) if tag_value(image, RUN_TAG_KEY) == run_id]
     if earlier:
         return earlier[0]
     now = time.gmtime()
@@ -206,7 +206,7 @@ def baked_images(stack: str, group_name: str) -> list[dict]:
         image
         for page in pages
         for image in page["Images"]
-        if _tag(image, BAKED_BY_TAG_KEY) == stack and _tag(image, GROUP_TAG_KEY) == group_name
+        if tag_value(image, BAKED_BY_TAG_KEY) == stack and tag_value(image, GROUP_TAG_KEY) == group_name
     ]
     return sorted(images, key=lambda image: image["CreationDate"], reverse=True)
 
@@ -231,7 +231,3 @@ def remove_old_images(stack: str, group_name: str, keep: int, current: str) -> t
             continue
         removed.append(image["ImageId"])
     return removed, problems
-
-
-def _tag(resource: dict, key: str) -> str | None:
-    return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == key), None)
