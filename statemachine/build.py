@@ -1,0 +1,767 @@
+"""Writes statemachine/rolling_patch.asl.json, the definition template.yaml deploys.
+
+The flow reads top to bottom in the order it runs. Each retry policy, each error route and each path taken
+more than once (return to service and wait until healthy, send the patch command and read compliance) is
+written once below. Change a state here, then run `make statemachine`: a unit test fails while the committed
+JSON differs from what this file writes.
+
+Run: python -m statemachine.build (or python statemachine/build.py). Standard library only."""
+
+import json
+from pathlib import Path
+
+OUTPUT = Path(__file__).with_name("rolling_patch.asl.json")
+
+# Every function raises these for AWS throttling and ResourceContention (autopatch.clients.named_aws_errors).
+RETRY_THROTTLED = {
+    "ErrorEquals": ["AwsThrottled", "ResourceContention"],
+    "IntervalSeconds": 1,
+    "MaxAttempts": 8,
+    "BackoffRate": 2,
+    "MaxDelaySeconds": 30,
+    "JitterStrategy": "FULL",
+}
+# The transient errors of the Lambda service itself, as the Step Functions console adds them.
+RETRY_LAMBDA = {
+    "ErrorEquals": [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ],
+    "IntervalSeconds": 2,
+    "MaxAttempts": 6,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+# exit_standby asks to be called again while the instance is still EnteringStandby.
+RETRY_NOT_READY = {
+    "ErrorEquals": ["InstanceNotReady"],
+    "IntervalSeconds": 10,
+    "MaxAttempts": 30,
+    "BackoffRate": 1.5,
+    "MaxDelaySeconds": 60,
+}
+
+
+def on_error(then: str, result_path: str = "$.Failure", errors: str = "States.ALL") -> dict:
+    """A Catch: keep the error at result_path and go on at then."""
+    return {"ErrorEquals": [errors], "ResultPath": result_path, "Next": then}
+
+
+RELEASE_ON_ERROR = [on_error("Release the groups after an error")]
+
+
+def lambda_task(
+    function: str,
+    payload: dict,
+    then: str,
+    *,
+    result_path: str | None = None,
+    output_path: str | None = None,
+    selector: dict | None = None,
+    catch: list | None = None,
+    retry: tuple = (),
+    **more,
+) -> dict:
+    """Invoke ${<function>FunctionArn} with payload, retried on throttling and Lambda errors (after any retry
+    of its own). The result is kept at result_path (None: dropped, the input goes on unchanged), or, with
+    output_path, replaces the state's data. more: other fields of the state (Comment, Resource, ...)."""
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        **more,
+        "Parameters": {"FunctionName": f"${{{function}FunctionArn}}", "Payload": payload},
+        "Retry": [*retry, RETRY_THROTTLED, RETRY_LAMBDA],
+    }
+    if selector:
+        state["ResultSelector"] = selector
+    if output_path:
+        state["OutputPath"] = output_path
+    else:
+        state["ResultPath"] = result_path
+    if catch:
+        state["Catch"] = catch
+    state["Next"] = then
+    return state
+
+
+def choice(*choices: dict, default: str, **more) -> dict:
+    return {"Type": "Choice", **more, "Choices": list(choices), "Default": default}
+
+
+def when_true(variable: str, then: str) -> dict:
+    return {"Variable": variable, "BooleanEquals": True, "Next": then}
+
+
+def poll_until(check: str, task: dict, question: str, flag: str, then: str) -> dict:
+    """A check that waits inside its own invocation (autopatch.polling) and is called again until flag is
+    true: cheaper in history events than Wait -> Task -> Choice."""
+    return {check: task, question: choice(when_true(flag, then), default=check)}
+
+
+def inline_map(states: dict) -> dict:
+    """An ItemProcessor that starts at its first state."""
+    return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": next(iter(states)), "States": states}
+
+
+# What most tasks of one instance pass on to their function.
+THIS_INSTANCE = {"GroupName.$": "$.GroupName", "InstanceId.$": "$.InstanceId", "RunId.$": "$.Run.RunId"}
+# What the tasks of the whole run pass on.
+THIS_RUN = {"RunId.$": "$.RunId", "ExecutionArn.$": "$.ExecutionArn", "GroupNames.$": "$.GroupNames"}
+
+
+def wait_until_healthy(
+    check: str, question: str, *, deadline: str, poll_interval: str, result_path: str, catch: list, then: str
+) -> dict:
+    """Call check_health until the instance is InService and healthy in its load balancers."""
+    task = lambda_task(
+        "CheckHealth",
+        {
+            "GroupName.$": "$.GroupName",
+            "InstanceId.$": "$.InstanceId",
+            "Deadline.$": deadline,
+            "PollIntervalSeconds.$": poll_interval,
+        },
+        question,
+        selector={"Healthy.$": "$.Payload.Healthy"},
+        result_path=result_path,
+        catch=catch,
+    )
+    return poll_until(check, task, question, f"{result_path}.Healthy", then)
+
+
+def return_to_service(
+    exit_standby: str, check: str, question: str, *, result_path: str, catch: list, then: str
+) -> dict:
+    """Exit standby, then wait until the instance is InService and healthy; its deadline is kept at
+    result_path. Any error goes to catch."""
+    exit_task = lambda_task(
+        "ExitStandby",
+        {
+            **THIS_INSTANCE,
+            "LowerMinSize.$": "$.Run.Settings.LowerMinSize",
+            "TimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
+        },
+        check,
+        retry=(RETRY_NOT_READY,),
+        selector={"Deadline.$": "$.Payload.Deadline"},
+        result_path=result_path,
+        catch=catch,
+    )
+    health = wait_until_healthy(
+        check,
+        question,
+        deadline=f"{result_path}.Deadline",
+        poll_interval="$.Run.Settings.PollIntervalSeconds",
+        result_path="$.Check",
+        catch=catch,
+        then=then,
+    )
+    return {exit_standby: exit_task, **health}
+
+
+def patch_command(send: str, did_it_succeed: str, read_compliance: str, *, operation: dict, then: str) -> dict:
+    """Run AWS-RunPatchBaseline (operation: Scan or Install) and wait for its end, then read the instance's
+    compliance. A command past CommandTimeoutSeconds is cancelled; any failure is a failed patch."""
+    command_failed = "Patch command failed"
+    send_task = lambda_task(
+        "SendPatchCommand",
+        {
+            "InstanceId.$": "$.InstanceId",
+            "RunId.$": "$.Run.RunId",
+            "TaskToken.$": "$$.Task.Token",
+            **operation,
+            "RebootOption.$": "$.Run.Settings.RebootOption",
+            "SnapshotId.$": "$.Run.SnapshotId",
+            "TimeoutSeconds.$": "$.Run.Settings.CommandTimeoutSeconds",
+        },
+        did_it_succeed,
+        Resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
+        Comment="Waits for the task token: command_finished returns it when SSM reports the command's end.",
+        TimeoutSecondsPath="$.Run.Settings.CommandTimeoutSeconds",
+        # The task token returns the command's own result, not a Lambda response.
+        selector={"CommandId.$": "$.CommandId", "Status.$": "$.Status"},
+        result_path="$.Command",
+        catch=[
+            on_error("Cancel the patch command", errors="States.Timeout"),
+            on_error(command_failed),
+        ],
+    )
+    read_task = lambda_task(
+        "ReadCompliance",
+        {**THIS_INSTANCE, **operation},
+        then,
+        selector={"Compliance.$": "$.Payload.Compliance", "Compliant.$": "$.Payload.Compliant"},
+        result_path="$.Compliance",
+        catch=[on_error(command_failed)],
+    )
+    status = choice(
+        {"Variable": "$.Command.Status", "StringEquals": "Success", "Next": read_compliance},
+        default="Patch reported failure",
+    )
+    return {send: send_task, did_it_succeed: status, read_compliance: read_task}
+
+
+def tag_instance(value: str, then: str, catch: list) -> dict:
+    return lambda_task(
+        "TagInstance",
+        {"InstanceId.$": "$.InstanceId", "Value": value, "RunId.$": "$.Run.RunId"},
+        then,
+        catch=catch,
+    )
+
+
+def record(result: str, **failure: str) -> dict:
+    """The instance's line in the run's results; failure adds Step and Error."""
+    return {
+        "Type": "Pass",
+        "Parameters": {
+            "GroupName.$": "$.GroupName",
+            "InstanceId.$": "$.InstanceId",
+            "Result": result,
+            "CommandId.$": "$.Command.CommandId",
+            "Compliance.$": "$.Compliance.Compliance",
+            **{f"{key}.$": path for key, path in failure.items()},
+            "Bake.$": "$.Bake.Result",
+        },
+        "End": True,
+    }
+
+
+def failed_step(step: str) -> dict:
+    return {"Type": "Pass", "Result": step, "ResultPath": "$.Failure.Step", "Next": "Was the instance being patched?"}
+
+
+def fail_with(error: str, cause: str) -> dict:
+    """Put a failure the functions did not raise in the shape of a caught error."""
+    return {
+        "Type": "Pass",
+        "Parameters": {"Error": error, "Cause.$": cause},
+        "ResultPath": "$.Failure",
+        "Next": "Patch command failed",
+    }
+
+
+def note_returned(returned: bool) -> dict:
+    return {
+        "Type": "Pass",
+        "Result": {"ReturnedToService": returned},
+        "ResultPath": "$.Recovery",
+        "Next": "Send failure alert",
+    }
+
+
+def definition() -> dict:
+    return {
+        "Comment": "Rolling OS patching of EC2 Auto Scaling groups: one instance at a time per group, with standby,"
+        " AWS-RunPatchBaseline and health checks. A run larger than one execution's history continues itself in a"
+        " new execution (named <run>-partN).",
+        "StartAt": "Validate input and find groups",
+        "States": run(),
+    }
+
+
+def run() -> dict:
+    """The run: validate, hold the groups, patch one slice of the plan, then continue or summarize."""
+    return {
+        "Validate input and find groups": lambda_task(
+            "ValidateInput",
+            {
+                "Input.$": "$$.Execution.Input",
+                "ExecutionName.$": "$$.Execution.Name",
+                "ExecutionArn.$": "$$.Execution.Id",
+            },
+            "Dry run?",
+            output_path="$.Payload",
+        ),
+        "Dry run?": choice(
+            {"Variable": "$.Settings.DryRun", "BooleanEquals": True, "Next": "Check the fleet (dry run)"},
+            {"Variable": "$.Part", "NumericGreaterThan": 1, "Next": "Hold the groups again"},
+            default="Hold the groups",
+        ),
+        "Check the fleet (dry run)": lambda_task(
+            "CheckFleet",
+            {
+                **THIS_RUN,
+                "DryRun": True,
+                "LowerMinSize.$": "$.Settings.LowerMinSize",
+                "OfflineInstances.$": "$.Settings.OfflineInstances",
+                "BakeAmi.$": "$.Settings.BakeAmi",
+            },
+            "Report the plan",
+            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
+            result_path="$.Plan",
+        ),
+        "Report the plan": {
+            "Type": "Pass",
+            "Parameters": {
+                "RunId.$": "$.RunId",
+                "DryRun": True,
+                "Status": "Succeeded",
+                "Message": "Dry run: every preflight check passed. Nothing was changed. The plan lists, per group,"
+                " the instances a run would patch, in order.",
+                "Plan.$": "$.Plan",
+            },
+            "End": True,
+        },
+        "Hold the groups": lambda_task("LockGroups", THIS_RUN, "Recover what a dead run left"),
+        # Part 2 and later of a run: take the locks over from the execution that continued here.
+        "Hold the groups again": lambda_task(
+            "LockGroups",
+            {**THIS_RUN, "PreviousExecutionArn.$": "$.PreviousExecutionArn"},
+            "Take the next slice",
+            catch=RELEASE_ON_ERROR,
+        ),
+        "Recover what a dead run left": lambda_task(
+            "RecoverGroups",
+            {**THIS_RUN, "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds"},
+            "Wait for recovered instances",
+            selector={"Instances.$": "$.Payload.Recovered"},
+            result_path="$.Recovered",
+            catch=RELEASE_ON_ERROR,
+        ),
+        "Wait for recovered instances": {
+            "Type": "Map",
+            "ItemsPath": "$.Recovered.Instances",
+            "ItemSelector": {
+                "InstanceId.$": "$$.Map.Item.Value.InstanceId",
+                "GroupName.$": "$$.Map.Item.Value.GroupName",
+                "Deadline.$": "$$.Map.Item.Value.Deadline",
+                "PollIntervalSeconds.$": "$.Settings.PollIntervalSeconds",
+            },
+            "ItemProcessor": inline_map(wait_for_one_recovered()),
+            "ResultPath": None,
+            "Catch": RELEASE_ON_ERROR,
+            "Next": "Check the fleet",
+        },
+        "Check the fleet": lambda_task(
+            "CheckFleet",
+            {
+                **THIS_RUN,
+                "LowerMinSize.$": "$.Settings.LowerMinSize",
+                "OfflineInstances.$": "$.Settings.OfflineInstances",
+            },
+            "Take the next slice",
+            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
+            result_path="$.Plan",
+            catch=RELEASE_ON_ERROR,
+        ),
+        # A slice is the share of the plan one execution patches; the rest continues in a new execution.
+        "Take the next slice": lambda_task(
+            "PlanSlice",
+            {
+                "RunId.$": "$.RunId",
+                "Offset.$": "$.Offset",
+                "MaxErrors.$": "$.Settings.MaxErrors",
+                "BakeAmi.$": "$.Settings.BakeAmi",
+            },
+            "Patch groups",
+            selector={"Groups.$": "$.Payload.Groups", "NextOffset.$": "$.Payload.NextOffset"},
+            result_path="$.Slice",
+            catch=RELEASE_ON_ERROR,
+        ),
+        "Patch groups": {
+            "Type": "Map",
+            "ItemsPath": "$.Slice.Groups",
+            "MaxConcurrencyPath": "$.Settings.GroupConcurrency",
+            "ItemSelector": {
+                "Group.$": "$$.Map.Item.Value",
+                "Run": {
+                    "RunId.$": "$.RunId",
+                    "ExecutionArn.$": "$.ExecutionArn",
+                    "SnapshotId.$": "$.SnapshotId",
+                    "Settings.$": "$.Settings",
+                },
+            },
+            "ItemProcessor": inline_map(patch_one_group()),
+            "ResultPath": "$.Results",
+            "Catch": RELEASE_ON_ERROR,
+            "Next": "Record the results",
+        },
+        "Record the results": lambda_task(
+            "RecordResults",
+            {
+                "RunId.$": "$.RunId",
+                "Part.$": "$.Part",
+                "Results.$": "$.Results",
+                "MaxErrors.$": "$.Settings.MaxErrors",
+            },
+            "More instances to patch?",
+            selector={"Stopped.$": "$.Payload.Stopped"},
+            result_path="$.Recorded",
+            catch=RELEASE_ON_ERROR,
+        ),
+        "More instances to patch?": choice(
+            {
+                "And": [
+                    {"Variable": "$.Slice.NextOffset", "IsNull": False},
+                    {"Variable": "$.Recorded.Stopped", "BooleanEquals": False},
+                ],
+                "Next": "Continue in a new execution",
+            },
+            default="Release the groups",
+        ),
+        "Continue in a new execution": lambda_task(
+            "ContinueRun",
+            {
+                **THIS_RUN,
+                "Part.$": "$.Part",
+                "SnapshotId.$": "$.SnapshotId",
+                "Settings.$": "$.Settings",
+                "Recovered.$": "$.Recovered.Instances",
+                "Offset.$": "$.Slice.NextOffset",
+                "StateMachineArn.$": "$$.StateMachine.Id",
+            },
+            "Continued in a new execution",
+            selector={"ContinuedAs.$": "$.Payload.ContinuedAs"},
+            result_path="$.Continued",
+            catch=RELEASE_ON_ERROR,
+        ),
+        "Continued in a new execution": {
+            "Type": "Pass",
+            "Parameters": {
+                "RunId.$": "$.RunId",
+                "Part.$": "$.Part",
+                "ContinuedAs.$": "$.Continued.ContinuedAs",
+                "Message.$": "States.Format('This execution patched its share of run {}; the run continues in"
+                " execution {}.', $.RunId, $.Continued.ContinuedAs)",
+            },
+            "End": True,
+        },
+        # The summary is written even when a lock could not be released.
+        "Release the groups": lambda_task(
+            "ReleaseLocks", THIS_RUN, "Summarize run", catch=[on_error("Summarize run", "$.ReleaseError")]
+        ),
+        "Summarize run": lambda_task(
+            "SummarizeRun",
+            {
+                **THIS_RUN,
+                "MaxErrors.$": "$.Settings.MaxErrors",
+                "Recovered.$": "$.Recovered.Instances",
+                "BakeAmi.$": "$.Settings.BakeAmi",
+            },
+            "Did every instance patch?",
+            output_path="$.Payload",
+        ),
+        "Did every instance patch?": choice(
+            {"Variable": "$.Status", "StringEquals": "Succeeded", "Next": "Run succeeded"},
+            {"Variable": "$.Status", "StringEquals": "Stopped", "Next": "Run stopped"},
+            default="Run failed",
+        ),
+        "Run succeeded": {"Type": "Succeed"},
+        "Run stopped": {"Type": "Fail", "Error": "RunStopped", "CausePath": "States.JsonToString($)"},
+        "Run failed": {"Type": "Fail", "Error": "PatchingFailed", "CausePath": "States.JsonToString($)"},
+        # An error outside one instance's patching: release the locks, then fail with that error.
+        "Release the groups after an error": lambda_task(
+            "ReleaseLocks",
+            THIS_RUN,
+            "Run ended on an error",
+            catch=[on_error("Run ended on an error", "$.ReleaseError")],
+        ),
+        "Run ended on an error": {"Type": "Fail", "ErrorPath": "$.Failure.Error", "CausePath": "$.Failure.Cause"},
+    }
+
+
+def wait_for_one_recovered() -> dict:
+    """An instance a dead run left out of service, that recover_groups returned to service: wait until healthy."""
+    return {
+        **wait_until_healthy(
+            "Check the recovered instance",
+            "Is the recovered instance healthy?",
+            deadline="$.Deadline",
+            poll_interval="$.PollIntervalSeconds",
+            result_path="$.HealthCheck",
+            catch=[on_error("Leave it to the preflight")],
+            then="Recovered instance is healthy",
+        ),
+        "Recovered instance is healthy": {"Type": "Succeed"},
+        "Leave it to the preflight": {
+            "Type": "Succeed",
+            "Comment": "The preflight that follows refuses to start and names it.",
+        },
+    }
+
+
+def patch_one_group() -> dict:
+    """One group: its instances one at a time, each starting with no command, recovery, compliance or bake."""
+    return {
+        "Patch instances one at a time": {
+            "Type": "Map",
+            "ItemsPath": "$.Group.Instances",
+            "MaxConcurrency": 1,
+            "ItemSelector": {
+                "InstanceId.$": "$$.Map.Item.Value",
+                "GroupName.$": "$.Group.GroupName",
+                "Run.$": "$.Run",
+                "Command": {"CommandId": None},
+                "Recovery": {"ReturnedToService": None},
+                "Compliance": {"Compliance": None},
+                "Bake": {"From.$": "$.Group.BakeFrom", "Result": {"Status": None, "ImageId": None}},
+            },
+            "ItemProcessor": inline_map(patch_one_instance()),
+            "End": True,
+        }
+    }
+
+
+def patch_one_instance() -> dict:
+    """One instance of a group, from the safety check to its line in the run's results."""
+    bake_failed = [on_error("Bake failed", "$.Bake.Failure")]
+    take_out_failed = [on_error("Taking out of service failed")]
+    return {
+        "Check it is safe to go on": lambda_task(
+            "CheckSafeToContinue",
+            {
+                **THIS_INSTANCE,
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "MaxErrors.$": "$.Run.Settings.MaxErrors",
+                "AlarmNames.$": "$.Run.Settings.AlarmNames",
+            },
+            "Is it safe to go on?",
+            selector={"Proceed.$": "$.Payload.Proceed"},
+            result_path="$.Budget",
+        ),
+        "Is it safe to go on?": choice(
+            {"Variable": "$.Budget.Proceed", "BooleanEquals": False, "Next": "Leave instance untouched"},
+            {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Run patch baseline"},
+            {"Variable": "$.Run.Settings.SkipCompliant", "BooleanEquals": True, "Next": "Scan before patching"},
+            default="Mark patch in progress",
+        ),
+        "Leave instance untouched": {
+            "Type": "Pass",
+            "Parameters": {
+                "GroupName.$": "$.GroupName",
+                "InstanceId.$": "$.InstanceId",
+                "Result": "NotStarted",
+                "CommandId": None,
+                "Bake.$": "$.Bake.Result",
+            },
+            "End": True,
+        },
+        # SkipCompliant: an instance that a scan finds compliant stays in service, untouched.
+        **patch_command(
+            "Scan before patching",
+            "Did the scan succeed?",
+            "Read compliance before patching",
+            operation={"Operation": "Scan"},
+            then="Already compliant?",
+        ),
+        "Already compliant?": choice(
+            when_true("$.Compliance.Compliant", "Record already compliant"), default="Mark patch in progress"
+        ),
+        "Record already compliant": record("Skipped"),
+        # Take the instance out of service.
+        "Mark patch in progress": tag_instance("InProgress", "Enter standby", take_out_failed),
+        "Enter standby": lambda_task(
+            "EnterStandby",
+            {
+                **THIS_INSTANCE,
+                "LowerMinSize.$": "$.Run.Settings.LowerMinSize",
+                "TimeoutSeconds.$": "$.Run.Settings.StandbyTimeoutSeconds",
+            },
+            "Wait until in standby",
+            selector={"Deadline.$": "$.Payload.Deadline"},
+            result_path="$.Standby",
+            catch=take_out_failed,
+        ),
+        **poll_until(
+            "Wait until in standby",
+            lambda_task(
+                "CheckStandby",
+                {
+                    "GroupName.$": "$.GroupName",
+                    "InstanceId.$": "$.InstanceId",
+                    "Deadline.$": "$.Standby.Deadline",
+                    "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
+                },
+                "Is instance in standby?",
+                selector={"InStandby.$": "$.Payload.InStandby"},
+                result_path="$.Check",
+                catch=take_out_failed,
+            ),
+            "Is instance in standby?",
+            "$.Check.InStandby",
+            then="Run patch baseline",
+        ),
+        # Patch (or, with Operation Scan, only scan: the instance stays in service).
+        **patch_command(
+            "Run patch baseline",
+            "Did the patch succeed?",
+            "Read compliance",
+            operation={"Operation.$": "$.Run.Settings.Operation"},
+            then="Scan only, or bake an image first?",
+        ),
+        "Scan only, or bake an image first?": choice(
+            {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Record success"},
+            {
+                "And": [
+                    {"Variable": "$.Bake.From", "IsString": True},
+                    {"Variable": "$.Bake.From", "StringEqualsPath": "$.InstanceId"},
+                ],
+                "Next": "Create an image",
+            },
+            default="Return to service",
+            Comment="BakeAmi: the group's last instance, patched and still in Standby, is imaged first",
+        ),
+        # BakeAmi: image the patched instance and point the group's launch template at the image.
+        "Create an image": lambda_task(
+            "CreateImage",
+            {**THIS_INSTANCE, "TimeoutSeconds.$": "$.Run.Settings.BakeTimeoutSeconds"},
+            "Can the group be baked?",
+            selector={
+                "Status.$": "$.Payload.Status",
+                "Reason.$": "$.Payload.Reason",
+                "ImageId.$": "$.Payload.ImageId",
+                "Deadline.$": "$.Payload.Deadline",
+            },
+            result_path="$.Bake.Result",
+            catch=bake_failed,
+        ),
+        "Can the group be baked?": choice(
+            {
+                "Variable": "$.Bake.Result.Status",
+                "StringEquals": "Creating",
+                "Next": "Wait until the image is available",
+            },
+            default="Return to service",
+        ),
+        **poll_until(
+            "Wait until the image is available",
+            lambda_task(
+                "CheckImage",
+                {"ImageId.$": "$.Bake.Result.ImageId", "Deadline.$": "$.Bake.Result.Deadline"},
+                "Is the image available?",
+                selector={"Available.$": "$.Payload.Available"},
+                result_path="$.Bake.Check",
+                catch=bake_failed,
+            ),
+            "Is the image available?",
+            "$.Bake.Check.Available",
+            then="Point the group at the new image",
+        ),
+        "Point the group at the new image": lambda_task(
+            "UseImage",
+            {
+                "GroupName.$": "$.GroupName",
+                "ImageId.$": "$.Bake.Result.ImageId",
+                "RunId.$": "$.Run.RunId",
+                "KeepAmis.$": "$.Run.Settings.KeepAmis",
+            },
+            "Return to service",
+            selector={
+                "Status.$": "$.Payload.Status",
+                "ImageId.$": "$.Payload.ImageId",
+                "LaunchTemplateId.$": "$.Payload.LaunchTemplateId",
+                "Version.$": "$.Payload.Version",
+                "Deregistered.$": "$.Payload.Deregistered",
+                "NotDeregistered.$": "$.Payload.NotDeregistered",
+            },
+            result_path="$.Bake.Result",
+            catch=bake_failed,
+        ),
+        "Bake failed": {
+            "Type": "Pass",
+            "Comment": "The patching succeeded: the launch template is unchanged and the instance goes back to service",
+            "Parameters": {
+                "Status": "Failed",
+                "ImageId.$": "$.Bake.Result.ImageId",
+                "Error.$": "$.Bake.Failure.Error",
+                "Cause.$": "$.Bake.Failure.Cause",
+            },
+            "ResultPath": "$.Bake.Result",
+            "Next": "Send bake failure alert",
+        },
+        "Send bake failure alert": lambda_task(
+            "SendAlert",
+            {
+                "Kind": "bake-failed",
+                "GroupName.$": "$.GroupName",
+                "InstanceId.$": "$.InstanceId",
+                "RunId.$": "$.Run.RunId",
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Step": "Bake the image",
+                "Error.$": "$.Bake.Result.Error",
+                "Cause.$": "$.Bake.Result.Cause",
+                "ImageId.$": "$.Bake.Result.ImageId",
+            },
+            "Return to service",
+            catch=[on_error("Return to service", "$.Bake.AlertError")],
+        ),
+        # Back to service: the patched instance's way to success.
+        **return_to_service(
+            "Return to service",
+            "Wait until healthy",
+            "Is instance healthy?",
+            result_path="$.Return",
+            catch=[on_error("Returning to service failed")],
+            then="Mark patch completed",
+        ),
+        "Mark patch completed": tag_instance("Completed", "Record success", [on_error("Returning to service failed")]),
+        "Record success": record("Completed"),
+        # Failures: name the step, tag the instance Failed, return it to service if possible, alert.
+        "Patch reported failure": fail_with(
+            "PatchCommandFailed",
+            "States.Format('AWS-RunPatchBaseline ended {} on {}; command {}.',"
+            " $.Command.Status, $.InstanceId, $.Command.CommandId)",
+        ),
+        "Cancel the patch command": lambda_task(
+            "CancelPatchCommand",
+            {"InstanceId.$": "$.InstanceId"},
+            "Patch timed out",
+            selector={"CommandId.$": "$.Payload.CommandId", "Status": "TimedOut"},
+            result_path="$.Command",
+            catch=[on_error("Patch timed out", "$.CancelError")],
+        ),
+        "Patch timed out": fail_with(
+            "PatchTimedOut",
+            "States.Format('AWS-RunPatchBaseline did not end within CommandTimeoutSeconds={} on {};"
+            " command {} was cancelled.', $.Run.Settings.CommandTimeoutSeconds, $.InstanceId, $.Command.CommandId)",
+        ),
+        "Taking out of service failed": failed_step("Take out of service"),
+        "Patch command failed": failed_step("Patch"),
+        "Returning to service failed": failed_step("Return to service"),
+        # A scan never took the instance out of service: nothing to tag or return.
+        "Was the instance being patched?": choice(
+            {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Send failure alert"},
+            default="Mark instance failed",
+        ),
+        "Mark instance failed": tag_instance(
+            "Failed", "Return failed instance to service", [on_error("Return failed instance to service", "$.TagError")]
+        ),
+        **return_to_service(
+            "Return failed instance to service",
+            "Wait until the failed instance is healthy",
+            "Is the failed instance healthy?",
+            result_path="$.Recovery",
+            catch=[on_error("Could not return to service", "$.RecoveryError")],
+            then="Note instance back in service",
+        ),
+        "Note instance back in service": note_returned(True),
+        "Could not return to service": note_returned(False),
+        "Send failure alert": lambda_task(
+            "SendAlert",
+            {
+                "GroupName.$": "$.GroupName",
+                "InstanceId.$": "$.InstanceId",
+                "RunId.$": "$.Run.RunId",
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Step.$": "$.Failure.Step",
+                "Error.$": "$.Failure.Error",
+                "Cause.$": "$.Failure.Cause",
+                "CommandId.$": "$.Command.CommandId",
+                "ReturnedToService.$": "$.Recovery.ReturnedToService",
+            },
+            "Record failure",
+            catch=[on_error("Record failure", "$.AlertError")],
+        ),
+        "Record failure": record("Failed", Step="$.Failure.Step", Error="$.Failure.Error"),
+    }
+
+
+def render() -> str:
+    return json.dumps(definition(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
