@@ -64,6 +64,13 @@ pytest: $(STAMP)
 build: $(STAMP)
 	$(BIN)/sam build
 
+# statemachine/build.py writes the state machine's JSON (stdlib only); edit it, not the JSON.
+.PHONY: statemachine
+statemachine: statemachine/rolling_patch.asl.json
+statemachine/rolling_patch.asl.json: statemachine/build.py
+	$(PYTHON) statemachine/build.py
+build demo bench: statemachine/rolling_patch.asl.json
+
 lock:
 	rm -rf /tmp/asg-rolling-patch-lock && $(PYTHON) -m venv /tmp/asg-rolling-patch-lock
 	/tmp/asg-rolling-patch-lock/bin/pip install --quiet -r requirements-dev.in
