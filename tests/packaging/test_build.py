@@ -2,16 +2,20 @@
 alone, small; everything it imports is in the standard library, in what the Lambda runtime provides (boto3 and
 its dependencies) or in the layer; every distribution in the layer has its dependencies there or in the
 runtime. The layer is built for python3.13/arm64, whose binary wheels this Python cannot load, so imports are
-resolved statically rather than executed."""
+resolved statically rather than executed. The state machine it deploys is the one statemachine/build.py writes."""
 
 import ast
 import email
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from statemachine import build as state_machine
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -89,6 +93,13 @@ def test_every_layer_distribution_has_its_dependencies_and_boto3_is_not_vendored
                 unmet.append(f"{name} needs {needed}")
     assert not unmet, unmet
     assert _size(layer) < LAYER_LIMIT_BYTES
+
+
+def test_the_built_state_machine_is_the_one_the_builder_writes(build):
+    template = yaml.safe_load((build / "template.yaml").read_text())
+    [machine] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    built = json.loads((build / machine["Properties"]["DefinitionUri"]).read_text())
+    assert built == json.loads(state_machine.render()), "run `make statemachine`"
 
 
 def _normal(name: str) -> str:
