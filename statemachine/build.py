@@ -230,6 +230,7 @@ def record(result: str, **failure: str) -> dict:
 
 
 def failed_step(step: str) -> dict:
+    """Name the step that failed, for the alert and the results."""
     return {"Type": "Pass", "Result": step, "ResultPath": "$.Failure.Step", "Next": "Was the instance being patched?"}
 
 
