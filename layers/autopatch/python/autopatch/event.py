@@ -21,14 +21,16 @@ def field(event, name: str, kind: type, default=...):
     return value
 
 
-def instance_id(event) -> str:
-    value = field(event, "InstanceId", str)
+def instance_id(event, name: str = "InstanceId") -> str:
+    value = field(event, name, str)
     if not (value.startswith("i-") and 10 <= len(value) <= 19 and _is_hex(value[2:])):
-        raise InvalidInput("InstanceId must be an EC2 instance id such as i-0123456789abcdef0.")
+        raise InvalidInput(f"{name} must be an EC2 instance id such as i-0123456789abcdef0.")
     return value
 
 
-def image_id(event, name: str = "ImageId") -> str:
+def image_id(event, name: str = "ImageId", default=...) -> str:
+    if default is not ... and isinstance(event, dict) and event.get(name) is None:
+        return default
     value = field(event, name, str)
     if not (value.startswith("ami-") and len(value) in (12, 21) and _is_hex(value[4:])):
         raise InvalidInput(f"{name} must be an image id such as ami-0123456789abcdef0.")

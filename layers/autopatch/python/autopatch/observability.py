@@ -18,6 +18,10 @@ def run_context(logger):
     return decorate
 
 
+# the keys of a step's event that name its run, group and instance (and of an EventBridge event, detail.instance-id)
+LOGGED_KEYS = ("RunId", "ExecutionName", "GroupName", "InstanceId")
+
+
 def _keys(event) -> dict:
     if not isinstance(event, dict):
         return {}

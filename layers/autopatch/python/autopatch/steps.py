@@ -1,0 +1,309 @@
+"""The typed event of every function: what the state machine (or EventBridge, or SNS) passes it, checked.
+
+Each field names its payload key and its validator (autopatch.event); fields are read in the order they are
+declared, so the first bad one is the one named. A rule between fields is in __post_init__.
+"""
+
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+from .event import arn, field, group_name, group_names, image_id, instance_id, names, objects
+from .run_input import ALARM_NAME_MAX, MAX_KEEP_AMIS, OPERATIONS, REBOOT_OPTIONS, parse_continuation_settings
+from .step import StepEvent, payload
+
+RECOVERED_FIELDS = ("InstanceId", "GroupName")
+RESULT_FIELDS = ("InstanceId", "GroupName", "Result")
+ALERT_KINDS = ("instance-failed", "bake-failed")
+
+
+def states_arn(event, name: str) -> str:
+    return arn(event, name, "states")
+
+
+def any_json(event, name: str, default=None):
+    """A value checked later, by what reads it (the run's input)."""
+    return event.get(name, default)
+
+
+def continuation_settings(event, name: str) -> dict:
+    return parse_continuation_settings(field(event, name, dict))
+
+
+def instance_results(event, name: str) -> list[dict]:
+    """The Map's output, per group the results of its instances, as one list."""
+    groups = field(event, name, list)
+    if not all(isinstance(group, list) for group in groups):
+        raise InvalidInput(f"{name} must be a list (per group) of lists of instance results.")
+    return objects({name: [item for group in groups for item in group]}, name, RESULT_FIELDS)
+
+
+# --- the run's start and end ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidateInputEvent(StepEvent):
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    input: object = payload("Input", any_json, default=None)  # the execution's input, parsed by run_input
+    execution_name: str = payload("ExecutionName", str)
+
+
+@dataclass(frozen=True)
+class LockGroupsEvent(StepEvent):
+    group_names: list[str] = payload("GroupNames", group_names)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    run_id: str = payload("RunId", str)
+    previous_execution_arn: str | None = payload("PreviousExecutionArn", str, default=None)
+
+
+@dataclass(frozen=True)
+class RecoverGroupsEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    health_timeout_seconds: int = payload("HealthTimeoutSeconds", int)
+    group_names: list[str] = payload("GroupNames", group_names)
+
+
+@dataclass(frozen=True)
+class CheckFleetEvent(StepEvent):
+    dry_run: bool = payload("DryRun", bool, default=False)
+    bake_ami: bool = payload("BakeAmi", bool, default=False)
+    group_names: list[str] = payload("GroupNames", group_names)
+    lower_min_size: bool = payload("LowerMinSize", bool)
+    offline_instances: str = payload("OfflineInstances", str)
+    run_id: str = payload("RunId", str)
+
+
+@dataclass(frozen=True)
+class PlanSliceEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    offset: int = payload("Offset", int)
+    max_errors: int = payload("MaxErrors", int)
+    bake_ami: bool = payload("BakeAmi", bool, default=False)
+
+
+@dataclass(frozen=True)
+class RecordResultsEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    part: int = payload("Part", int)
+    max_errors: int = payload("MaxErrors", int)
+    results: list[dict] = payload("Results", instance_results)
+
+
+@dataclass(frozen=True)
+class ContinueRunEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    part: int = payload("Part", int)  # the part that ends; the next one is part + 1
+    offset: int = payload("Offset", int)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    snapshot_id: str = payload("SnapshotId", str)
+    settings: dict = payload("Settings", continuation_settings)
+    group_names: list[str] = payload("GroupNames", group_names)
+    recovered: list[dict] = payload("Recovered", objects, RECOVERED_FIELDS, default=[])
+    state_machine_arn: str = payload("StateMachineArn", states_arn)
+
+    def __post_init__(self):
+        if self.part < 1:
+            raise InvalidInput("Part must be at least 1.")
+
+
+@dataclass(frozen=True)
+class ReleaseLocksEvent(StepEvent):
+    group_names: list[str] = payload("GroupNames", group_names)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+
+
+@dataclass(frozen=True)
+class SummarizeRunEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    max_errors: int = payload("MaxErrors", int)
+    group_names: list[str] = payload("GroupNames", group_names)
+    recovered: list[dict] = payload("Recovered", objects, RECOVERED_FIELDS, default=[])
+    bake_ami: bool = payload("BakeAmi", bool, default=False)
+
+
+# --- one instance --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckSafeToContinueEvent(StepEvent):
+    run_id: str = payload("RunId", str)
+    group: str = payload("GroupName", group_name)
+    instance: str = payload("InstanceId", instance_id)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    max_errors: int = payload("MaxErrors", int)
+    alarm_names: list[str] = payload("AlarmNames", names, ALARM_NAME_MAX, default=[])
+
+
+@dataclass(frozen=True)
+class TagInstanceEvent(StepEvent):
+    instance: str = payload("InstanceId", instance_id)
+    run_id: str = payload("RunId", str)
+    value: str = payload("Value", str)  # InProgress, Completed or Failed (autopatch.tags checks it)
+
+
+@dataclass(frozen=True)
+class EnterStandbyEvent(StepEvent):
+    group: str = payload("GroupName", group_name)
+    instance: str = payload("InstanceId", instance_id)
+    timeout_seconds: int = payload("TimeoutSeconds", int)
+    lower_min_size: bool = payload("LowerMinSize", bool, default=False)
+    run_id: str | None = payload("RunId", str, default=None)  # with LowerMinSize, the run that lowers MinSize
+
+    def __post_init__(self):
+        if self.lower_min_size and not self.run_id:
+            raise InvalidInput("RunId is required.")
+
+
+@dataclass(frozen=True)
+class ExitStandbyEvent(StepEvent):
+    group: str = payload("GroupName", group_name)
+    instance: str = payload("InstanceId", instance_id)
+    timeout_seconds: int = payload("TimeoutSeconds", int)
+    lower_min_size: bool = payload("LowerMinSize", bool, default=False)
+
+
+@dataclass(frozen=True)
+class WaitForInstanceEvent(StepEvent):
+    """check_standby's and check_health's: wait for the instance until the deadline."""
+
+    group: str = payload("GroupName", group_name)
+    instance: str = payload("InstanceId", instance_id)
+    deadline: int = payload("Deadline", int)
+    poll_interval_seconds: int = payload("PollIntervalSeconds", int)
+
+
+@dataclass(frozen=True)
+class SendPatchCommandEvent(StepEvent):
+    instance: str = payload("InstanceId", instance_id)
+    run_id: str = payload("RunId", str)
+    operation: str = payload("Operation", str)
+    reboot_option: str = payload("RebootOption", str)
+    task_token: str = payload("TaskToken", str)
+    snapshot_id: str = payload("SnapshotId", str)
+    timeout_seconds: int = payload("TimeoutSeconds", int)
+
+    def __post_init__(self):
+        if self.operation not in OPERATIONS or self.reboot_option not in REBOOT_OPTIONS:
+            raise InvalidInput(f"Operation must be one of {OPERATIONS} and RebootOption one of {REBOOT_OPTIONS}.")
+
+
+@dataclass(frozen=True)
+class CancelPatchCommandEvent(StepEvent):
+    instance: str = payload("InstanceId", instance_id)
+
+
+@dataclass(frozen=True)
+class ReadComplianceEvent(StepEvent):
+    instance: str = payload("InstanceId", instance_id)
+    operation: str = payload("Operation", str)
+
+    def __post_init__(self):
+        if self.operation not in ("Install", "Scan"):
+            raise InvalidInput("Operation must be Install or Scan.")
+
+
+@dataclass(frozen=True)
+class SendAlertEvent(StepEvent):
+    kind: str = payload("Kind", str, default="instance-failed")
+    instance: str = payload("InstanceId", instance_id)
+    group: str = payload("GroupName", group_name)
+    run_id: str = payload("RunId", str)
+    execution_arn: str = payload("ExecutionArn", states_arn)
+    step: str = payload("Step", str)
+    error: str = payload("Error", str)
+    cause: str = payload("Cause", str, default="")
+    command_id: str | None = payload("CommandId", str, default=None)
+    returned_to_service: bool | None = payload("ReturnedToService", bool, default=None)
+    image: str | None = payload("ImageId", image_id, default=None)  # a bake's
+
+    def __post_init__(self):
+        if self.kind not in ALERT_KINDS:
+            raise InvalidInput(f"Kind must be one of {', '.join(ALERT_KINDS)}.")
+
+
+# --- the image of a group (BakeAmi) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateImageEvent(StepEvent):
+    group: str = payload("GroupName", group_name)
+    instance: str = payload("InstanceId", instance_id)
+    run_id: str = payload("RunId", str)
+    timeout_seconds: int = payload("TimeoutSeconds", int)
+
+
+@dataclass(frozen=True)
+class CheckImageEvent(StepEvent):
+    image: str = payload("ImageId", image_id)
+    deadline: int = payload("Deadline", int)
+
+
+@dataclass(frozen=True)
+class UseImageEvent(StepEvent):
+    group: str = payload("GroupName", group_name)
+    image: str = payload("ImageId", image_id)
+    run_id: str = payload("RunId", str)
+    keep_amis: int = payload("KeepAmis", int)
+
+    def __post_init__(self):
+        if not 1 <= self.keep_amis <= MAX_KEEP_AMIS:
+            raise InvalidInput(f"KeepAmis must be between 1 and {MAX_KEEP_AMIS}.")
+
+
+# --- events from outside the state machine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandDetail:
+    instance: str
+    command_id: str
+    status: object  # Success, Failed, ... as SSM says it; only a terminal one ends the command
+    requested: object  # requested-date-time, ISO 8601 if SSM sent it
+
+
+def command_detail(event, name: str) -> CommandDetail:
+    detail = event.get(name) if isinstance(event, dict) else None
+    if not isinstance(detail, dict) or not all(isinstance(detail.get(k), str) for k in ("instance-id", "command-id")):
+        raise InvalidInput(f"{name} with instance-id and command-id is required.")
+    return CommandDetail(
+        detail["instance-id"], detail["command-id"], detail.get("status"), detail.get("requested-date-time")
+    )
+
+
+@dataclass(frozen=True)
+class CommandFinishedEvent(StepEvent):
+    """EventBridge's "EC2 Command Invocation Status-change Notification"."""
+
+    detail: CommandDetail = payload("detail", command_detail)
+    time: object = payload("time", any_json, default=None)  # when the command ended, ISO 8601
+
+
+@dataclass(frozen=True)
+class SnsMessage:
+    subject: str | None
+    message: str
+    attributes: dict
+
+
+def sns_messages(event, name: str) -> tuple[SnsMessage, ...]:
+    records = event.get(name) if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        raise InvalidInput(f"{name} is required (an SNS event).")
+    messages = []
+    for record in records:
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
+            raise InvalidInput("each record needs Sns.Message.")
+        attributes = sns.get("MessageAttributes") or {}
+        if not isinstance(attributes, dict):
+            raise InvalidInput("Sns.MessageAttributes must be an object.")
+        messages.append(SnsMessage(sns.get("Subject"), sns["Message"], attributes))
+    return tuple(messages)
+
+
+@dataclass(frozen=True)
+class NotifySlackEvent(StepEvent):
+    """An SNS event: the alerts to post."""
+
+    messages: tuple[SnsMessage, ...] = payload("Records", sns_messages)
