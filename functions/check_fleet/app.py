@@ -5,45 +5,43 @@ group which launch template a bake would change, or why it would not bake)."""
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import images, preflight, runs
-from autopatch.clients import named_aws_errors
-from autopatch.event import field, group_names
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import CheckFleetEvent
 
 logger = Logger()
-tracer = Tracer()
 SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    dry_run, bake = field(event, "DryRun", bool, False), field(event, "BakeAmi", bool, False)
+@step(CheckFleetEvent, logger)
+def lambda_handler(event: CheckFleetEvent, context):
     plan = preflight.check(
-        group_names(event),
-        lower_min_size=field(event, "LowerMinSize", bool),
-        skip_offline=field(event, "OfflineInstances", str) == "skip",
+        event.group_names,
+        lower_min_size=event.lower_min_size,
+        skip_offline=event.offline_instances == "skip",
     )
     counts = {g["GroupName"]: len(g["Instances"]) for g in plan["Groups"]}
     logger.info("Preflight passed", extra={"plan": counts})
-    if dry_run:
+    if event.dry_run:
         return {
             "Groups": [
                 {
                     "GroupName": g["GroupName"],
                     "Count": len(g["Instances"]),
                     "Instances": g["Instances"][:SHOWN_PER_GROUP],
-                    **({"Bake": images.bake_plan(g["GroupName"], os.environ["OPT_IN_TAG_VALUE"])} if bake else {}),
+                    **(
+                        {"Bake": images.bake_plan(g["GroupName"], os.environ["OPT_IN_TAG_VALUE"])}
+                        if event.bake_ami
+                        else {}
+                    ),
                 }
                 for g in plan["Groups"]
             ],
             "Skipped": plan["Skipped"],
         }
-    runs.save_plan(field(event, "RunId", str), plan)
+    runs.save_plan(event.run_id, plan)
     return {
         "Groups": [{"GroupName": name, "Count": count} for name, count in counts.items()],
         "Skipped": len(plan["Skipped"]),

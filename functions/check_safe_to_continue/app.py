@@ -3,40 +3,31 @@ and the alarms. Says whether to go on; the one call that stops the run (or a gro
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import alerts, gates, ledger
-from autopatch.clients import named_aws_errors
-from autopatch.event import arn, field, group_name, instance_id, names
-from autopatch.observability import run_context
-from autopatch.run_input import ALARM_NAME_MAX
+from autopatch.step import step
+from autopatch.steps import CheckSafeToContinueEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    run_id, group, instance = field(event, "RunId", str), group_name(event), instance_id(event)
-    execution_arn, max_errors = arn(event, "ExecutionArn", "states"), field(event, "MaxErrors", int)
-    alarm_names = names(event, "AlarmNames", ALARM_NAME_MAX, default=[])
+@step(CheckSafeToContinueEvent, logger)
+def lambda_handler(event: CheckSafeToContinueEvent, context):
     verdict = gates.check_next_instance(
-        run_id,
-        group,
-        instance,
-        max_errors=max_errors,
-        alarm_names=alarm_names,
+        event.run_id,
+        event.group,
+        event.instance,
+        max_errors=event.max_errors,
+        alarm_names=event.alarm_names,
         opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
     )
     if verdict.get("Announce"):
         logger.warning("Stopping before the next instance", extra={"reason": verdict["Reason"]})
         alerts.publish_stop(
             os.environ["ALERT_TOPIC_ARN"],
-            run_id,
-            execution_arn,
+            event.run_id,
+            event.execution_arn,
             verdict["Reason"],
             verdict["Scope"],
         )

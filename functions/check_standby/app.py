@@ -1,22 +1,15 @@
 """Wait, within this invocation, until the instance reaches Standby. Raises StandbyTimedOut past its deadline."""
 
-from aws_lambda_powertools import Logger, Tracer
-
 from autopatch import groups, polling
-from autopatch.clients import named_aws_errors
-from autopatch.event import field, group_name, instance_id
-from autopatch.observability import run_context
-
-logger = Logger()
-tracer = Tracer()
+from autopatch.step import step
+from autopatch.steps import WaitForInstanceEvent
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    group, instance = group_name(event), instance_id(event)
-    deadline, interval = field(event, "Deadline", int), field(event, "PollIntervalSeconds", int)
-    reached = polling.poll(lambda: groups.standby_reached(group, instance, deadline), context, interval)
+@step(WaitForInstanceEvent)
+def lambda_handler(event: WaitForInstanceEvent, context):
+    reached = polling.poll(
+        lambda: groups.standby_reached(event.group, event.instance, event.deadline),
+        context,
+        event.poll_interval_seconds,
+    )
     return {"InStandby": reached}

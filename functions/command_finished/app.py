@@ -4,31 +4,23 @@ hand its outcome to the Step Functions task waiting for it."""
 import datetime as dt
 import json
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from autopatch import ledger, patching
-from autopatch.clients import client, named_aws_errors
-from autopatch.errors import InvalidInput
-from autopatch.observability import run_context
+from autopatch.clients import client
 from autopatch.patching import TERMINAL
+from autopatch.step import step
+from autopatch.steps import CommandFinishedEvent
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@named_aws_errors
-def lambda_handler(event, context):
-    detail = event.get("detail") if isinstance(event, dict) else None
-    if not isinstance(detail, dict) or not all(isinstance(detail.get(k), str) for k in ("instance-id", "command-id")):
-        raise InvalidInput("detail with instance-id and command-id is required.")
-    instance, command_id, status = detail["instance-id"], detail["command-id"], detail.get("status")
+@step(CommandFinishedEvent, logger, metrics)
+def lambda_handler(event: CommandFinishedEvent, context):
+    instance, command_id, status = event.detail.instance, event.detail.command_id, event.detail.status
     if status not in TERMINAL:
         return {"Handled": False, "Reason": f"status {status} does not end the command"}
     waiting = ledger.waiting_task(instance)
@@ -49,7 +41,7 @@ def lambda_handler(event, context):
             raise
         logger.warning("The waiting task had ended", extra={"command_id": command_id})
     ledger.forget_waiting_task(instance)
-    _patch_duration(detail.get("requested-date-time"), event.get("time"))
+    _patch_duration(event.detail.requested, event.time)
     logger.info("Patch command ended", extra={"instance_id": instance, "command_id": command_id, "status": status})
     return {"Handled": True, "Status": status}
 

@@ -4,29 +4,26 @@ group cannot be baked (nothing is created then)."""
 import os
 import time
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import images
-from autopatch.clients import named_aws_errors
 from autopatch.errors import NotBakeable
-from autopatch.event import field, group_name, instance_id
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import CreateImageEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    group, instance = group_name(event), instance_id(event)
-    run_id, timeout = field(event, "RunId", str), field(event, "TimeoutSeconds", int)
+@step(CreateImageEvent, logger)
+def lambda_handler(event: CreateImageEvent, context):
+    group, instance = event.group, event.instance
     try:
-        image = images.start_image(group, instance, run_id, os.environ["STACK_NAME"], os.environ["OPT_IN_TAG_VALUE"])
+        image = images.start_image(
+            group, instance, event.run_id, os.environ["STACK_NAME"], os.environ["OPT_IN_TAG_VALUE"]
+        )
     except NotBakeable as reason:
         logger.info("Group not baked", extra={"group": group, "reason": str(reason)})
         return {"Status": "NotBaked", "Reason": str(reason), "ImageId": None, "Deadline": None}
     logger.info("Image being created", extra={"group": group, "instance_id": instance, "image_id": image})
-    return {"Status": "Creating", "Reason": None, "ImageId": image, "Deadline": int(time.time()) + timeout}
+    deadline = int(time.time()) + event.timeout_seconds
+    return {"Status": "Creating", "Reason": None, "ImageId": image, "Deadline": deadline}

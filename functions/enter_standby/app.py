@@ -3,26 +3,20 @@ With LowerMinSize, MinSize is first lowered by one if the group is at its minimu
 
 import time
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import groups
-from autopatch.clients import named_aws_errors
-from autopatch.event import field, group_name, instance_id
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import EnterStandbyEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    group, instance = group_name(event), instance_id(event)
-    timeout = field(event, "TimeoutSeconds", int)
-    if field(event, "LowerMinSize", bool, False) and groups.lifecycle_state(group, instance) == "InService":
-        groups.lower_min_size_if_needed(group, field(event, "RunId", str))
+@step(EnterStandbyEvent, logger)
+def lambda_handler(event: EnterStandbyEvent, context):
+    group, instance = event.group, event.instance
+    if event.lower_min_size and groups.lifecycle_state(group, instance) == "InService":
+        groups.lower_min_size_if_needed(group, event.run_id)
     state = groups.enter_standby(group, instance)
     logger.info("Entering standby", extra={"group": group, "instance_id": instance, "state": state})
-    return {"LifecycleState": state, "Deadline": int(time.time()) + timeout}
+    return {"LifecycleState": state, "Deadline": int(time.time()) + event.timeout_seconds}

@@ -1,27 +1,20 @@
 """Take the next slice of the run's plan: the instances of every group this execution patches."""
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import runs
-from autopatch.clients import named_aws_errors
-from autopatch.event import field
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import PlanSliceEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    run_id, offset = field(event, "RunId", str), field(event, "Offset", int)
-    if runs.stopped(run_id, field(event, "MaxErrors", int)):
+@step(PlanSliceEvent, logger)
+def lambda_handler(event: PlanSliceEvent, context):
+    if runs.stopped(event.run_id, event.max_errors):
         # the run has stopped: the summary reports every instance not reached as NotStarted
         return {"Groups": [], "NextOffset": None}
-    found = runs.next_slice(run_id, offset, field(event, "BakeAmi", bool, False))
-    logger.info(
-        "Slice", extra={"offset": offset, "groups": {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}}
-    )
+    found = runs.next_slice(event.run_id, event.offset, event.bake_ami)
+    counts = {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}
+    logger.info("Slice", extra={"offset": event.offset, "groups": counts})
     return found

@@ -2,27 +2,22 @@
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import recovery
-from autopatch.clients import named_aws_errors
-from autopatch.event import arn, field, group_names
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import RecoverGroupsEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    run_id, execution_arn = field(event, "RunId", str), arn(event, "ExecutionArn", "states")
-    timeout = field(event, "HealthTimeoutSeconds", int)
+@step(RecoverGroupsEvent, logger)
+def lambda_handler(event: RecoverGroupsEvent, context):
     recovered = []
-    for name in group_names(event):
-        recovered += recovery.recover_group(name, run_id, execution_arn, os.environ["ALERT_TOPIC_ARN"], timeout)
+    for name in event.group_names:
+        recovered += recovery.recover_group(
+            name, event.run_id, event.execution_arn, os.environ["ALERT_TOPIC_ARN"], event.health_timeout_seconds
+        )
     if recovered:
         logger.warning("Recovered instances left by a run that died", extra={"instances": recovered})
     return {"Recovered": recovered}

@@ -1,21 +1,11 @@
 """Release the run's hold on its groups (at the end of the run, whatever its outcome)."""
 
-from aws_lambda_powertools import Logger, Tracer
-
 from autopatch import ledger
-from autopatch.clients import named_aws_errors
-from autopatch.event import arn, group_names
-from autopatch.observability import run_context
-
-logger = Logger()
-tracer = Tracer()
+from autopatch.step import step
+from autopatch.steps import ReleaseLocksEvent
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    names = group_names(event)
-    ledger.release_locks(names, arn(event, "ExecutionArn", "states"))
-    return {"Released": names}
+@step(ReleaseLocksEvent)
+def lambda_handler(event: ReleaseLocksEvent, context):
+    ledger.release_locks(event.group_names, event.execution_arn)
+    return {"Released": event.group_names}

@@ -2,43 +2,32 @@
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import alerts
-from autopatch.clients import named_aws_errors
-from autopatch.errors import InvalidInput
-from autopatch.event import arn, field, group_name, image_id, instance_id
-from autopatch.observability import run_context
+from autopatch.step import step
+from autopatch.steps import SendAlertEvent
 
 logger = Logger()
-tracer = Tracer()
-KINDS = ("instance-failed", "bake-failed")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    kind = field(event, "Kind", str, "instance-failed")
-    if kind not in KINDS:
-        raise InvalidInput(f"Kind must be one of {', '.join(KINDS)}.")
+@step(SendAlertEvent, logger)
+def lambda_handler(event: SendAlertEvent, context):
     failure = {
-        "InstanceId": instance_id(event),
-        "GroupName": group_name(event),
-        "RunId": field(event, "RunId", str),
-        "ExecutionArn": arn(event, "ExecutionArn", "states"),
-        "Step": field(event, "Step", str),
-        "Error": field(event, "Error", str),
-        "Cause": field(event, "Cause", str, ""),
-        "CommandId": field(event, "CommandId", str, None),
-        "ReturnedToService": field(event, "ReturnedToService", bool, None),
+        "InstanceId": event.instance,
+        "GroupName": event.group,
+        "RunId": event.run_id,
+        "ExecutionArn": event.execution_arn,
+        "Step": event.step,
+        "Error": event.error,
+        "Cause": event.cause,
+        "CommandId": event.command_id,
+        "ReturnedToService": event.returned_to_service,
     }
-    image = image_id(event) if event.get("ImageId") is not None else None
     topic = os.environ["ALERT_TOPIC_ARN"]
-    if kind == "bake-failed":
-        message_id = alerts.publish_bake_failure(topic, {**failure, "ImageId": image})
+    if event.kind == "bake-failed":
+        message_id = alerts.publish_bake_failure(topic, {**failure, "ImageId": event.image})
     else:
         message_id = alerts.publish_failure(topic, failure)
-    logger.info("Alert sent", extra={"kind": kind, "instance_id": failure["InstanceId"], "error": failure["Error"]})
+    logger.info("Alert sent", extra={"kind": event.kind, "instance_id": event.instance, "error": event.error})
     return {"MessageId": message_id}

@@ -4,31 +4,25 @@
 import os
 import uuid
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from autopatch import OPT_IN_TAG_KEY, groups
-from autopatch.clients import named_aws_errors
 from autopatch.errors import InvalidInput
-from autopatch.event import arn, field
-from autopatch.observability import run_context
 from autopatch.run_input import parse_continuation, parse_run_input
+from autopatch.step import step
+from autopatch.steps import ValidateInputEvent
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@run_context(logger)
-@tracer.capture_lambda_handler
-@named_aws_errors
-def lambda_handler(event, context):
-    execution_arn = arn(event, "ExecutionArn", "states")
-    raw = event.get("Input")
+@step(ValidateInputEvent, logger)
+def lambda_handler(event: ValidateInputEvent, context):
+    execution_arn, raw = event.execution_arn, event.input
     if isinstance(raw, dict) and "Continuation" in raw:
         if len(raw) != 1:
             raise InvalidInput("Continuation comes alone: it is the input a run gives its next execution.")
         return _continuation(parse_continuation(raw["Continuation"]), execution_arn)
-    run_id = field(event, "ExecutionName", str)
+    run_id = event.execution_name
     settings = parse_run_input(raw, bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true")
     logger.append_keys(run_id=run_id)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
