@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools import Logger
 
-from autopatch import ledger, patching
+from autopatch import patching
 from autopatch.step import step
 from autopatch.steps import CancelPatchCommandEvent
 
@@ -11,10 +11,7 @@ logger = Logger()
 
 @step(CancelPatchCommandEvent, logger)
 def lambda_handler(event: CancelPatchCommandEvent, context):
-    waiting = ledger.waiting_task(event.instance) or {}
-    command_id = waiting.get("CommandId")
+    command_id = patching.cancel_waiting_command(event.instance)
     if command_id:
-        patching.cancel(command_id, event.instance)
         logger.warning("Patch command cancelled", extra={"instance_id": event.instance, "command_id": command_id})
-    ledger.forget_waiting_task(event.instance)
     return {"CommandId": command_id}

@@ -3,7 +3,7 @@ token, which command_finished returns when SSM reports the command's end."""
 
 from aws_lambda_powertools import Logger
 
-from autopatch import ledger, patching
+from autopatch import patching
 from autopatch.step import step
 from autopatch.steps import SendPatchCommandEvent
 
@@ -12,17 +12,14 @@ logger = Logger()
 
 @step(SendPatchCommandEvent, logger)
 def lambda_handler(event: SendPatchCommandEvent, context):
-    instance = event.instance
-    # the token is stored before the command exists, so that no end of it can go unheard
-    ledger.remember_task_token(instance, event.run_id, event.task_token)
-    command_id = patching.send_patch_command(
-        instance,
+    command_id = patching.send_for_task(
+        event.instance,
         run_id=event.run_id,
+        task_token=event.task_token,
         operation=event.operation,
         reboot_option=event.reboot_option,
         snapshot_id=event.snapshot_id,
         timeout=event.timeout_seconds,
     )
-    ledger.attach_command(instance, command_id)
-    logger.info("Patch command sent", extra={"instance_id": instance, "command_id": command_id})
+    logger.info("Patch command sent", extra={"instance_id": event.instance, "command_id": command_id})
     return {"CommandId": command_id}

@@ -1,6 +1,12 @@
 """AWS-RunPatchBaseline through Run Command: send it once per instance and run, then follow it."""
 
-from . import PATCH_DOCUMENT
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from . import PATCH_DOCUMENT, ledger
 from .clients import client
 
 # The statuses that end an invocation; each sends an "EC2 Command Invocation Status-change Notification".
@@ -45,3 +51,73 @@ def sent_by_run(command_id: str, run_id: str) -> bool:
 
 def cancel(command_id: str, instance_id: str) -> None:
     client("ssm").cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+
+
+def send_for_task(
+    instance_id: str, run_id: str, task_token: str, operation: str, reboot_option: str, snapshot_id: str, timeout: int
+) -> str:
+    """Send the command for the state machine's task that waits on `task_token`; its end is handed to that task
+    (hand_over_end). The token is stored before the command exists, so that no end of it can go unheard."""
+    ledger.remember_task_token(instance_id, run_id, task_token)
+    command_id = send_patch_command(
+        instance_id,
+        run_id=run_id,
+        operation=operation,
+        reboot_option=reboot_option,
+        snapshot_id=snapshot_id,
+        timeout=timeout,
+    )
+    ledger.attach_command(instance_id, command_id)
+    return command_id
+
+
+def cancel_waiting_command(instance_id: str) -> str | None:
+    """Cancel the command the instance's waiting task was sent (if it was), and forget the task."""
+    command_id = (ledger.waiting_task(instance_id) or {}).get("CommandId")
+    if command_id:
+        cancel(command_id, instance_id)
+    ledger.forget_waiting_task(instance_id)
+    return command_id
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What became of a command's end: handed to the task waiting for it, or no run waits for this command."""
+
+    handled: bool
+    run_id: str | None  # the run whose task waits on the instance
+    task_had_ended: bool = False  # the task had timed out or its execution ended: nothing was handed over
+
+
+def hand_over_end(instance_id: str, command_id: str, status: str) -> Handover:
+    """Give the task that waits for this command (it ended with a TERMINAL status) its outcome."""
+    waiting = ledger.waiting_task(instance_id)
+    run_id = waiting["RunId"] if waiting else None
+    if waiting and "CommandId" not in waiting and sent_by_run(command_id, run_id):
+        waiting["CommandId"] = command_id  # it ended before send_for_task could note its id
+    if not waiting or waiting.get("CommandId") != command_id:
+        return Handover(handled=False, run_id=run_id)
+    task_had_ended = False
+    try:
+        client("stepfunctions").send_task_success(
+            taskToken=waiting["TaskToken"],
+            output=json.dumps({"CommandId": command_id, "Status": status}),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            raise
+        task_had_ended = True
+    ledger.forget_waiting_task(instance_id)
+    return Handover(handled=True, run_id=run_id, task_had_ended=task_had_ended)
+
+
+def duration_seconds(requested, ended) -> float | None:
+    """Seconds from SendCommand to the end of the command, as its event tells them (ISO 8601), if it does."""
+    try:
+        start = dt.datetime.fromisoformat(requested.replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(ended.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        return None  # one of them without a zone: no duration to tell
+    return (end - start).total_seconds()

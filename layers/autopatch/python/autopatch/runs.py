@@ -7,6 +7,8 @@ limit, records the slice's results, and starts the next execution of the same ru
 import json
 import os
 
+from botocore.exceptions import ClientError
+
 from . import ledger
 from .clients import client
 
@@ -99,6 +101,21 @@ def continuation_name(run_id: str, part: int) -> str:
     """The next execution's name: derived from the run, so a repeated start is the same execution."""
     suffix = f"-part{part}"
     return run_id[: 80 - len(suffix)] + suffix
+
+
+def start_continuation(state_machine_arn: str, continuation: dict) -> tuple[str, str]:
+    """Start the execution that patches the run's next part: its name and ARN. Starting it twice starts it once:
+    the name is derived from the run and the part, and Step Functions refuses a second execution of that name."""
+    name = continuation_name(continuation["RunId"], continuation["Part"])
+    try:
+        started = client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps({"Continuation": continuation})
+        )
+        return name, started["executionArn"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        return name, f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
 
 
 def stopped(run_id: str, max_errors: int) -> bool:
