@@ -7,42 +7,21 @@ import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import images, preflight, runs
+from autopatch import preflight
 from autopatch.step import step
 from autopatch.steps import CheckFleetEvent
 
 logger = Logger()
-SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
 
 
 @step(CheckFleetEvent, logger)
 def lambda_handler(event: CheckFleetEvent, context):
-    plan = preflight.check(
-        event.group_names,
-        lower_min_size=event.lower_min_size,
-        skip_offline=event.offline_instances == "skip",
-    )
-    counts = {g["GroupName"]: len(g["Instances"]) for g in plan["Groups"]}
-    logger.info("Preflight passed", extra={"plan": counts})
+    checks = {"lower_min_size": event.lower_min_size, "skip_offline": event.offline_instances == "skip"}
     if event.dry_run:
-        return {
-            "Groups": [
-                {
-                    "GroupName": g["GroupName"],
-                    "Count": len(g["Instances"]),
-                    "Instances": g["Instances"][:SHOWN_PER_GROUP],
-                    **(
-                        {"Bake": images.bake_plan(g["GroupName"], os.environ["OPT_IN_TAG_VALUE"])}
-                        if event.bake_ami
-                        else {}
-                    ),
-                }
-                for g in plan["Groups"]
-            ],
-            "Skipped": plan["Skipped"],
-        }
-    runs.save_plan(event.run_id, plan)
-    return {
-        "Groups": [{"GroupName": name, "Count": count} for name, count in counts.items()],
-        "Skipped": len(plan["Skipped"]),
-    }
+        plan = preflight.dry_run(
+            event.group_names, **checks, bake=event.bake_ami, opt_in_value=os.environ["OPT_IN_TAG_VALUE"]
+        )
+    else:
+        plan = preflight.plan_run(event.run_id, event.group_names, **checks)
+    logger.info("Preflight passed", extra={"plan": {g["GroupName"]: g["Count"] for g in plan["Groups"]}})
+    return plan

@@ -5,7 +5,7 @@ import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import alerts, gates, ledger
+from autopatch import gates
 from autopatch.step import step
 from autopatch.steps import CheckSafeToContinueEvent
 
@@ -14,22 +14,16 @@ logger = Logger()
 
 @step(CheckSafeToContinueEvent, logger)
 def lambda_handler(event: CheckSafeToContinueEvent, context):
-    verdict = gates.check_next_instance(
+    verdict = gates.gate_next_instance(
         event.run_id,
         event.group,
         event.instance,
         max_errors=event.max_errors,
         alarm_names=event.alarm_names,
         opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
+        topic_arn=os.environ["ALERT_TOPIC_ARN"],
+        execution_arn=event.execution_arn,
     )
     if verdict.get("Announce"):
         logger.warning("Stopping before the next instance", extra={"reason": verdict["Reason"]})
-        alerts.publish_stop(
-            os.environ["ALERT_TOPIC_ARN"],
-            event.run_id,
-            event.execution_arn,
-            verdict["Reason"],
-            verdict["Scope"],
-        )
-        ledger.announced(verdict["StopKey"])
     return {"Proceed": verdict["Proceed"], "Reason": verdict.get("Reason")}

@@ -13,11 +13,13 @@ logger = Logger()
 
 @step(RecoverGroupsEvent, logger)
 def lambda_handler(event: RecoverGroupsEvent, context):
-    recovered = []
-    for name in event.group_names:
-        recovered += recovery.recover_group(
-            name, event.run_id, event.execution_arn, os.environ["ALERT_TOPIC_ARN"], event.health_timeout_seconds
-        )
+    recovered = recovery.recover_groups(
+        event.group_names,
+        event.run_id,
+        event.execution_arn,
+        topic_arn=os.environ["ALERT_TOPIC_ARN"],
+        health_timeout=event.health_timeout_seconds,
+    )
     if recovered:
         logger.warning("Recovered instances left by a run that died", extra={"instances": recovered})
     return {"Recovered": recovered}

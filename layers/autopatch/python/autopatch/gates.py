@@ -1,6 +1,6 @@
 """The gate before each instance: is it still safe to take the next one out?"""
 
-from . import PAUSED, groups, ledger
+from . import PAUSED, alerts, groups, ledger
 from .clients import client
 
 
@@ -33,6 +33,24 @@ def check_next_instance(
         reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
         return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
     return {"Proceed": True}
+
+
+def gate_next_instance(
+    run_id: str,
+    group_name: str,
+    instance_id: str,
+    max_errors: int,
+    alarm_names: list[str],
+    opt_in_value: str,
+    topic_arn: str,
+    execution_arn: str,
+) -> dict:
+    """check_next_instance, and the alert of the one call that stops the run (or the group)."""
+    verdict = check_next_instance(run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value)
+    if verdict.get("Announce"):
+        alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"])
+        ledger.announced(verdict["StopKey"])
+    return verdict
 
 
 def _stop(reason: str, scope: str, announce: bool, key: str | None = None) -> dict:

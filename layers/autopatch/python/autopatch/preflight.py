@@ -1,12 +1,42 @@
 """Preflight: before any instance is touched, is every group in a state where one can safely be taken out?"""
 
-from . import groups
+from . import groups, images, runs
 from .clients import client
 from .errors import PreflightFailed
 
 REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
 BLOCKING_PROCESSES = ("Launch", "Terminate")
 SSM_FILTER_LIMIT = 50  # values per DescribeInstanceInformation filter
+SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
+
+
+def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
+    """Check the groups and keep the plan in the run's report (S3) for the slices to read: per group how many
+    instances it patches, and how many are skipped."""
+    plan = check(group_names, lower_min_size, skip_offline)
+    runs.save_plan(run_id, plan)
+    return {
+        "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"])} for g in plan["Groups"]],
+        "Skipped": len(plan["Skipped"]),
+    }
+
+
+def dry_run(group_names: list[str], lower_min_size: bool, skip_offline: bool, bake: bool, opt_in_value: str) -> dict:
+    """Check the groups and say what a run would do, writing nothing: per group its instances in order (the first
+    SHOWN_PER_GROUP) and, with BakeAmi, which launch template a bake would change or why it would not bake."""
+    plan = check(group_names, lower_min_size, skip_offline)
+    return {
+        "Groups": [
+            {
+                "GroupName": g["GroupName"],
+                "Count": len(g["Instances"]),
+                "Instances": g["Instances"][:SHOWN_PER_GROUP],
+                **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
+            }
+            for g in plan["Groups"]
+        ],
+        "Skipped": plan["Skipped"],
+    }
 
 
 def check(group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:

@@ -10,6 +10,17 @@ from .clients import client
 from .errors import InstanceNotReady
 
 
+def recover_groups(
+    group_names: list[str], run_id: str, execution_arn: str, topic_arn: str, health_timeout: int
+) -> list[dict]:
+    """recover_group for each of the run's groups: every instance returned to service."""
+    return [
+        instance
+        for name in group_names
+        for instance in recover_group(name, run_id, execution_arn, topic_arn, health_timeout)
+    ]
+
+
 def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: str, health_timeout: int) -> list[dict]:
     """Return left-behind instances to service, alert and tag them Failed; restore a lowered MinSize.
     Safe to repeat: what this run recovered is kept in the ledger, and returned again, before anything is done

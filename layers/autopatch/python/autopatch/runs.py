@@ -9,7 +9,7 @@ import os
 
 from botocore.exceptions import ClientError
 
-from . import ledger
+from . import ledger, summary
 from .clients import client
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
@@ -95,6 +95,23 @@ def plan(run_id: str) -> dict:
 def save_summary(run_id: str, summary: dict) -> str:
     _put(run_id, "summary.json", summary)
     return report_location(run_id)
+
+
+def summarize_run(run_id: str, max_errors: int, group_names: list[str], recovered: list[dict], bake: bool) -> dict:
+    """The run's summary from its plan, results and stops, kept in the run's report (ReportLocation)."""
+    paused = [name for name in group_names if ledger.stop_reason(f"{run_id}#{name}")]
+    found = summary.summarize(
+        run_id,
+        max_errors,
+        all_results(run_id),
+        planned=plan(run_id),
+        recovered=recovered,
+        stop_reason=ledger.stop_reason(run_id),
+        paused=paused,
+        bake=bake,
+    )
+    found["ReportLocation"] = save_summary(run_id, found)
+    return found
 
 
 def continuation_name(run_id: str, part: int) -> str:
