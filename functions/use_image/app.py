@@ -14,16 +14,12 @@ logger = Logger()
 
 @step(UseImageEvent, logger)
 def lambda_handler(event: UseImageEvent, context):
-    group, image, stack = event.group, event.image, os.environ["STACK_NAME"]
-    template = images.use_image(group, image, event.run_id, stack, os.environ["OPT_IN_TAG_VALUE"])
-    removed, problems = images.remove_old_images(stack, group, event.keep_amis, image)
-    if problems:
-        logger.warning("Old images not removed", extra={"group": group, "problems": problems})
+    group, image = event.group, event.image
+    baked = images.launch_from_new_image(
+        group, image, event.run_id, os.environ["STACK_NAME"], os.environ["OPT_IN_TAG_VALUE"], keep=event.keep_amis
+    )
+    if baked["NotDeregistered"]:
+        logger.warning("Old images not removed", extra={"group": group, "problems": baked["NotDeregistered"]})
+    template = {key: baked[key] for key in ("LaunchTemplateId", "Version")}
     logger.info("Group launches from the new image", extra={"group": group, "image_id": image, **template})
-    return {
-        "Status": "Baked",
-        "ImageId": image,
-        **template,
-        "Deregistered": removed,
-        "NotDeregistered": problems,
-    }
+    return baked

@@ -192,6 +192,16 @@ def use_image(group_name: str, image_id: str, run_id: str, stack: str, opt_in_va
     return {"LaunchTemplateId": source.template_id, "Version": version}
 
 
+def launch_from_new_image(
+    group_name: str, image_id: str, run_id: str, stack: str, opt_in_value: str, keep: int
+) -> dict:
+    """use_image, then remove_old_images beyond the newest `keep`: what the group launches from and which old
+    images were deregistered, or could not be (NotDeregistered, with why)."""
+    template = use_image(group_name, image_id, run_id, stack, opt_in_value)
+    removed, problems = remove_old_images(stack, group_name, keep, image_id)
+    return {"Status": "Baked", "ImageId": image_id, **template, "Deregistered": removed, "NotDeregistered": problems}
+
+
 def baked_images(stack: str, group_name: str) -> list[dict]:
     """The images this stack baked for the group, newest first."""
     paginator = client("ec2").get_paginator("describe_images")

@@ -6,6 +6,7 @@ limit, records the slice's results, and starts the next execution of the same ru
 
 import json
 import os
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -112,6 +113,30 @@ def summarize_run(run_id: str, max_errors: int, group_names: list[str], recovere
     )
     found["ReportLocation"] = save_summary(run_id, found)
     return found
+
+
+def first_part(run_id: str, execution_arn: str, settings: dict, group_names: list[str]) -> dict:
+    """The state of a run's first execution, from its validated settings (RunSettings.to_dict())."""
+    return {
+        "RunId": run_id,
+        "ExecutionArn": execution_arn,
+        "Part": 1,
+        "Offset": 0,
+        "PreviousExecutionArn": None,
+        # One patch snapshot for the whole run, so every instance installs the same patch set.
+        # Derived from the execution, so a retried invocation returns the same id.
+        "SnapshotId": str(uuid.uuid5(uuid.NAMESPACE_URL, execution_arn)),
+        "Settings": {**settings, "AlarmNames": settings["AlarmNames"] or []},
+        "GroupNames": group_names,
+        "Recovered": {"Instances": []},
+    }
+
+
+def next_part(continuation: dict, execution_arn: str) -> dict:
+    """The state of a later execution of the run, from the continuation the previous one started it with."""
+    settings = {**continuation["Settings"], "AlarmNames": continuation["Settings"].get("AlarmNames") or []}
+    recovered = {"Instances": continuation["Recovered"]}
+    return {**continuation, "ExecutionArn": execution_arn, "Settings": settings, "Recovered": recovered}
 
 
 def continuation_name(run_id: str, part: int) -> str:

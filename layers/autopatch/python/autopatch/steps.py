@@ -46,6 +46,15 @@ class ValidateInputEvent(StepEvent):
     input: object = payload("Input", any_json, default=None)  # the execution's input, parsed by run_input
     execution_name: str = payload("ExecutionName", str)
 
+    @property
+    def continues_a_run(self) -> bool:
+        """The input is a run's own input to its next execution, {"Continuation": ...}."""
+        return isinstance(self.input, dict) and "Continuation" in self.input
+
+    def __post_init__(self):
+        if self.continues_a_run and len(self.input) != 1:
+            raise InvalidInput("Continuation comes alone: it is the input a run gives its next execution.")
+
 
 @dataclass(frozen=True)
 class LockGroupsEvent(StepEvent):
