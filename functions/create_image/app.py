@@ -2,12 +2,10 @@
 group cannot be baked (nothing is created then)."""
 
 import os
-import time
 
 from aws_lambda_powertools import Logger
 
 from autopatch import images
-from autopatch.errors import NotBakeable
 from autopatch.step import step
 from autopatch.steps import CreateImageEvent
 
@@ -16,14 +14,17 @@ logger = Logger()
 
 @step(CreateImageEvent, logger)
 def lambda_handler(event: CreateImageEvent, context):
-    group, instance = event.group, event.instance
-    try:
-        image = images.start_image(
-            group, instance, event.run_id, os.environ["STACK_NAME"], os.environ["OPT_IN_TAG_VALUE"]
-        )
-    except NotBakeable as reason:
-        logger.info("Group not baked", extra={"group": group, "reason": str(reason)})
-        return {"Status": "NotBaked", "Reason": str(reason), "ImageId": None, "Deadline": None}
-    logger.info("Image being created", extra={"group": group, "instance_id": instance, "image_id": image})
-    deadline = int(time.time()) + event.timeout_seconds
-    return {"Status": "Creating", "Reason": None, "ImageId": image, "Deadline": deadline}
+    bake = images.start_bake(
+        event.group,
+        event.instance,
+        event.run_id,
+        os.environ["STACK_NAME"],
+        os.environ["OPT_IN_TAG_VALUE"],
+        timeout=event.timeout_seconds,
+    )
+    if bake["Status"] == "NotBaked":
+        logger.info("Group not baked", extra={"group": event.group, "reason": bake["Reason"]})
+    else:
+        ids = {"group": event.group, "instance_id": event.instance, "image_id": bake["ImageId"]}
+        logger.info("Image being created", extra=ids)
+    return bake

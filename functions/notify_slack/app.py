@@ -15,8 +15,7 @@ logger = Logger()
 def lambda_handler(event: NotifySlackEvent, context):
     posted = []
     for alert in event.messages:
-        kind = slack.kind_of(alert.subject, alert.attributes)
-        status = slack.post(os.environ["SLACK_SECRET_NAME"], slack.message(alert.subject, alert.message, kind))
+        kind, status = slack.post_alert(os.environ["SLACK_SECRET_NAME"], alert.subject, alert.message, alert.attributes)
         logger.info("Alert posted to Slack", extra={"kind": kind, "status": status})
         posted.append(kind)
     return {"Posted": posted}

@@ -13,21 +13,7 @@ logger = Logger()
 
 @step(SendAlertEvent, logger)
 def lambda_handler(event: SendAlertEvent, context):
-    failure = {
-        "InstanceId": event.instance,
-        "GroupName": event.group,
-        "RunId": event.run_id,
-        "ExecutionArn": event.execution_arn,
-        "Step": event.step,
-        "Error": event.error,
-        "Cause": event.cause,
-        "CommandId": event.command_id,
-        "ReturnedToService": event.returned_to_service,
-    }
-    topic = os.environ["ALERT_TOPIC_ARN"]
-    if event.kind == "bake-failed":
-        message_id = alerts.publish_bake_failure(topic, {**failure, "ImageId": event.image})
-    else:
-        message_id = alerts.publish_failure(topic, failure)
+    publish = alerts.publish_bake_failure if event.kind == "bake-failed" else alerts.publish_failure
+    message_id = publish(os.environ["ALERT_TOPIC_ARN"], event.failure)
     logger.info("Alert sent", extra={"kind": event.kind, "instance_id": event.instance, "error": event.error})
     return {"MessageId": message_id}

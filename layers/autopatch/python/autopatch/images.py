@@ -141,6 +141,16 @@ def start_image(group_name: str, instance_id: str, run_id: str, stack: str, opt_
     return created["ImageId"]
 
 
+def start_bake(group_name: str, instance_id: str, run_id: str, stack: str, opt_in_value: str, timeout: int) -> dict:
+    """start_image, with the deadline for the image to be available; or, for a group that cannot be baked, why
+    (Status NotBaked: nothing is created)."""
+    try:
+        image_id = start_image(group_name, instance_id, run_id, stack, opt_in_value)
+    except NotBakeable as reason:
+        return {"Status": "NotBaked", "Reason": str(reason), "ImageId": None, "Deadline": None}
+    return {"Status": "Creating", "Reason": None, "ImageId": image_id, "Deadline": int(time.time()) + timeout}
+
+
 def image_available(image_id: str, deadline: float) -> bool:
     """True once the image is available; ImageFailed if it never will be, BakeTimedOut past the deadline."""
     try:

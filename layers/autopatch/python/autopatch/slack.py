@@ -91,3 +91,9 @@ def message(subject: str | None, body: str, kind: str) -> dict:
             }
         )
     return {"text": f"{emoji} {title}", "blocks": blocks}
+
+
+def post_alert(secret_name: str, subject: str | None, body: str, attributes: dict) -> tuple[str, int]:
+    """Post one alert the topic delivered: its kind (from its attributes, else its subject) and Slack's status."""
+    kind = kind_of(subject, attributes)
+    return kind, post(secret_name, message(subject, body, kind))

@@ -230,6 +230,22 @@ class SendAlertEvent(StepEvent):
         if self.kind not in ALERT_KINDS:
             raise InvalidInput(f"Kind must be one of {', '.join(ALERT_KINDS)}.")
 
+    @property
+    def failure(self) -> dict:
+        """What went wrong, as autopatch.alerts words it."""
+        failure = {
+            "InstanceId": self.instance,
+            "GroupName": self.group,
+            "RunId": self.run_id,
+            "ExecutionArn": self.execution_arn,
+            "Step": self.step,
+            "Error": self.error,
+            "Cause": self.cause,
+            "CommandId": self.command_id,
+            "ReturnedToService": self.returned_to_service,
+        }
+        return {**failure, "ImageId": self.image} if self.kind == "bake-failed" else failure
+
 
 # --- the image of a group (BakeAmi) --------------------------------------------------------------------------
 
