@@ -12,7 +12,7 @@ requires, so that the state machine's Payloads can be checked against it.
 import copy
 import dataclasses
 import functools
-from typing import ClassVar, Self
+from typing import Self
 
 from aws_lambda_powertools import Logger, Tracer
 
@@ -41,9 +41,6 @@ def payload(key: str, read=field, *args, default=REQUIRED):
 class StepEvent:
     """Base of the typed events: frozen dataclasses whose fields are made with payload()."""
 
-    # the keys a step's log lines are tagged from (run_context); reading them is part of every step
-    logged_keys: ClassVar[frozenset[str]] = frozenset(LOGGED_KEYS)
-
     @classmethod
     def parse(cls, event) -> Self:
         """The typed event, its fields read in the order they are declared (the first bad one is named)."""
@@ -51,8 +48,8 @@ class StepEvent:
 
     @classmethod
     def reads(cls) -> frozenset[str]:
-        """Every payload key this step looks at."""
-        return frozenset(f.metadata["key"] for f in dataclasses.fields(cls)) | cls.logged_keys
+        """Every payload key this step looks at: its fields', and those its log lines are tagged from."""
+        return frozenset(f.metadata["key"] for f in dataclasses.fields(cls)) | frozenset(LOGGED_KEYS)
 
     @classmethod
     def requires(cls) -> frozenset[str]:
