@@ -57,7 +57,11 @@ def payload_problems(definition: dict, functions: dict[str, Function]) -> list[s
     """What disagrees between the Lambda tasks' Payloads and the events of the functions they call."""
     problems = []
     for state, task in task_states(definition["States"]):
-        if not task.get("Resource", "").startswith("arn:aws:states:::lambda:invoke"):
+        resource = task.get("Resource", "")
+        if resource.startswith("${"):
+            problems.append(f"'{state}' invokes {resource} with its whole input: its keys cannot be checked")
+            continue
+        if not resource.startswith("arn:aws:states:::lambda:invoke"):
             continue
         parameters = task.get("Parameters", {})
         arn = str(parameters.get("FunctionName", parameters.get("FunctionName.$", "")))
@@ -151,4 +155,16 @@ def test_a_task_calling_no_function_of_the_template_is_a_problem(functions):
     problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
     assert problems == {
         "'Mark patch completed' calls ${TagEverythingFunctionArn}, which is no function of the template"
+    }
+
+
+def test_a_function_invoked_as_the_resource_itself_is_reported_as_unchecked(functions):
+    # Given a state machine whose "Mark patch completed" names the function as its Resource (no Parameters)
+    definition = copy.deepcopy(DEFINITION)
+    task = state_named(definition, "Mark patch completed")
+    task["Resource"] = task.pop("Parameters")["FunctionName"]
+    # Then it is reported, since the function gets the state's whole input
+    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    assert problems == {
+        "'Mark patch completed' invokes ${TagInstanceFunctionArn} with its whole input: its keys cannot be checked"
     }
