@@ -109,6 +109,8 @@ def inline_map(states: dict) -> dict:
 THIS_INSTANCE = {"GroupName.$": "$.GroupName", "InstanceId.$": "$.InstanceId", "RunId.$": "$.Run.RunId"}
 # What the tasks of the whole run pass on.
 THIS_RUN = {"RunId.$": "$.RunId", "ExecutionArn.$": "$.ExecutionArn", "GroupNames.$": "$.GroupNames"}
+# The preflight needs no execution: the run and its groups.
+THIS_RUN_GROUPS = {key: THIS_RUN[key] for key in ("RunId.$", "GroupNames.$")}
 
 
 def wait_until_healthy(
@@ -284,7 +286,7 @@ def run() -> dict:
         "Check the fleet (dry run)": lambda_task(
             "CheckFleet",
             {
-                **THIS_RUN,
+                **THIS_RUN_GROUPS,
                 "DryRun": True,
                 "LowerMinSize.$": "$.Settings.LowerMinSize",
                 "OfflineInstances.$": "$.Settings.OfflineInstances",
@@ -339,7 +341,7 @@ def run() -> dict:
         "Check the fleet": lambda_task(
             "CheckFleet",
             {
-                **THIS_RUN,
+                **THIS_RUN_GROUPS,
                 "LowerMinSize.$": "$.Settings.LowerMinSize",
                 "OfflineInstances.$": "$.Settings.OfflineInstances",
             },

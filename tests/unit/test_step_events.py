@@ -19,12 +19,6 @@ from tests.support import handler_names, load_handler
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = json.loads((ROOT / "statemachine" / "rolling_patch.asl.json").read_text())
 
-# The state machine passes check_fleet the run's ExecutionArn, which check_fleet does not read.
-KNOWN_PROBLEMS = [
-    "'Check the fleet (dry run)' passes ExecutionArn, which check_fleet does not read",
-    "'Check the fleet' passes ExecutionArn, which check_fleet does not read",
-]
-
 
 class Function(NamedTuple):
     folder: str
@@ -113,7 +107,7 @@ def test_the_state_machine_calls_the_functions_of_the_template(functions):
 
 
 def test_every_payload_passes_what_its_function_reads_and_requires(functions):
-    assert payload_problems(DEFINITION, functions) == KNOWN_PROBLEMS
+    assert payload_problems(DEFINITION, functions) == []
 
 
 def test_a_payload_key_no_function_reads_is_a_problem(functions):
@@ -121,7 +115,7 @@ def test_a_payload_key_no_function_reads_is_a_problem(functions):
     definition = copy.deepcopy(DEFINITION)
     state_named(definition, "Enter standby")["Parameters"]["Payload"]["MinSize.$"] = "$.Run.Settings.MinSize"
     # Then that key is named
-    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    problems = set(payload_problems(definition, functions))
     assert problems == {"'Enter standby' passes MinSize, which enter_standby does not read"}
 
 
@@ -130,7 +124,7 @@ def test_a_required_key_missing_from_a_payload_is_a_problem(functions):
     definition = copy.deepcopy(DEFINITION)
     del state_named(definition, "Wait until healthy")["Parameters"]["Payload"]["Deadline.$"]
     # Then the missing key is named
-    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    problems = set(payload_problems(definition, functions))
     assert problems == {"'Wait until healthy' does not pass Deadline, which check_health requires"}
 
 
@@ -141,7 +135,7 @@ def test_a_whole_object_as_payload_is_reported_as_unchecked(functions):
     del parameters["Payload"]
     parameters["Payload.$"] = "$"
     # Then it is reported, since its keys cannot be checked
-    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    problems = set(payload_problems(definition, functions))
     assert problems == {
         "'Cancel the patch command' passes $ as a whole as cancel_patch_command's Payload: its keys cannot be checked"
     }
@@ -152,7 +146,7 @@ def test_a_task_calling_no_function_of_the_template_is_a_problem(functions):
     definition = copy.deepcopy(DEFINITION)
     state_named(definition, "Mark patch completed")["Parameters"]["FunctionName"] = "${TagEverythingFunctionArn}"
     # Then that is the problem, and its Payload is not checked against some other function
-    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    problems = set(payload_problems(definition, functions))
     assert problems == {
         "'Mark patch completed' calls ${TagEverythingFunctionArn}, which is no function of the template"
     }
@@ -164,7 +158,7 @@ def test_a_function_invoked_as_the_resource_itself_is_reported_as_unchecked(func
     task = state_named(definition, "Mark patch completed")
     task["Resource"] = task.pop("Parameters")["FunctionName"]
     # Then it is reported, since the function gets the state's whole input
-    problems = set(payload_problems(definition, functions)) - set(KNOWN_PROBLEMS)
+    problems = set(payload_problems(definition, functions))
     assert problems == {
         "'Mark patch completed' invokes ${TagInstanceFunctionArn} with its whole input: its keys cannot be checked"
     }
