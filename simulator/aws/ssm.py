@@ -1,0 +1,221 @@
+"""Systems Manager Run Command with AWS-RunPatchBaseline, as its agent and Patch Manager behave.
+
+Modelled after the SendCommand, GetCommandInvocation, ListCommands, CancelCommand, DescribeInstancePatchStates and
+DescribeInstanceInformation API references and the user guide's "Understanding command statuses": an invocation
+is unknown for a moment after SendCommand (InvocationDoesNotExist), Pending until an online agent picks it up,
+InProgress, then Success or Failed, or TimedOut when no agent takes it; each terminal status sends the
+"EC2 Command Invocation Status-change Notification" event to EventBridge.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from .common import AwsError
+
+# Seconds after SendCommand before GetCommandInvocation knows the invocation (InvocationDoesNotExist).
+INVOCATION_VISIBLE_AFTER = 2
+# Seconds an online agent takes to pick a command up (Pending -> InProgress).
+DELIVERY_SECONDS = 3
+
+
+@dataclass
+class Invocation:
+    command_id: str
+    instance_id: str
+    document: str
+    comment: str
+    parameters: dict
+    sent_at: float
+    timeout: int
+    status: str = "Pending"
+    details: str = "Pending"
+    response_code: int = -1
+    start_at: float | None = None
+    end_at: float | None = None
+    outcome: str = "Success"
+
+
+class Ssm:
+    """The Systems Manager calls answered here, on the invocations kept in self.invocations."""
+
+    def _ssm_SendCommand(self, params):
+        document = params["DocumentName"]
+        if document != "AWS-RunPatchBaseline":
+            raise AwsError("InvalidDocument", f"Document {document} does not exist in the simulated account.")
+        operation = params.get("Parameters", {}).get("Operation", [None])[0]
+        if operation not in ("Scan", "Install"):
+            raise AwsError("InvalidParameters", "Operation must be Scan or Install.")
+        for instance_id in params["InstanceIds"]:
+            if instance_id not in self.instances:
+                raise AwsError("InvalidInstanceId", "Instances not in a valid state for account")
+        command_id = str(uuid.uuid4())
+        now = self.clock.now()
+        timeout = params.get("TimeoutSeconds", 3600)
+        for instance_id in params["InstanceIds"]:
+            sim = self.instances[instance_id]
+            invocation = Invocation(
+                command_id, instance_id, document, params.get("Comment", ""), params.get("Parameters", {}), now, timeout
+            )
+            self.invocations[(command_id, instance_id)] = invocation
+            self.commands.setdefault(instance_id, []).append(command_id)
+            self.log(now, sim.group, instance_id, f"AWS-RunPatchBaseline {operation} sent ({command_id[:8]})")
+            if sim.agent_online:
+                self.at(DELIVERY_SECONDS, lambda t, inv=invocation, s=sim: self._start_command(t, inv, s))
+            self.at(timeout, lambda t, inv=invocation: self._delivery_timeout(t, inv))
+        return {
+            "Command": {
+                "CommandId": command_id,
+                "DocumentName": document,
+                "Status": "Pending",
+                "InstanceIds": params["InstanceIds"],
+                "Comment": params.get("Comment", ""),
+            }
+        }
+
+    def _start_command(self, t, invocation, sim):
+        if invocation.status != "Pending":
+            return
+        invocation.status = invocation.details = "InProgress"
+        invocation.start_at = t
+        if "patch_timeout" in sim.faults:
+            return  # never ends
+        invocation.outcome = "Failed" if "patch_failed" in sim.faults else "Success"
+        self.at(
+            sim.patch_seconds if invocation.parameters.get("Operation") == ["Install"] else 60,
+            lambda t2, inv=invocation, s=sim: self._finish_command(t2, inv, s),
+        )
+
+    def _finish_command(self, t, invocation, sim):
+        if invocation.status != "InProgress":
+            return
+        sim.last_operation = invocation.parameters.get("Operation", ["Scan"])[0]
+        if invocation.outcome == "Success" and sim.last_operation == "Install":
+            patches, missing = sim.patches, sim.patches["missing"]
+            failed = min(missing, 2) if "failed_patches" in sim.faults else 0
+            installed = missing - failed
+            if invocation.parameters.get("RebootOption") == ["NoReboot"]:
+                patches["pending_reboot"] += installed
+            else:
+                patches["installed"] += installed
+            patches.update(missing=failed, failed=failed)
+        invocation.status = invocation.details = invocation.outcome
+        invocation.response_code = 0 if invocation.outcome == "Success" else 1
+        self._ended(t, invocation)
+        self.log(t, sim.group, sim.instance_id, f"AWS-RunPatchBaseline {invocation.outcome}")
+        if "paused_after_patch" in sim.faults:
+            group = self.asg.autoscaling_groups[sim.group]
+            group.tags = [{**t, "Value": "paused"} if t["Key"] == "AutoPatch" else t for t in group.tags]
+            self.log(t, sim.group, "", "group tagged AutoPatch=paused by an operator")
+        alarm = self.groups[sim.group].alarm
+        if "alarm_after_patch" in sim.faults and alarm:
+            self.cloudwatch.set_alarm_state(alarm, "Threshold crossed after patching", "{}", "ALARM")
+            self.log(t, sim.group, sim.instance_id, f"alarm {alarm} -> ALARM")
+
+    def _delivery_timeout(self, t, invocation):
+        if invocation.status == "Pending":
+            invocation.status, invocation.details = "TimedOut", "Delivery Timed Out"
+            self._ended(t, invocation)
+
+    def _ended(self, t, invocation):
+        """An invocation reached a terminal status: SSM sends its status-change event to EventBridge."""
+        invocation.end_at = t
+        self.emit(
+            "EC2 Command Invocation Status-change Notification",
+            "aws.ssm",
+            {
+                "command-id": invocation.command_id,
+                "document-name": invocation.document,
+                "instance-id": invocation.instance_id,
+                "requested-date-time": self.clock.start_plus(invocation.sent_at),
+                "status": invocation.status,
+            },
+            [f"arn:aws:ec2:us-east-1:123456789012:instance/{invocation.instance_id}"],
+        )
+
+    def _invocation(self, params) -> Invocation:
+        invocation = self.invocations.get((params["CommandId"], params["InstanceId"]))
+        if invocation is None or self.clock.now() - invocation.sent_at < INVOCATION_VISIBLE_AFTER:
+            raise AwsError("InvocationDoesNotExist", "")
+        return invocation
+
+    def _ssm_GetCommandInvocation(self, params):
+        inv = self._invocation(params)
+        return {
+            "CommandId": inv.command_id,
+            "InstanceId": inv.instance_id,
+            "Comment": inv.comment,
+            "DocumentName": inv.document,
+            "Status": inv.status,
+            "StatusDetails": inv.details,
+            "ResponseCode": inv.response_code,
+        }
+
+    def _ssm_ListCommands(self, params):
+        instance_id = params.get("InstanceId")
+        ids = (
+            self.commands.get(instance_id, [])
+            if instance_id
+            else list({inv.command_id for inv in self.invocations.values()})
+        )
+        commands = []
+        for command_id in ids:
+            invs = [inv for (cid, _), inv in self.invocations.items() if cid == command_id]
+            first = invs[0]
+            commands.append(
+                {
+                    "CommandId": command_id,
+                    "DocumentName": first.document,
+                    "Comment": first.comment,
+                    "Status": first.status,
+                    "InstanceIds": [inv.instance_id for inv in invs],
+                }
+            )
+        return {"Commands": commands}
+
+    def _ssm_CancelCommand(self, params):
+        for (command_id, instance_id), inv in self.invocations.items():
+            wanted = command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id])
+            if wanted and inv.status in ("Pending", "InProgress", "Delayed"):
+                inv.status, inv.details = "Cancelled", "Cancelled"
+                self._ended(self.clock.now(), inv)
+                self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
+        return {}
+
+    def _ssm_DescribeInstancePatchStates(self, params):
+        states = []
+        for instance_id in params["InstanceIds"]:
+            sim = self.instances.get(instance_id)
+            if sim is None:
+                continue
+            p = sim.patches
+            states.append(
+                {
+                    "InstanceId": instance_id,
+                    "PatchGroup": "",
+                    "BaselineId": "pb-0simulated",
+                    "Operation": sim.last_operation,
+                    "OperationStartTime": self.clock.now_datetime(),
+                    "OperationEndTime": self.clock.now_datetime(),
+                    "InstalledCount": p["installed"],
+                    "MissingCount": p["missing"],
+                    "FailedCount": p["failed"],
+                    "InstalledPendingRebootCount": p["pending_reboot"],
+                    "InstalledOtherCount": 0,
+                    "InstalledRejectedCount": 0,
+                    "NotApplicableCount": 12,
+                }
+            )
+        return {"InstancePatchStates": states}
+
+    def _ssm_DescribeInstanceInformation(self, params):
+        return {
+            "InstanceInformationList": [
+                {
+                    "InstanceId": i.instance_id,
+                    "PingStatus": "Online" if i.agent_online else "ConnectionLost",
+                    "PlatformType": "Linux",
+                    "ResourceType": "EC2Instance",
+                }
+                for i in self.instances.values()
+            ]
+        }
