@@ -15,22 +15,9 @@ import threading
 import time
 import types
 
-import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
-import moto.stepfunctions.parser.asl.component.program.program as program_mod
-import moto.stepfunctions.parser.asl.component.state.exec.execute_state as execute_state
-import moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job as job_mod
-import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker as branch_worker
-import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as branches_decl
-import moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function as wait_function
-import moto.stepfunctions.parser.asl.eval.callback.callback as callback
-import moto.stepfunctions.parser.asl.eval.environment as environment
-import moto.stepfunctions.parser.backend.execution_worker as execution_worker
 import time_machine
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-    inline_iteration_component as inline_iter,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import map_run_record
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+from . import moto_targets as moto
 
 _RESOLUTION = 1e-6  # seconds: time-machine shifts the clock in whole microseconds
 _REAL_EVENT = threading.Event
@@ -213,7 +200,8 @@ class _CountedEvent(_REAL_EVENT):
         return self.is_set()
 
 
-_real_set_error = environment.Environment.set_error
+ProgramStopped = moto.PROGRAM_STOPPED.get()
+_real_set_error = moto.SET_ERROR.get()
 
 
 def _set_error_unless_stopped(self, error):
@@ -230,21 +218,13 @@ def _virtual_wait_interval(self, env, wait_seconds):
 
 _threading = types.SimpleNamespace(**{**vars(threading), "Thread": _CountedThread, "Event": _CountedEvent})
 _time = types.SimpleNamespace(**{**vars(time), "sleep": lambda s: _clock.sleep(s)})
-_PATCHES = [
-    (program_mod, "threading", _threading),
-    (inline_iter, "threading", _threading),
-    (map_run_record, "threading", _threading),
-    (job_mod, "threading", _threading),
-    (branch_worker, "threading", _threading),
-    (branches_decl, "threading", _threading),
-    (execute_state, "threading", _threading),
-    (execute_state, "Thread", _CountedThread),
-    (environment, "threading", _threading),
-    (callback, "Event", _CountedEvent),
-    (execution_worker, "Thread", _CountedThread),
-    (retrier_decl, "time", _time),
-    (wait_function.WaitFunction, "_wait_interval", _virtual_wait_interval),
-    (environment.Environment, "set_error", _set_error_unless_stopped),
+_PATCHES = [(target, _threading) for target in moto.THREADING_MODULES] + [
+    (moto.EXECUTE_STATE_THREAD, _CountedThread),
+    (moto.CALLBACK_EVENT, _CountedEvent),
+    (moto.EXECUTION_WORKER_THREAD, _CountedThread),
+    (moto.RETRIER_TIME, _time),
+    (moto.WAIT_INTERVAL, _virtual_wait_interval),
+    (moto.SET_ERROR, _set_error_unless_stopped),
 ]
 _saved: list = []
 
@@ -254,14 +234,14 @@ def _install(clock: VirtualClock) -> None:
     if _clock is not None:
         raise RuntimeError("a virtual clock is already running")
     _clock = clock
-    for owner, name, value in _PATCHES:
-        _saved.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, value)
+    for target, value in _PATCHES:
+        _saved.append((target, target.get()))
+        target.set(value)
 
 
 def _uninstall() -> None:
     global _clock
     while _saved:
-        owner, name, value = _saved.pop()
-        setattr(owner, name, value)
+        target, value = _saved.pop()
+        target.set(value)
     _clock = None

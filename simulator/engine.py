@@ -19,11 +19,11 @@ import botocore.handlers
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch as emf
 from moto import mock_aws
 from moto.autoscaling.models import autoscaling_backends
-from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
+from . import moto_targets
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
 from .scenario import Scenario
@@ -635,7 +635,7 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
 
 
 _HOOKS = [("before-parameter-build", _remember_params), ("before-call", _before_call)]
-_saved_invoke = LambdaSimpleBackend.invoke
+_saved_invoke = moto_targets.LAMBDA_INVOKE.get()
 
 
 def _install_hooks():
@@ -643,7 +643,7 @@ def _install_hooks():
         if hook not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
     boto3.DEFAULT_SESSION = None  # new clients pick the hooks up
-    LambdaSimpleBackend.invoke = _invoke
+    moto_targets.LAMBDA_INVOKE.set(_invoke)
     _reset_project_clients()
 
 
@@ -652,7 +652,7 @@ def _uninstall_hooks():
         if hook in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.remove(hook)
     boto3.DEFAULT_SESSION = None
-    LambdaSimpleBackend.invoke = _saved_invoke
+    moto_targets.LAMBDA_INVOKE.set(_saved_invoke)
     _reset_project_clients()
 
 
