@@ -1,6 +1,7 @@
 """Runs one simulated patch run: moto, the fleet, the real ASL and handlers, on virtual time."""
 
 import datetime as dt
+import functools
 import importlib.util
 import io
 import json
@@ -185,7 +186,8 @@ class Simulation:
             ]
             for n, az in enumerate("ab")
         ]
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        # the first of moto's Amazon images, as DescribeImages lists them, without serializing them all
+        image = self.model.ec2.describe_images(owners=["amazon"])[0].id
         opt_in_value = self.stack.parameters["OptInTagValue"]
         for spec in self.scenario.groups:
             target_groups = []
@@ -634,8 +636,28 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
     return _active.invoke(function_name, body, response_headers)
 
 
+_real_client_for = moto_targets.LAMBDA_TASK_CLIENT.get()
+_shared_clients: dict = {}
+
+
+def _shared_client(region, service, state_credentials=None):
+    """moto creates a boto3 client for every Lambda task (about 10 ms each) and never gives it the state's
+    credentials: one client per region and service, for the whole run, makes the same calls."""
+    key = (region, service)
+    if key not in _shared_clients:
+        _shared_clients[key] = _real_client_for(region, service, state_credentials)
+    return _shared_clients[key]
+
+
 _HOOKS = [("before-parameter-build", _remember_params), ("before-call", _before_call)]
-_saved_invoke = moto_targets.LAMBDA_INVOKE.get()
+# JSONPath objects are immutable: moto's interpreter parses every path again each time it evaluates one
+_PATCHES = [
+    (moto_targets.LAMBDA_INVOKE, _invoke),
+    (moto_targets.LAMBDA_TASK_CLIENT, _shared_client),
+    (moto_targets.JSON_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.JSON_PATH_PARSE.get())),
+    (moto_targets.RESULT_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.RESULT_PATH_PARSE.get())),
+]
+_saved = [(target, target.get()) for target, _ in _PATCHES]
 
 
 def _install_hooks():
@@ -643,7 +665,9 @@ def _install_hooks():
         if hook not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
     boto3.DEFAULT_SESSION = None  # new clients pick the hooks up
-    moto_targets.LAMBDA_INVOKE.set(_invoke)
+    _shared_clients.clear()
+    for target, value in _PATCHES:
+        target.set(value)
     _reset_project_clients()
 
 
@@ -652,7 +676,9 @@ def _uninstall_hooks():
         if hook in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.remove(hook)
     boto3.DEFAULT_SESSION = None
-    moto_targets.LAMBDA_INVOKE.set(_saved_invoke)
+    _shared_clients.clear()
+    for target, value in _saved:
+        target.set(value)
     _reset_project_clients()
 
 

@@ -124,13 +124,41 @@ LAMBDA_INVOKE = Target(
     params=("self", "function_name", "qualifier", "body", "headers", "response_headers"),
 )
 
+# Patched by engine.py: the interpreter's own overhead, which grows with the fleet (README, "Where a simulated run
+# spends its time")
+LAMBDA_TASK_CLIENT = Target(
+    f"{_SFN}.component.state.exec.state_task.lambda_eval_utils",
+    "boto_client_for",
+    "shares one client per region and service: moto builds one for every Lambda task",
+    params=("region", "service", "state_credentials"),
+    same_as="moto.stepfunctions.parser.asl.utils.boto_client:boto_client_for",
+)
+JSON_PATH_PARSE = Target(
+    f"{_SFN}.utils.json_path",
+    "parse",
+    "parses each JSONPath once: moto builds a new parser for every path it evaluates",
+    same_as="jsonpath_ng.ext:parse",
+)
+RESULT_PATH_PARSE = Target(
+    f"{_SFN}.component.common.path.result_path",
+    "parse",
+    "parses each ResultPath once: moto builds a new parser for every state's result",
+    same_as="jsonpath_ng:parse",
+)
+
 # Relied on by engine.py and aws/: the backends it reaches into, and what it calls there ---------------------
 ACCOUNT = Target("moto.core", "DEFAULT_ACCOUNT_ID", "finds the backends in this account")
+SFN_BACKENDS = Target(
+    "moto.stepfunctions.parser.models",
+    "stepfunctions_parser_backends",
+    "reads each execution's history events for the report",
+)
 RELIED_ON = [
     ACCOUNT,
     Target("moto.core.exceptions", "ServiceException", "turns a backend's refusal into the AWS error"),
     Target("moto.autoscaling.models", "autoscaling_backends", "answers Auto Scaling calls on its groups"),
     Target("moto.cloudwatch.models", "cloudwatch_backends", "sets alarms after a patch"),
+    SFN_BACKENDS,
     Target("moto.ec2.models", "ec2_backends", "answers EC2 image and launch template calls on its objects"),
     Target(
         "moto.autoscaling.models",
@@ -150,6 +178,12 @@ RELIED_ON = [
         "EC2Backend.create_image",
         "makes the image CreateImage answers with",
         ("self", "instance_id", "name", "description", "tag_specifications"),
+    ),
+    Target(
+        "moto.ec2.models",
+        "EC2Backend.describe_images",
+        "finds the image the fleet launches from",
+        ("self", "ami_ids", "filters", "exec_users", "owners"),
     ),
     Target("moto.ec2.models", "EC2Backend.create_tags", "tags an image's snapshot", ("self", "resource_ids", "tags")),
     Target("moto.ec2.models", "EC2Backend.deregister_image", "answers DeregisterImage", ("self", "ami_id")),
@@ -182,6 +216,7 @@ RELIED_ON = [
 ]
 # Attributes of the backends' objects, by backend: (backend, attributes it must have once created)
 BACKEND_ATTRIBUTES = {
+    "stepfunctions_parser_backends": ("get_execution_history",),
     "autoscaling_backends": ("autoscaling_groups",),
     "ec2_backends": ("amis", "launch_templates", "account_id"),
 }
@@ -195,5 +230,8 @@ PATCHED = [
     WAIT_INTERVAL,
     SET_ERROR,
     LAMBDA_INVOKE,
+    LAMBDA_TASK_CLIENT,
+    JSON_PATH_PARSE,
+    RESULT_PATH_PARSE,
 ]
 ALL = [*PATCHED, PROGRAM_STOPPED, IS_RUNNING, *RELIED_ON]
