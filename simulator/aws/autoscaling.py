@@ -1,9 +1,12 @@
 """EC2 Auto Scaling as the project sees it: standby and its timing, capacity, launch sources, scale-out.
 
-Modelled after the EnterStandby, ExitStandby, UpdateAutoScalingGroup and DescribeAutoScalingGroups API
-references and the user guide's "Temporarily remove instances from your Auto Scaling group": EnterStandby only
-from InService and never below MinSize; InService -> EnteringStandby (for the target groups' deregistration
-delay) -> Standby -> Pending -> InService; ExitStandby raises the desired capacity by one.
+EnterStandby only from InService and never below MinSize; InService -> EnteringStandby (for the target groups'
+deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the desired capacity by one:
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_EnterStandby.html
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_ExitStandby.html
+- https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeInstanceRefreshes.html
 """
 
 import copy

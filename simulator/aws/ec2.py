@@ -1,9 +1,11 @@
 """EC2 images and launch templates: CreateImage's pending image and its rules, DeregisterImage and DeleteSnapshot,
 launch template versions as EC2 resolves and deletes them.
 
-Modelled after the CreateImage, DeregisterImage, DeleteSnapshot, CreateLaunchTemplateVersion, ModifyLaunchTemplate,
-DeleteLaunchTemplateVersions and DescribeLaunchTemplateVersions API references; moto keeps the images, snapshots
-and templates (self.ec2).
+moto keeps the images, snapshots and templates (self.ec2); the rules are these pages':
+- https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html
+- https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSnapshot.html
+- https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html
+- https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteLaunchTemplateVersions.html
 """
 
 import copy

@@ -1,7 +1,9 @@
 """Elastic Load Balancing v2 target health, which follows the instance's lifecycle (autoscaling.py): draining
 while it enters standby (the target group's deregistration delay), unused in Standby, initial after ExitStandby,
-then healthy or unhealthy after the health checks (DescribeTargetHealth API reference; the Application Load
-Balancers guide's "Target group health checks" and "Deregistration delay")."""
+then healthy or unhealthy after the group's warm-up:
+- https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+- https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
+"""
 
 
 class Elbv2:

@@ -1,10 +1,13 @@
 """Systems Manager Run Command with AWS-RunPatchBaseline, as its agent and Patch Manager behave.
 
-Modelled after the SendCommand, GetCommandInvocation, ListCommands, CancelCommand, DescribeInstancePatchStates and
-DescribeInstanceInformation API references and the user guide's "Understanding command statuses": an invocation
-is unknown for a moment after SendCommand (InvocationDoesNotExist), Pending until an online agent picks it up,
-InProgress, then Success or Failed, or TimedOut when no agent takes it; each terminal status sends the
-"EC2 Command Invocation Status-change Notification" event to EventBridge.
+An invocation is unknown for a moment after SendCommand (InvocationDoesNotExist), Pending until an online agent
+picks it up, InProgress, then Success or Failed, or TimedOut when no agent takes it; each terminal status sends
+the "EC2 Command Invocation Status-change Notification" event to EventBridge:
+- https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
+- https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html
+- https://docs.aws.amazon.com/systems-manager/latest/userguide/monitoring-systems-manager-event-examples.html
+- https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstancePatchStates.html
+- https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html
 """
 
 import uuid
