@@ -21,6 +21,7 @@ from . import moto_targets as moto
 
 _RESOLUTION = 1e-6  # seconds: time-machine shifts the clock in whole microseconds
 _REAL_EVENT = threading.Event
+_REAL_LOCK = threading.Lock
 _REAL_THREAD = threading.Thread
 
 
@@ -29,12 +30,17 @@ class Deadlock(RuntimeError):
 
 
 class _Waiter:
-    __slots__ = ("deadline", "ready", "released")
+    """A blocked thread: it waits on a lock of its own, which the clock releases, so releasing one thread wakes
+    that thread alone (a shared condition would wake every blocked thread at every release)."""
+
+    __slots__ = ("deadline", "ready", "released", "wake")
 
     def __init__(self, ready, deadline):
         self.ready = ready
         self.deadline = deadline
         self.released = False
+        self.wake = _REAL_LOCK()
+        self.wake.acquire()
 
 
 class VirtualClock:
@@ -98,9 +104,8 @@ class VirtualClock:
             waiter = _Waiter(ready, deadline)
             self._waiters.append(waiter)
             self._blocked += 1
-            self._cond.notify_all()
-            while not waiter.released:
-                self._cond.wait()
+            self._cond.notify_all()  # the driver: one more thread blocked
+        waiter.wake.acquire()
 
     def sleep(self, seconds: float) -> None:
         self.block(timeout=seconds)
@@ -119,6 +124,7 @@ class VirtualClock:
             if not waiter.released and (due or waiter.ready()):
                 waiter.released = True
                 self._blocked -= 1
+                waiter.wake.release()
         self._waiters = [w for w in self._waiters if not w.released]
 
     def run_timers(self, within: float) -> None:
@@ -161,7 +167,6 @@ class VirtualClock:
                     finally:
                         self._cond.acquire()
                 self._release_ready()
-                self._cond.notify_all()
 
 
 # patching the interpreter -------------------------------------------------------------------------

@@ -650,12 +650,13 @@ def _shared_client(region, service, state_credentials=None):
 
 
 _HOOKS = [("before-parameter-build", _remember_params), ("before-call", _before_call)]
-# JSONPath objects are immutable: moto's interpreter parses every path again each time it evaluates one
+# JSONPath objects are immutable, and so are moto's response classes while a run goes on
 _PATCHES = [
     (moto_targets.LAMBDA_INVOKE, _invoke),
     (moto_targets.LAMBDA_TASK_CLIENT, _shared_client),
     (moto_targets.JSON_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.JSON_PATH_PARSE.get())),
     (moto_targets.RESULT_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.RESULT_PATH_PARSE.get())),
+    (moto_targets.RESPONSE_METHOD_NAMES, functools.lru_cache(maxsize=None)(moto_targets.RESPONSE_METHOD_NAMES.get())),
 ]
 _saved = [(target, target.get()) for target, _ in _PATCHES]
 

@@ -145,6 +145,12 @@ RESULT_PATH_PARSE = Target(
     "parses each ResultPath once: moto builds a new parser for every state's result",
     same_as="jsonpath_ng:parse",
 )
+RESPONSE_METHOD_NAMES = Target(
+    "moto.core.responses",
+    "method_names_from_class",
+    "lists each response class's methods once: moto lists them with inspect at every call it answers",
+    same_as="moto.core.utils:method_names_from_class",
+)
 
 # Relied on by engine.py and aws/: the backends it reaches into, and what it calls there ---------------------
 ACCOUNT = Target("moto.core", "DEFAULT_ACCOUNT_ID", "finds the backends in this account")
@@ -233,5 +239,6 @@ PATCHED = [
     LAMBDA_TASK_CLIENT,
     JSON_PATH_PARSE,
     RESULT_PATH_PARSE,
+    RESPONSE_METHOD_NAMES,
 ]
 ALL = [*PATCHED, PROGRAM_STOPPED, IS_RUNNING, *RELIED_ON]
