@@ -1,0 +1,179 @@
+"""check_fleet, the preflight: the plan of every instance, or every problem of every group.
+Against a moto account; conftest.py says how and holds the shared fixtures."""
+
+from autopatch.errors import PreflightFailed
+from tests.handlers.helpers import fleet_event, mutating, raises_twice, saved_plan, standby, twice
+
+
+def test_check_fleet_keeps_the_plan_of_every_in_service_instance_in_the_report(
+    aws, fleet, fleet_builder, report_bucket, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given two healthy groups whose instances are all InService, healthy in their target group and online in SSM
+    api = fleet_builder.group("api", size=2)
+    app = load_handler("check_fleet")
+    # When the fleet is checked, twice
+    first, second = twice(app, fleet_event("web", "api"), lambda_context)
+    # Then both return the counts per group, in the run's order, and none skipped
+    assert (
+        first
+        == second
+        == {"Groups": [{"GroupName": "web", "Count": 3}, {"GroupName": "api", "Count": 2}], "Skipped": 0}
+    )
+    # and the plan in the run's report lists every instance per group
+    plan = saved_plan(aws, report_bucket)
+    assert [g["GroupName"] for g in plan["Groups"]] == ["web", "api"]
+    assert sorted(plan["Groups"][0]["Instances"]) == fleet.instance_ids
+    assert sorted(plan["Groups"][1]["Instances"]) == api.instance_ids
+    assert plan["Skipped"] == []
+    # and the only change made is that report object
+    assert mutating(api_calls) == ["PutObject", "PutObject"]
+
+
+def test_check_fleet_dry_run_returns_the_plan_and_writes_nothing(
+    aws, fleet, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given a healthy group (and no report bucket: a dry run needs none)
+    app = load_handler("check_fleet")
+    # When the fleet is checked as a dry run, twice
+    first, second = twice(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then the plan itself comes back, instances listed, and nothing was written
+    assert first == second
+    assert [(g["GroupName"], g["Count"]) for g in first["Groups"]] == [("web", 3)]
+    assert sorted(first["Groups"][0]["Instances"]) == fleet.instance_ids
+    assert first["Skipped"] == []
+    assert mutating(api_calls) == []
+
+
+def preflight_error(app, event, context):
+    errors = raises_twice(app, event, context, PreflightFailed)
+    message = str(errors[0])
+    assert message.startswith("Refusing to start: ")
+    return message
+
+
+def test_check_fleet_refuses_a_group_with_an_instance_out_of_service(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given "web" with one instance in Standby
+    standby(aws, "web", fleet.instance_ids[0])
+    app = load_handler("check_fleet")
+    # When the fleet is checked, twice
+    message = preflight_error(app, fleet_event("web"), lambda_context)
+    # Then PreflightFailed names the group and the instance's state, and no plan was kept
+    assert f"group web: {fleet.instance_ids[0]} is Standby" in message
+    assert mutating(api_calls) == []
+
+
+def test_check_fleet_refuses_a_group_at_its_minimum_unless_lower_min_size(
+    aws, fleet_builder, unimplemented, load_handler, lambda_context
+):
+    # Given "web" with MinSize 3 and desired capacity 3
+    fleet_builder.group("web", size=3, min_size=3)
+    app = load_handler("check_fleet")
+    # When the fleet is checked (dry run) without, then with LowerMinSize
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    plan = app.lambda_handler(fleet_event("web", lower_min_size=True, dry_run=True), lambda_context)
+    # Then it is refused, saying how to allow it, and allowed once LowerMinSize is true
+    assert "desired capacity 3 minus one is below MinSize 3 (LowerMinSize: true allows it)" in message
+    assert plan["Groups"][0]["Count"] == 3
+
+
+def test_check_fleet_refuses_a_group_of_one(aws, fleet_builder, unimplemented, load_handler, lambda_context):
+    # Given a group with a single instance
+    fleet_builder.group("solo", size=1)
+    app = load_handler("check_fleet")
+    # When the fleet is checked, even with LowerMinSize
+    message = preflight_error(app, fleet_event("solo", lower_min_size=True, dry_run=True), lambda_context)
+    # Then it is refused: taking its only instance out would leave nothing serving
+    assert "group solo: fewer than two InService instances (1)" in message
+
+
+def test_check_fleet_refuses_suspended_launch_or_terminate(aws, fleet, unimplemented, load_handler, lambda_context):
+    # Given "web" with Launch and AZRebalance suspended
+    aws.client("autoscaling").suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["Launch", "AZRebalance"])
+    app = load_handler("check_fleet")
+    # When the fleet is checked
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then the blocking process is named, and the harmless one is not
+    assert "suspended processes: Launch" in message
+    assert "AZRebalance" not in message
+
+
+def test_check_fleet_refuses_a_group_with_an_active_instance_refresh(
+    aws, fleet, unimplemented, load_handler, lambda_context
+):
+    # Given "web" in the middle of an instance refresh, and an older one that finished
+    unimplemented.refreshes["web"] = [
+        {"InstanceRefreshId": "refresh-2", "AutoScalingGroupName": "web", "Status": "InProgress"},
+        {"InstanceRefreshId": "refresh-1", "AutoScalingGroupName": "web", "Status": "Successful"},
+    ]
+    app = load_handler("check_fleet")
+    # When the fleet is checked
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then only the active refresh is named
+    assert "instance refresh refresh-2 is InProgress" in message
+    assert "refresh-1" not in message
+
+
+def test_check_fleet_refuses_an_instance_missing_from_its_target_group(
+    aws, fleet, unimplemented, load_handler, lambda_context
+):
+    # Given an InService instance that is not registered in the group's target group
+    aws.client("elbv2").deregister_targets(
+        TargetGroupArn=fleet.target_group_arn, Targets=[{"Id": fleet.instance_ids[0]}]
+    )
+    app = load_handler("check_fleet")
+    # When the fleet is checked
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then the instance and its target group are named
+    assert f"{fleet.instance_ids[0]} is not registered in target group web-tg" in message
+
+
+def test_check_fleet_lists_every_problem_of_every_group(
+    aws, fleet, fleet_builder, unimplemented, load_handler, lambda_context
+):
+    # Given "web" with an instance in Standby and "api" with an instance whose SSM agent lost its connection
+    api = fleet_builder.group("api", size=2)
+    standby(aws, "web", fleet.instance_ids[0])
+    unimplemented.ping[api.instance_ids[1]] = "ConnectionLost"
+    app = load_handler("check_fleet")
+    # When the fleet is checked
+    message = preflight_error(app, fleet_event("web", "api", dry_run=True), lambda_context)
+    # Then one refusal lists both groups' problems
+    assert f"group web: {fleet.instance_ids[0]} is Standby" in message
+    assert f"group api: {api.instance_ids[1]}: SSM agent ConnectionLost" in message
+    assert " | " in message
+
+
+def test_check_fleet_skips_offline_instances_when_asked(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context
+):
+    # Given one instance whose agent lost its connection and one not registered with Systems Manager
+    lost, unknown, online = fleet.instance_ids
+    unimplemented.ping.update({lost: "ConnectionLost", unknown: None})
+    app = load_handler("check_fleet")
+    # When the fleet is checked with OfflineInstances=skip, twice
+    first, second = twice(app, fleet_event("web", offline="skip"), lambda_context)
+    # Then only the online instance is planned, and the other two are kept as skipped with the reason
+    assert first == second == {"Groups": [{"GroupName": "web", "Count": 1}], "Skipped": 2}
+    plan = saved_plan(aws, report_bucket)
+    assert plan["Groups"] == [{"GroupName": "web", "Instances": [online]}]
+    assert sorted(plan["Skipped"], key=lambda s: s["Reason"]) == [
+        {"InstanceId": lost, "GroupName": "web", "Result": "Skipped", "Reason": "ConnectionLost"},
+        {
+            "InstanceId": unknown,
+            "GroupName": "web",
+            "Result": "Skipped",
+            "Reason": "not registered with Systems Manager",
+        },
+    ]
+
+
+def test_check_fleet_refuses_offline_instances_by_default(aws, fleet, unimplemented, load_handler, lambda_context):
+    # Given an instance not registered with Systems Manager
+    unimplemented.ping[fleet.instance_ids[2]] = None
+    app = load_handler("check_fleet")
+    # When the fleet is checked with OfflineInstances=refuse
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then the run is refused, naming it
+    assert f"{fleet.instance_ids[2]}: SSM agent not registered with Systems Manager" in message

@@ -1,0 +1,62 @@
+"""continue_run: starting the next part of a run too large for one execution.
+Against a moto account; conftest.py says how and holds the shared fixtures."""
+
+import json
+
+from autopatch.run_input import RunSettings
+from tests.handlers.helpers import EXECUTION_ARN, RUN_ID, SNAPSHOT_ID, twice
+
+
+def continue_event(machine_arn, run_id=RUN_ID, **overrides):
+    settings = {**RunSettings(AutoScalingGroupNames=["web"]).to_dict(), "AlarmNames": []}
+    return {
+        "RunId": run_id,
+        "ExecutionArn": EXECUTION_ARN,
+        "GroupNames": ["web"],
+        "Part": 1,
+        "SnapshotId": SNAPSHOT_ID,
+        "Settings": settings,
+        "Recovered": [],
+        "Offset": 44,
+        "StateMachineArn": machine_arn,
+        **overrides,
+    }
+
+
+def test_continue_run_starts_the_next_part_once(aws, executions, load_handler, lambda_context, api_calls):
+    # Given part 1 of a run that has more instances than one execution may patch
+    app = load_handler("continue_run")
+    event = continue_event(executions.machine)
+    # When it continues, twice
+    first, second = twice(app, event, lambda_context)
+    # Then one execution named after the run and part 2 was started, and both calls name it
+    part2 = f"{executions.machine.replace(':stateMachine:', ':execution:')}:{RUN_ID}-part2"
+    assert first == second == {"ContinuedAs": f"{RUN_ID}-part2", "ExecutionArn": part2}
+    listed = aws.client("stepfunctions").list_executions(stateMachineArn=executions.machine)["executions"]
+    assert [e["name"] for e in listed] == [f"{RUN_ID}-part2"]
+    # and its input carries the run on from the next offset, with the same snapshot and settings
+    started = json.loads(aws.client("stepfunctions").describe_execution(executionArn=part2)["input"])
+    assert started == {
+        "Continuation": {
+            "RunId": RUN_ID,
+            "Part": 2,
+            "Offset": 44,
+            "PreviousExecutionArn": EXECUTION_ARN,
+            "SnapshotId": SNAPSHOT_ID,
+            "Settings": event["Settings"],
+            "GroupNames": ["web"],
+            "Recovered": [],
+        }
+    }
+
+
+def test_continue_run_finds_a_next_part_that_already_exists(aws, executions, load_handler, lambda_context):
+    # Given part 2 already started (its input differs, so Step Functions refuses the name: ExecutionAlreadyExists)
+    existing = executions.start(f"{RUN_ID}-part2")
+    app = load_handler("continue_run")
+    # When part 1 continues
+    result = app.lambda_handler(continue_event(executions.machine), lambda_context)
+    # Then no second execution is started, and the existing one is named
+    assert result == {"ContinuedAs": f"{RUN_ID}-part2", "ExecutionArn": existing}
+    listed = aws.client("stepfunctions").list_executions(stateMachineArn=executions.machine)["executions"]
+    assert len(listed) == 1

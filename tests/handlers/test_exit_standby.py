@@ -1,0 +1,107 @@
+"""exit_standby: the instance back in service, the group's capacity restored once.
+Against a moto account; conftest.py says how and holds the shared fixtures."""
+
+import pytest
+
+from autopatch.errors import InstanceNotInGroup, InstanceNotReady
+from tests.handlers.helpers import (
+    RUN_ID,
+    calls_to,
+    desired,
+    group_of,
+    ledger_item,
+    lifecycle,
+    raises_twice,
+    set_lifecycle_state,
+    standby,
+    standby_event,
+    twice,
+)
+
+
+def exit_event(instance, group="web", **extra):
+    return {"GroupName": group, "InstanceId": instance, "TimeoutSeconds": 600, **extra}
+
+
+def test_exit_standby_returns_the_instance_to_service_and_restores_capacity_once(
+    aws, fleet, load_handler, lambda_context, api_calls, frozen_now
+):
+    # Given an instance the run put in Standby (desired capacity 3 -> 2)
+    instance = fleet.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(standby_event(instance), lambda_context)
+    assert (lifecycle(aws, instance), desired(aws, "web")) == ("Standby", 2)
+    app = load_handler("exit_standby")
+    # When it is returned to service, twice
+    first, second = twice(app, exit_event(instance), lambda_context)
+    # Then it is InService (moto skips Pending) and capacity is back to 3, raised once
+    assert lifecycle(aws, instance) == "InService"
+    assert desired(aws, "web") == 3
+    assert calls_to(api_calls, "ExitStandby") == [{"AutoScalingGroupName": "web", "InstanceIds": [instance]}]
+    # and the second call is a no-op that reports the state, each with the health deadline
+    assert first == {"LifecycleState": "Pending", "Deadline": frozen_now + 600}
+    assert second == {"LifecycleState": "InService", "Deadline": frozen_now + 600}
+
+
+def test_exit_standby_with_lower_min_size_puts_the_min_size_back_once(
+    aws, fleet_builder, ledger, load_handler, lambda_context, api_calls
+):
+    # Given "web" (MinSize 3) whose instance the run took out with LowerMinSize (MinSize 3 -> 2)
+    web = fleet_builder.group("web", size=3, min_size=3)
+    instance = web.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(
+        standby_event(instance, LowerMinSize=True, RunId=RUN_ID), lambda_context
+    )
+    app = load_handler("exit_standby")
+    # When it is returned to service with LowerMinSize, twice
+    twice(app, exit_event(instance, LowerMinSize=True), lambda_context)
+    # Then MinSize and capacity are 3 again, MinSize put back once, and the ledger record is gone
+    grp = group_of(aws, "web")
+    assert (grp["MinSize"], grp["DesiredCapacity"], lifecycle(aws, instance)) == (3, 3, "InService")
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == [
+        {"AutoScalingGroupName": "web", "MinSize": 2},
+        {"AutoScalingGroupName": "web", "MinSize": 3},
+    ]
+    assert ledger_item(aws, ledger, "minsize#web") is None
+
+
+def test_exit_standby_leaves_an_instance_that_never_left_service(aws, fleet, load_handler, lambda_context, api_calls):
+    # Given an InService instance (its run failed before standby)
+    instance = fleet.instance_ids[0]
+    app = load_handler("exit_standby")
+    # When it is returned to service
+    result = app.lambda_handler(exit_event(instance), lambda_context)
+    # Then nothing is called and capacity is unchanged
+    assert result["LifecycleState"] == "InService"
+    assert calls_to(api_calls, "ExitStandby") == []
+    assert desired(aws, "web") == 3
+
+
+def test_exit_standby_asks_to_be_retried_while_the_instance_is_entering_standby(
+    aws, fleet, load_handler, lambda_context, api_calls
+):
+    # Given an instance still EnteringStandby
+    instance = fleet.instance_ids[0]
+    set_lifecycle_state("web", instance, "EnteringStandby")
+    app = load_handler("exit_standby")
+    # When it is returned to service, twice
+    errors = raises_twice(app, exit_event(instance), lambda_context, InstanceNotReady)
+    # Then InstanceNotReady (which the state machine retries) says so, and nothing was called
+    assert str(errors[0]) == f"Instance {instance} is still EnteringStandby."
+    assert calls_to(api_calls, "ExitStandby") == []
+    assert lifecycle(aws, instance) == "EnteringStandby"
+
+
+def test_exit_standby_refuses_an_instance_of_another_group(
+    aws, fleet, fleet_builder, load_handler, lambda_context, api_calls
+):
+    # Given an instance of "api" in Standby
+    api = fleet_builder.group("api", size=2)
+    stranger = api.instance_ids[0]
+    standby(aws, "api", stranger)
+    app = load_handler("exit_standby")
+    # When the run asks "web" to take it back
+    # Then InstanceNotInGroup, and it stays in Standby
+    with pytest.raises(InstanceNotInGroup, match=f"{stranger} is not a member of group web"):
+        app.lambda_handler(exit_event(stranger), lambda_context)
+    assert calls_to(api_calls, "ExitStandby") == []
+    assert lifecycle(aws, stranger) == "Standby"

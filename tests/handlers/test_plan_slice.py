@@ -1,0 +1,108 @@
+"""plan_slice: the instances of one execution of a run.
+Against a moto account; conftest.py says how and holds the shared fixtures."""
+
+from types import SimpleNamespace
+
+import pytest
+
+import autopatch.runs
+from tests.handlers.helpers import RUN_ID, fleet_event, gate_event, mark_failed, mutating, saved_plan, standby, twice
+
+
+def slice_event(offset, max_errors=0, bake=False):
+    return {"RunId": RUN_ID, "Offset": offset, "MaxErrors": max_errors, "BakeAmi": bake}
+
+
+@pytest.fixture
+def planned(aws, fleet, fleet_builder, report_bucket, unimplemented, load_handler, lambda_context):
+    """A run's plan kept by check_fleet: "web" (3 instances) then "api" (2)."""
+    api = fleet_builder.group("api", size=2)
+    load_handler("check_fleet").lambda_handler(fleet_event("web", "api"), lambda_context)
+    plan = saved_plan(aws, report_bucket)
+    return SimpleNamespace(web=plan["Groups"][0]["Instances"], api=plan["Groups"][1]["Instances"], api_fleet=api)
+
+
+def test_plan_slice_takes_every_instance_when_the_run_fits_one_execution(
+    aws, planned, ledger, load_handler, lambda_context, api_calls
+):
+    # Given a plan of 5 instances, far below one execution's budget
+    app = load_handler("plan_slice")
+    api_calls.clear()
+    # When the first slice is taken, twice
+    first, second = twice(app, slice_event(0), lambda_context)
+    # Then it holds every instance of both groups in plan order, and there is no next slice
+    assert first == second
+    assert first == {
+        "Groups": [
+            {"GroupName": "web", "Instances": planned.web, "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api, "BakeFrom": None},
+        ],
+        "NextOffset": None,
+    }
+    assert mutating(api_calls) == []
+
+
+def test_plan_slice_cuts_a_large_run_into_slices_that_cover_every_instance_once(
+    aws, planned, ledger, load_handler, lambda_context, monkeypatch
+):
+    # Given an execution budget of 300 history events (2 instances, or 1 per group when 2 groups remain)
+    monkeypatch.setattr(autopatch.runs, "EVENT_BUDGET", 300)
+    app = load_handler("plan_slice")
+    # When the slices are taken one after the other, as the executions of the run would
+    slices, offset = [], 0
+    while offset is not None:
+        taken = app.lambda_handler(slice_event(offset), lambda_context)
+        slices.append(taken["Groups"])
+        offset = taken["NextOffset"]
+    # Then each slice takes the next instances of every group still to patch, and together they cover the plan
+    assert slices == [
+        [
+            {"GroupName": "web", "Instances": planned.web[0:1], "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api[0:1], "BakeFrom": None},
+        ],
+        [
+            {"GroupName": "web", "Instances": planned.web[1:2], "BakeFrom": None},
+            {"GroupName": "api", "Instances": planned.api[1:2], "BakeFrom": None},
+        ],
+        [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": None}],
+    ]
+
+
+def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_that_holds_it(
+    aws, planned, ledger, load_handler, lambda_context, monkeypatch
+):
+    # Given a budget of two instances per group once a bake's events are set aside (BakeAmi)
+    monkeypatch.setattr(
+        autopatch.runs, "EVENT_BUDGET", 2 * (2 * autopatch.runs.EVENTS_PER_INSTANCE + autopatch.runs.BAKE_EVENTS)
+    )
+    app = load_handler("plan_slice")
+    # When the slices are taken
+    first = app.lambda_handler(slice_event(0, bake=True), lambda_context)
+    second = app.lambda_handler(slice_event(first["NextOffset"], bake=True), lambda_context)
+    # Then a group's last instance is named only in the slice that holds it: "api" (2) in the first, "web" (3) later
+    assert first["Groups"] == [
+        {"GroupName": "web", "Instances": planned.web[0:2], "BakeFrom": None},
+        {"GroupName": "api", "Instances": planned.api, "BakeFrom": planned.api[-1]},
+    ]
+    assert second == {
+        "Groups": [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": planned.web[-1]}],
+        "NextOffset": None,
+    }
+
+
+@pytest.mark.parametrize("why", ["run stopped", "error budget spent"])
+def test_plan_slice_takes_nothing_once_the_run_has_stopped(
+    aws, planned, ledger, alert_topic, load_handler, lambda_context, why
+):
+    # Given a run stopped by its gate (an instance of "web" in Standby), or with one failure and MaxErrors 0
+    if why == "run stopped":
+        standby(aws, "web", planned.web[1])
+        gate = load_handler("check_safe_to_continue").lambda_handler(gate_event(planned.web[0]), lambda_context)
+        assert gate["Proceed"] is False
+    else:
+        mark_failed(load_handler, lambda_context, planned.web[0])
+    app = load_handler("plan_slice")
+    # When the next slice is taken, twice
+    results = twice(app, slice_event(1), lambda_context)
+    # Then it is empty and there is no next one: the summary reports the rest as NotStarted
+    assert results == [{"Groups": [], "NextOffset": None}] * 2

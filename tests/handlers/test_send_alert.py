@@ -1,0 +1,102 @@
+"""send_alert: the alert on-call receives for a failed instance.
+Against a moto account; conftest.py says how and holds the shared fixtures."""
+
+import json
+
+import pytest
+
+from autopatch.errors import InvalidInput
+from tests.handlers.helpers import EXECUTION_ARN, REGION, RUN_ID, calls_to, sent_kinds, sent_messages, twice
+
+
+def failure_event(instance, **overrides):
+    cause = {"errorMessage": f"AWS-RunPatchBaseline Failed on {instance}", "errorType": "PatchCommandFailed"}
+    return {
+        "InstanceId": instance,
+        "GroupName": "web",
+        "RunId": RUN_ID,
+        "ExecutionArn": EXECUTION_ARN,
+        "Step": "Patch",
+        "Error": "PatchCommandFailed",
+        "Cause": json.dumps(cause),
+        "CommandId": "c0ffee00-0000-4000-8000-000000000005",
+        "ReturnedToService": True,
+        **overrides,
+    }
+
+
+def test_send_alert_publishes_one_alert_with_what_on_call_needs(
+    aws, fleet, alert_topic, load_handler, lambda_context, api_calls
+):
+    # Given a patch failure of an instance of "web"
+    instance = fleet.instance_ids[0]
+    app = load_handler("send_alert")
+    # When the alert is sent
+    result = app.lambda_handler(failure_event(instance), lambda_context)
+    # Then one message reached the stack's topic, and the handler returned its id
+    [(message_id, body, subject)] = sent_messages(alert_topic)
+    assert result == {"MessageId": message_id}
+    assert calls_to(api_calls, "Publish")[0]["TopicArn"] == alert_topic
+    # and it is of kind instance-failed, and its subject names instance and group
+    assert sent_kinds(alert_topic) == ["instance-failed"]
+    assert subject == f"Patching failed: {instance} in web"
+    # and its body has the run, step, error, cause, command id and the execution's console link
+    assert f"Run:          {RUN_ID}" in body
+    assert "Step:         Patch" in body
+    assert "Error:        PatchCommandFailed" in body
+    assert f"Cause:        AWS-RunPatchBaseline Failed on {instance}" in body
+    assert "Command id:   c0ffee00-0000-4000-8000-000000000005" in body
+    assert "Instance:     back in service and healthy" in body
+    assert (
+        f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}#/v2/executions/details/{EXECUTION_ARN}"
+        in body
+    )
+
+
+@pytest.mark.parametrize("command", [{"CommandId": None}, {}], ids=["null", "absent"])
+def test_send_alert_without_a_command_says_none_was_sent(
+    aws, fleet, alert_topic, load_handler, lambda_context, command
+):
+    # Given a failure while taking the instance out of service, before any patch command
+    event = failure_event(fleet.instance_ids[0], Step="Take out of service", Error="StandbyTimedOut")
+    del event["CommandId"]
+    event.update(command, ReturnedToService=None)
+    app = load_handler("send_alert")
+    # When the alert is sent
+    app.lambda_handler(event, lambda_context)
+    # Then it says no command was sent and that the instance was not taken out of service
+    [(_, body, _)] = sent_messages(alert_topic)
+    assert "Command id:   none (no patch command was sent)" in body
+    assert "Instance:     was not taken out of service" in body
+
+
+def test_send_alert_run_twice_sends_the_same_alert_twice(aws, fleet, alert_topic, load_handler, lambda_context):
+    # Given a failure whose instance did not come back healthy
+    app = load_handler("send_alert")
+    # When the alert is sent twice (a retried invocation)
+    first, second = twice(app, failure_event(fleet.instance_ids[0], ReturnedToService=False), lambda_context)
+    # Then both succeed; SNS has no deduplication, so on-call gets the same alert twice
+    alerts = sent_messages(alert_topic)
+    assert [m for m, _, _ in alerts] == [first["MessageId"], second["MessageId"]]
+    assert alerts[0][1:] == alerts[1][1:]
+    assert "Instance:     NOT back in service and healthy" in alerts[0][1]
+
+
+def test_send_alert_rejects_a_bad_event_and_publishes_nothing(aws, fleet, alert_topic, load_handler, lambda_context):
+    # Given an event whose ReturnedToService is not a boolean
+    app = load_handler("send_alert")
+    # When the alert is to be sent
+    with pytest.raises(InvalidInput, match=r"^ReturnedToService must be a boolean\.$"):
+        app.lambda_handler(failure_event(fleet.instance_ids[0], ReturnedToService="yes"), lambda_context)
+    # Then nothing was published
+    assert sent_messages(alert_topic) == []
+
+
+def test_send_alert_with_an_empty_cause_still_alerts(aws, fleet, alert_topic, load_handler, lambda_context):
+    # Given a failure whose Cause is empty
+    app = load_handler("send_alert")
+    # When the alert is sent
+    app.lambda_handler(failure_event(fleet.instance_ids[0], Cause=""), lambda_context)
+    # Then it is published, with an empty Cause line
+    [(_, body, _)] = sent_messages(alert_topic)
+    assert "Cause:        \n" in body
