@@ -12,6 +12,8 @@ import pytest
 
 from tests.integration.simulation_checks import calls_on, run_alerts, simulate
 
+pytestmark = pytest.mark.simulation
+
 STACK = "autopatch"  # the stack name the simulator gives the functions
 
 

@@ -6,6 +6,8 @@ from simulation_checks import calls_on, run_alerts, simulate
 
 from autopatch import runs
 
+pytestmark = pytest.mark.simulation
+
 
 @pytest.fixture
 def three_instances_per_execution(monkeypatch):

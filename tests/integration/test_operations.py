@@ -7,6 +7,8 @@ from autopatch import slack
 from simulator.engine import SIMULATED_WEBHOOK, Simulation
 from simulator.scenario import parse_scenario
 
+pytestmark = pytest.mark.simulation
+
 SLACK = {"SlackWebhookSecretName": "slack/patching", "NotifyRunFinished": "true"}
 
 

@@ -7,6 +7,8 @@ import json
 import pytest
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
+pytestmark = pytest.mark.simulation
+
 
 def group(name="web", instances=3, **extra):
     return {"name": name, "instances": instances, "min_size": 1, "max_size": 6, "patch_seconds": 300, **extra}

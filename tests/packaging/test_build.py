@@ -17,6 +17,8 @@ import yaml
 
 from statemachine import build as state_machine
 
+pytestmark = pytest.mark.build
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # what the python3.13 Lambda runtime provides besides the standard library

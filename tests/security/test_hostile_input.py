@@ -66,7 +66,7 @@ EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:autopatch-rolling-
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autopatch-rolling-patch"
 READ_PREFIXES = ("Describe", "List", "Get")
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")]
 
 SETTINGS = settings(
     derandomize=True,  # the same examples on every run: CI is stable

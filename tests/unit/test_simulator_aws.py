@@ -424,6 +424,7 @@ def test_a_scale_out_from_an_image_that_is_gone_launches_nothing(world):
 # --- a whole simulation: the fleet's launch sources, earlier images, the scale-out and the report ----------------
 
 
+@pytest.mark.simulation
 def test_the_fleet_has_a_template_per_group_earlier_images_and_scales_out_after_the_run():
     scenario = {
         "groups": [
