@@ -13,11 +13,12 @@ STAMP313 := $(VENV313)/.installed-$(shell cksum < requirements-dev.txt | cut -d'
 PY313_TESTS ?= $(wildcard tests/integration/test_handlers.py tests/handlers) tests/unit
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo test test-py313 py313-pytest bench lint format validate scan pytest build lock clean
+.PHONY: help demo check test test-py313 py313-pytest bench lint format validate validate-default validate-slack scan pytest build lock clean
 
 help:
 	@echo "make demo      set up and run the default simulated patch run"
-	@echo "make test      set up, lint, validate the template and run the tests"
+	@echo "make check     lint and the quick tests: no simulation, fuzz or build (under a minute)"
+	@echo "make test      set up, lint, validate and scan the template and run all the tests (in parallel)"
 	@echo "make test-py313  the handler and unit tests under Python 3.13, the Lambda runtime's (skipped if absent)"
 	@echo "make bench     benchmark 4 to 2,000 instances on virtual time (about 10 minutes)"
 	@echo "make build     sam build (no Docker needed)"
@@ -32,7 +33,19 @@ $(STAMP): requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m simulator run
 
-test: lint validate scan pytest
+# The quick tests: every test but the slow kinds (the markers in pyproject.toml).
+QUICK_TESTS := not simulation and not fuzz and not build
+# pytest-xdist workers; --dist loadgroup keeps the tests of one xdist_group (sam build's) on one worker.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+
+check: lint
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
+
+# Every step, independent of the others, at once: each one's output is printed whole when it ends (pytest's
+# last), every step runs even if another fails, and make test fails if any did.
+test: $(STAMP) $(SCAN_STAMP)
+	$(MAKE) --no-print-directory --jobs --keep-going --output-sync=target lint validate scan pytest
 
 # checkov on the template: the checks skipped for every function are in .checkov.yaml, the others in the
 # template, next to the resource; each with its reason.
@@ -76,18 +89,22 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The template is also checked with the optional Slack parameter set (its condition creates the subscriber).
-validate: $(STAMP)
-	$(BIN)/cfn-lint template.yaml
+# sam validate --lint runs cfn-lint (the same rules, configuration and matches as the cfn-lint command) on the
+# template, which is also checked with the optional Slack parameter set (its condition creates the subscriber).
+validate: validate-default validate-slack
+
+validate-default: $(STAMP)
 	$(BIN)/sam validate --lint
+
+validate-slack: $(STAMP)
 	mkdir -p .aws-sam
 	sed '/^  SlackWebhookSecretName:/,/Default:/s|Default: ""|Default: slack/patching-webhook|' template.yaml > .aws-sam/template-with-slack.yaml
 	grep -q 'Default: slack/patching-webhook' .aws-sam/template-with-slack.yaml
-	$(BIN)/cfn-lint .aws-sam/template-with-slack.yaml
 	$(BIN)/sam validate --lint -t .aws-sam/template-with-slack.yaml
 
+# More pytest options: make pytest PYTEST_ARGS=--durations=40
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 build: $(STAMP)
 	$(BIN)/sam build

@@ -17,7 +17,8 @@ import yaml
 
 from statemachine import build as state_machine
 
-pytestmark = pytest.mark.build
+# one sam build for the module: its tests stay on one pytest-xdist worker under --dist loadgroup
+pytestmark = [pytest.mark.build, pytest.mark.xdist_group("sam-build")]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
