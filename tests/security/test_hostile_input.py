@@ -200,16 +200,16 @@ JSON = st.recursive(
 NON_OBJECTS = st.one_of(SCALARS, st.lists(JSON, max_size=3))
 
 
-def _is(kind: type, value) -> bool:
-    """What autopatch.event.field accepts for a field of this kind."""
+def _is(kind: type, value, required: bool) -> bool:
+    """What autopatch.event.field accepts for a field of this kind (an empty string only where it is optional)."""
     if kind is not bool and isinstance(value, bool):
         return False
-    return isinstance(value, kind) and not (kind is str and not value)
+    return isinstance(value, kind) and not (kind is str and not value and required)
 
 
 def wrong_type(kind: type, required: bool):
     """A JSON value of another type (None only where the field is required: None means "default" otherwise)."""
-    return JSON.filter(lambda v: not _is(kind, v) and (required or v is not None))
+    return JSON.filter(lambda v: not _is(kind, v, required) and (required or v is not None))
 
 
 # --- valid-looking values ----------------------------------------------------------------------------------
