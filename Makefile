@@ -35,9 +35,10 @@ demo: $(STAMP)
 
 # The quick tests: every test but the slow kinds (the markers in pyproject.toml).
 QUICK_TESTS := not simulation and not fuzz and not build
-# pytest-xdist workers; --dist loadgroup keeps the tests of one xdist_group (sam build's) on one worker.
+# pytest-xdist workers, one per core; each test goes to whichever worker is free. A module's fixtures are set up
+# once per worker that runs its tests (so sam build may run on both, each in a temporary directory of its own).
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS)
 
 check: lint
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)

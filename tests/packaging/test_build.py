@@ -17,8 +17,7 @@ import yaml
 
 from statemachine import build as state_machine
 
-# one sam build for the module: its tests stay on one pytest-xdist worker under --dist loadgroup
-pytestmark = [pytest.mark.build, pytest.mark.xdist_group("sam-build")]
+pytestmark = pytest.mark.build
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
