@@ -9,8 +9,6 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cksum < requirements-scan.txt | cu
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3.13) python3.13)
 VENV313 := .venv313
 STAMP313 := $(VENV313)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
-# The handler and unit tests, by path until the suites carry markers (the handler tests are moving to tests/handlers).
-PY313_TESTS ?= $(wildcard tests/integration/test_handlers.py tests/handlers) tests/unit
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help demo check test test-py313 py313-pytest bench lint format validate validate-default validate-slack scan pytest build lock clean
@@ -19,7 +17,7 @@ help:
 	@echo "make demo      set up and run the default simulated patch run"
 	@echo "make check     lint and the quick tests: no simulation, fuzz or build (under a minute)"
 	@echo "make test      set up, lint, validate and scan the template and run all the tests (in parallel)"
-	@echo "make test-py313  the handler and unit tests under Python 3.13, the Lambda runtime's (skipped if absent)"
+	@echo "make test-py313  the quick (unit and handler) tests under Python 3.13, the Lambda runtime's (skipped if absent)"
 	@echo "make bench     benchmark 4 to 2,000 instances on virtual time (about 10 minutes)"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make lock      re-pin requirements-dev.txt from requirements-dev.in"
@@ -59,8 +57,9 @@ $(SCAN_STAMP): requirements-scan.txt
 	rm -f $(SCAN_VENV)/.installed-*
 	touch $@
 
-# The functions and the layer under the Lambda runtime's Python, in their own venv from the same pins. Where that
-# Python is absent (set PY313=/path/to/python3.13), it says so and skips: exit 0, but never silently.
+# The quick tests (unit and handler tests: the functions and the layer) under the Lambda runtime's Python, in a
+# venv of their own from the same pins. Where that Python is absent (set PY313=/path/to/python3.13), it says so
+# and skips: exit 0, but never silently.
 test-py313:
 	@if $(PY313) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
 		$(MAKE) --no-print-directory py313-pytest; \
@@ -71,7 +70,7 @@ test-py313:
 
 py313-pytest: $(STAMP313)
 	$(VENV313)/bin/python -V
-	$(VENV313)/bin/pytest $(PY313_TESTS)
+	$(VENV313)/bin/pytest $(PYTEST_PARALLEL) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
 
 $(STAMP313): requirements-dev.txt
 	test -x $(VENV313)/bin/python || $(PY313) -m venv $(VENV313)
