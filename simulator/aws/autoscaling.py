@@ -14,13 +14,13 @@ import uuid
 
 from moto.core.exceptions import ServiceException
 
-from .common import AwsError
+from .common import AwsError, ModelState
 
 # Seconds an instance spends in Pending after ExitStandby before it is InService.
 PENDING_SECONDS = 10
 
 
-class AutoScaling:
+class AutoScaling(ModelState):
     """The Auto Scaling calls answered here, on moto's groups (self.asg); the launch template lookups are Ec2's."""
 
     def _state(self, group_name: str, instance_id: str):
@@ -181,7 +181,8 @@ class AutoScaling:
         if "LaunchTemplate" in params:
             template, version = self._group_launch_template(params["LaunchTemplate"])
             # the group now launches from this template alone (no launch configuration, no mixed instances policy)
-            group.launch_config = group.mixed_instances_policy = None
+            # moto declares launch_config never None, but sets it None itself for a group launched from a template
+            group.launch_config = group.mixed_instances_policy = None  # type: ignore[assignment]
             group.ec2_launch_template, group.provided_launch_template_version = template, version
             group.launch_template_version = version or "$Default"
             self.log(self.clock.now(), name, "", f"launch template -> {template.id} version {version or '$Default'}")
@@ -306,6 +307,7 @@ class AutoScaling:
         """The group's desired capacity rises by count, and it launches that many instances from its launch
         source; a launch from an image that is not available fails, as on AWS."""
         group = self.asg.autoscaling_groups[group_name]
+        assert group.desired_capacity is not None  # moto sets it when it creates a group (MinSize if none is given)
         group.desired_capacity += count
         now = self.clock.now()
         try:

@@ -1,9 +1,20 @@
 """What every simulated service shares: the error a call gets, the simulated fleet's records, and the
 responses handed back to botocore in place of moto's."""
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
+from moto.autoscaling.models import AutoScalingBackend
+from moto.cloudwatch.models import CloudWatchBackend
+from moto.ec2.models import EC2Backend
+
+if TYPE_CHECKING:
+    from simulator.clock import VirtualClock
+
+    from .ssm import Invocation
 
 
 class AwsError(Exception):
@@ -39,7 +50,8 @@ class SimGroup:
 
 
 def error_response(error: AwsError):
-    http = AWSResponse("https://simulated", error.status, {}, None)
+    # botocore-stubs want HTTPHeaders; AWSResponse wraps any mapping in its HeadersDict
+    http = AWSResponse("https://simulated", error.status, {}, None)  # type: ignore[arg-type]
     return http, {
         "Error": {"Code": error.code, "Message": error.message},
         "ResponseMetadata": {"HTTPStatusCode": error.status},
@@ -48,4 +60,32 @@ def error_response(error: AwsError):
 
 def ok_response(parsed: dict):
     parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200})
-    return AWSResponse("https://simulated", 200, {}, None), parsed
+    # botocore-stubs want HTTPHeaders; AWSResponse wraps any mapping in its HeadersDict
+    return AWSResponse("https://simulated", 200, {}, None), parsed  # type: ignore[arg-type]
+
+
+class ModelState:
+    """The state the service mixins share, for the type checker: AwsModel (model.py) sets it up; annotations only."""
+
+    clock: "VirtualClock"
+    asg: AutoScalingBackend
+    cloudwatch: CloudWatchBackend
+    ec2: EC2Backend
+    log: Callable[[float, str, str, str], None]
+    emit: Callable[..., None]
+    lock: threading.RLock
+    local: threading.local
+    instances: dict[str, SimInstance]
+    groups: dict[str, SimGroup]
+    out_of_service: dict[str, set]
+    max_out_of_service: dict[str, int]
+    invocations: "dict[tuple[str, str], Invocation]"
+    commands: dict[str, list[str]]
+    deregistered_images: list[str]
+    deleted_snapshots: list[str]
+    deleted_versions: set[tuple[str, int]]
+    client_tokens: dict[str, tuple[dict, object]]
+    # what one mixin calls of another's: AwsModel.at, Ec2's launch template lookups
+    at: Callable[[float, Callable[..., Any]], None]
+    _launch_template: Callable[[dict], Any]
+    _template_version: Callable[[Any, Any], Any]

@@ -12,7 +12,7 @@ import copy
 import datetime as dt
 import re
 
-from .common import AwsError
+from .common import AwsError, ModelState
 
 # Seconds a new image stays pending before it is available (or failed).
 IMAGE_SECONDS = 240
@@ -20,7 +20,7 @@ IMAGE_SECONDS = 240
 AMI_NAME = re.compile(r"[A-Za-z0-9()\[\] ./\-'@_]{3,128}")
 
 
-class Ec2:
+class Ec2(ModelState):
     """The EC2 calls answered here, on moto's EC2 backend (self.ec2)."""
 
     def make_image(self, instance_id: str, name: str, description: str, image_tags: dict, snapshot_tags: dict):
@@ -32,7 +32,7 @@ class Ec2:
         return image
 
     def _ec2_CreateImage(self, params):
-        tags = {"image": {}, "snapshot": {}}
+        tags: dict[str, dict[str, str]] = {"image": {}, "snapshot": {}}
         for spec in params.get("TagSpecifications", []):
             if spec["ResourceType"] not in tags:
                 # The rule is CreateImage's; the wording is not confirmed.
@@ -89,7 +89,8 @@ class Ec2:
     def _launch_template(self, params: dict):
         if params.get("LaunchTemplateId"):
             return self.ec2.get_launch_template(params["LaunchTemplateId"])
-        return self.ec2.get_launch_template_by_name(params.get("LaunchTemplateName"))
+        # A call naming neither passes None, which moto answers as a template not found, as EC2 does.
+        return self.ec2.get_launch_template_by_name(params.get("LaunchTemplateName"))  # type: ignore[arg-type]
 
     def _live_versions(self, template) -> list:
         return [v for v in template.versions if (template.id, v.number) not in self.deleted_versions]
@@ -193,6 +194,7 @@ class Ec2:
                 error = {"Code": "launchTemplateVersionIsDefaultVersion", "Message": "The version is the default."}
                 refused.append({**item, "ResponseError": error})
             else:
+                assert number is not None  # it is in live, which holds version numbers
                 self.deleted_versions.add((template.id, number))
                 live.discard(number)
                 deleted.append(item)

@@ -5,8 +5,10 @@ then healthy or unhealthy after the group's warm-up:
 - https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
 """
 
+from .common import ModelState
 
-class Elbv2:
+
+class Elbv2(ModelState):
     """DescribeTargetHealth, from each simulated instance's targets (self.instances)."""
 
     def _elbv2_DescribeTargetHealth(self, params):

@@ -13,7 +13,7 @@ the "EC2 Command Invocation Status-change Notification" event to EventBridge:
 import uuid
 from dataclasses import dataclass
 
-from .common import AwsError
+from .common import AwsError, ModelState
 
 # Seconds after SendCommand before GetCommandInvocation knows the invocation (InvocationDoesNotExist).
 INVOCATION_VISIBLE_AFTER = 2
@@ -38,7 +38,7 @@ class Invocation:
     outcome: str = "Success"
 
 
-class Ssm:
+class Ssm(ModelState):
     """The Systems Manager calls answered here, on the invocations kept in self.invocations."""
 
     def _ssm_SendCommand(self, params):
@@ -181,6 +181,7 @@ class Ssm:
             if wanted and inv.status in ("Pending", "InProgress", "Delayed"):
                 inv.status, inv.details = "Cancelled", "Cancelled"
                 self._ended(self.clock.now(), inv)
+                assert inv.end_at is not None  # _ended set it
                 self.log(inv.end_at, self.instances[instance_id].group, instance_id, "AWS-RunPatchBaseline Cancelled")
         return {}
 
