@@ -1,6 +1,7 @@
 """boto3 clients, created once per process and reused across invocations."""
 
 import functools
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -14,8 +15,9 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
 @functools.cache
-def client(service: str):
-    return boto3.client(service, config=_CONFIG)
+def client(service: str) -> Any:
+    # boto3-stubs type boto3.client per literal service name only; the service here is any name
+    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 THROTTLING_CODES = {

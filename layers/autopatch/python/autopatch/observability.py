@@ -25,7 +25,7 @@ LOGGED_KEYS = ("RunId", "ExecutionName", "GroupName", "InstanceId")
 def _keys(event) -> dict:
     if not isinstance(event, dict):
         return {}
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    detail = event["detail"] if isinstance(event.get("detail"), dict) else {}
     found = {
         "run_id": event.get("RunId") or event.get("ExecutionName"),
         "group": event.get("GroupName"),

@@ -93,7 +93,7 @@ def hand_over_end(instance_id: str, command_id: str, status: str) -> Handover:
     """Give the task that waits for this command (it ended with a TERMINAL status) its outcome."""
     waiting = ledger.waiting_task(instance_id)
     run_id = waiting["RunId"] if waiting else None
-    if waiting and "CommandId" not in waiting and sent_by_run(command_id, run_id):
+    if waiting and "CommandId" not in waiting and sent_by_run(command_id, waiting["RunId"]):
         waiting["CommandId"] = command_id  # it ended before send_for_task could note its id
     if not waiting or waiting.get("CommandId") != command_id:
         return Handover(handled=False, run_id=run_id)

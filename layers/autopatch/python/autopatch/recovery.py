@@ -66,7 +66,7 @@ def _left_in_progress(instance_ids: list[str], run_id: str) -> dict[str, str]:
     """Instances tagged InProgress by another run: instance id -> that run's id."""
     if not instance_ids:
         return {}
-    found = {}
+    found: dict[str, dict[str, str]] = {}  # instance id -> its tags
     paginator = client("ec2").get_paginator("describe_tags")
     for page in paginator.paginate(
         Filters=[

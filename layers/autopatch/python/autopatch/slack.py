@@ -4,6 +4,7 @@ never logged or returned: it is a credential (anyone holding it can post to the 
 import functools
 import json
 import urllib.request
+from typing import Any
 
 from .clients import client
 from .errors import SlackPostFailed
@@ -76,7 +77,7 @@ def message(subject: str | None, body: str, kind: str) -> dict:
     title = subject or (body.splitlines()[0].strip('"') if body else "Patch run alert")
     emoji = EMOJI[kind] if kind != "run-finished" or title.endswith("Succeeded") else ":warning:"
     link = next((word for word in body.split() if word.startswith("https://") and "console.aws" in word), None)
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{title}"[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} ```{body[:2800]}```"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do:* {WHAT_TO_DO[kind]}"}},

@@ -12,7 +12,7 @@ requires, so that the state machine's Payloads can be checked against it.
 import copy
 import dataclasses
 import functools
-from typing import Self
+from typing import Any, ClassVar, Self
 
 from aws_lambda_powertools import Logger, Tracer
 
@@ -40,6 +40,9 @@ def payload(key: str, read=field, *args, default=REQUIRED):
 
 class StepEvent:
     """Base of the typed events: frozen dataclasses whose fields are made with payload()."""
+
+    # What @dataclass gives each subclass (annotation only), so that dataclasses.fields(cls) type-checks here
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def parse(cls, event) -> Self:

@@ -5,6 +5,7 @@ declared, so the first bad one is the one named. A rule between fields is in __p
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 from .errors import InvalidInput
 from .event import arn, field, group_name, group_names, image_id, instance_id, names, objects
@@ -52,7 +53,7 @@ class ValidateInputEvent(StepEvent):
         return isinstance(self.input, dict) and "Continuation" in self.input
 
     def __post_init__(self):
-        if self.continues_a_run and len(self.input) != 1:
+        if self.continues_a_run and len(cast(dict, self.input)) != 1:  # continues_a_run: it is a dict
             raise InvalidInput("Continuation comes alone: it is the input a run gives its next execution.")
 
 

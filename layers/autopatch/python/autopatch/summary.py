@@ -1,5 +1,8 @@
 """The run's result, as the execution output (or failure cause) shows it to a person."""
 
+from collections.abc import Sequence
+from typing import Any
+
 RESULTS = ("Completed", "Failed", "Skipped", "NotStarted")
 
 
@@ -26,9 +29,9 @@ def summarize(
     max_errors: int,
     results: list[dict],
     planned: dict,
-    recovered: list[dict] = (),
+    recovered: Sequence[dict] = (),
     stop_reason: str | None = None,
-    paused: list[str] = (),
+    paused: Sequence[str] = (),
     bake: bool = False,
 ) -> dict:
     """Every planned instance with its result (NotStarted when no execution reached it).
@@ -63,6 +66,7 @@ def summarize(
             message += f" {counts['Skipped']} skipped (already compliant, or SSM agent offline)."
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
+    summary: dict[str, Any]
     summary = {"RunId": run_id, "Status": status, "Message": message, "Counts": counts, "Instances": instances}
     if bake:
         summary["Bakes"] = bakes(reached, planned)
