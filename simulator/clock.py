@@ -14,6 +14,7 @@ import math
 import threading
 import time
 import types
+from collections.abc import Callable
 
 import time_machine
 
@@ -51,8 +52,8 @@ class VirtualClock:
         self._threads = 0  # counted interpreter threads alive
         self._blocked = 0  # of those, how many are blocked on this clock
         self._waiters: list[_Waiter] = []
-        self._shifter = None
-        self._timers: list[tuple[float, int, object]] = []  # (when, seq, callable): AWS's own doings
+        self._shifter: time_machine.Traveller | None = None  # while the clock runs (__enter__)
+        self._timers: list[tuple[float, int, Callable[[float], object]]] = []  # (when, seq, callable): AWS's own doings
         self._seq = 0
 
     # time ------------------------------------------------------------------------------
@@ -133,6 +134,7 @@ class VirtualClock:
         while self._timers and self._timers[0][0] <= end:
             when, _, action = heapq.heappop(self._timers)
             if when > time.time():
+                assert self._shifter is not None  # the clock runs: the run it follows has just ended
                 self._shifter.shift(dt.timedelta(microseconds=math.ceil((when - time.time()) * 1e6)))
             action(when)
 
@@ -158,6 +160,7 @@ class VirtualClock:
                 step = min(deadlines) - time.time()
                 if step > _RESOLUTION:
                     # the frozen clock moves in whole microseconds: round up, or a deadline could stay ahead
+                    assert self._shifter is not None  # run() is called inside the clock's with block
                     self._shifter.shift(dt.timedelta(microseconds=math.ceil(step * 1e6)))
                 if self._timers and self._timers[0][0] <= time.time() + _RESOLUTION:
                     when, _, action = heapq.heappop(self._timers)
@@ -175,6 +178,7 @@ _clock: VirtualClock | None = None
 
 class _CountedThread(_REAL_THREAD):
     def start(self):
+        assert _clock is not None  # set while the patches that call this are installed
         _clock.thread_started()
         self._finished_counted = False
         try:
@@ -188,9 +192,11 @@ class _CountedThread(_REAL_THREAD):
             super().run()
         finally:
             self._finished_counted = True
+            assert _clock is not None  # set while the patches that call this are installed
             _clock.thread_finished()
 
     def join(self, timeout=None):
+        assert _clock is not None  # set while the patches that call this are installed
         _clock.block(lambda: self._finished_counted, timeout)
         super().join(0 if not self._finished_counted else None)
 
@@ -198,9 +204,11 @@ class _CountedThread(_REAL_THREAD):
 class _CountedEvent(_REAL_EVENT):
     def set(self):
         super().set()
+        assert _clock is not None  # set while the patches that call this are installed
         _clock.notify()
 
     def wait(self, timeout=None):
+        assert _clock is not None  # set while the patches that call this are installed
         _clock.block(self.is_set, timeout)
         return self.is_set()
 
@@ -218,11 +226,17 @@ def _set_error_unless_stopped(self, error):
 
 
 def _virtual_wait_interval(self, env, wait_seconds):
+    assert _clock is not None  # set while the patches that call this are installed
     _clock.block(lambda: not env.is_running(), wait_seconds)
 
 
+def _virtual_sleep(seconds):
+    assert _clock is not None  # set while the patches that call this are installed
+    _clock.sleep(seconds)
+
+
 _threading = types.SimpleNamespace(**{**vars(threading), "Thread": _CountedThread, "Event": _CountedEvent})
-_time = types.SimpleNamespace(**{**vars(time), "sleep": lambda s: _clock.sleep(s)})
+_time = types.SimpleNamespace(**{**vars(time), "sleep": _virtual_sleep})
 _PATCHES = [(target, _threading) for target in moto.THREADING_MODULES] + [
     (moto.EXECUTE_STATE_THREAD, _CountedThread),
     (moto.CALLBACK_EVENT, _CountedEvent),

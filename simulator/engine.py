@@ -10,10 +10,13 @@ import os
 import re
 import sys
 import time
+import types
 import uuid
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 import botocore.handlers
@@ -22,13 +25,14 @@ from moto import mock_aws
 from moto.autoscaling.models import autoscaling_backends
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.config import DefaultConfig
 from moto.ec2.models import ec2_backends
 
 from . import moto_targets
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
 from .scenario import Scenario
-from .stack import load_stack, matches, resolve
+from .stack import Function, load_stack, matches, resolve
 
 REGION = "us-east-1"
 START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
@@ -39,8 +43,8 @@ SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/si
 MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 STACK_NAME = "autopatch"  # what AWS::StackName resolves to
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-_active = None  # the running Simulation, for the botocore hook
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+_active: "Simulation | None" = None  # the running Simulation, for the botocore hook
 
 
 @dataclass
@@ -77,7 +81,7 @@ class Simulation:
         self.slack_messages: list[dict] = []  # what Slack would have received
         self.log_lines: list[str] = []  # every line the functions logged
         self.event_notifications: list[dict] = []  # SNS messages from EventBridge rules
-        self.handlers = {}
+        self.handlers: dict[str, tuple[Callable, str, Function]] = {}  # logical id -> (handler, arn, function)
         self.lambda_invocations = 0
         self.lambda_gb_seconds = 0.0  # billed duration x memory, on the virtual clock
         self.instance_order: list[SimInstance] = []
@@ -107,14 +111,14 @@ class Simulation:
                 for layer_dir in self.stack.layers.values():
                     if str(layer_dir) not in sys.path:
                         sys.path.insert(0, str(layer_dir))
-                polling = importlib.import_module("autopatch.polling")
+                polling: Any = importlib.import_module("autopatch.polling")  # the layer's, found on sys.path
                 polling.sleep = self.clock.sleep
                 # Powertools prints its EMF metrics, and warns; on Lambda both go to CloudWatch Logs, here log_lines
-                emf.print = lambda text: self.log_lines.append(str(text))
+                vars(emf)["print"] = lambda text: self.log_lines.append(str(text))
                 warnings.showwarning = lambda message, category, *_: self.log_lines.append(
                     f"{category.__name__}: {message}"
                 )
-                slack = importlib.import_module("autopatch.slack")
+                slack: Any = importlib.import_module("autopatch.slack")
                 real_slack_send, slack.send = slack.send, self._slack_send
                 backends = {
                     "autoscaling": autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION],
@@ -143,9 +147,10 @@ class Simulation:
             vars(emf).pop("print", None)
             warnings.showwarning = real_showwarning
             if "autopatch.polling" in sys.modules:
-                sys.modules["autopatch.polling"].sleep = time.sleep
+                polling_module: Any = sys.modules["autopatch.polling"]
+                polling_module.sleep = time.sleep
             if "autopatch.slack" in sys.modules:
-                slack_module = sys.modules["autopatch.slack"]
+                slack_module: Any = sys.modules["autopatch.slack"]
                 slack_module.send = real_slack_send
                 slack_module._webhook_url.cache_clear()
             os.environ.clear()
@@ -272,11 +277,12 @@ class Simulation:
             asg.create_launch_configuration(LaunchConfigurationName=f"{spec.name}-lc", **data)
             return {"LaunchConfigurationName": f"{spec.name}-lc"}
         ec2 = self.model.ec2
-        template = ec2.create_launch_template(template_name(spec.name), None, data, {"launch-template": tags})
+        # the type: ignores below: moto annotates a description as str, but takes None for none (its responses pass it)
+        template = ec2.create_launch_template(template_name(spec.name), None, data, {"launch-template": tags})  # type: ignore[arg-type]
         if spec.launch == "mixed_instances":
             small = ec2.create_launch_template(
                 template_name(spec.name, "-small"),
-                None,
+                None,  # type: ignore[arg-type]
                 {**data, "InstanceType": "t3.small"},
                 {"launch-template": tags},
             )
@@ -296,7 +302,7 @@ class Simulation:
                 }
             }
         if spec.launch == "version":
-            template.create_version(dict(data), None)  # version 2 exists; the group stays on version 1
+            template.create_version(dict(data), None)  # type: ignore[arg-type]  # version 2 exists; the group stays on version 1
             return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": "1"}}
         return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": spec.launch}}
 
@@ -326,7 +332,9 @@ class Simulation:
 
     def _leave_in_standby(self, ec2, group_name, sim):
         """What a run that died mid-instance leaves: Standby (capacity one short), tag InProgress."""
-        self.model.asg.autoscaling_groups[group_name].desired_capacity -= 1
+        group = self.model.asg.autoscaling_groups[group_name]
+        assert group.desired_capacity is not None  # moto sets it when it creates a group (MinSize if none is given)
+        group.desired_capacity -= 1
         self.model.set_lifecycle(self.clock.now(), sim, "Standby")
         sim.targets = {arn: ("unused", "Target.NotRegistered") for arn in sim.targets}
         ec2.create_tags(
@@ -389,6 +397,7 @@ class Simulation:
         for fn in self.stack.functions.values():
             module_name, function_name = fn.handler.rsplit(".", 1)
             spec = importlib.util.spec_from_file_location(f"fn_{fn.code_dir.name}", fn.code_dir / f"{module_name}.py")
+            assert spec is not None and spec.loader is not None  # a .py file's path: the source file loader
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             self.handlers[fn.logical_id] = (getattr(module, function_name), attributes[(fn.logical_id, "Arn")], fn)
@@ -604,7 +613,7 @@ def _transform(transformer: dict | None, event: dict) -> str:
 
 def _calling_execution() -> str | None:
     """The name of the execution whose interpreter thread is invoking the function."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         env = frame.f_locals.get("env")
         states = getattr(env, "states", None)
@@ -633,6 +642,7 @@ def _before_call(model, context, **_):
 
 
 def _invoke(self, function_name, qualifier, body, headers, response_headers):
+    assert _active is not None  # moto's Lambda invoke is patched only while a run goes on
     return _active.invoke(function_name, body, response_headers)
 
 
@@ -649,7 +659,10 @@ def _shared_client(region, service, state_credentials=None):
     return _shared_clients[key]
 
 
-_HOOKS = [("before-parameter-build", _remember_params), ("before-call", _before_call)]
+_HOOKS: list[tuple[str, Callable[..., Any]]] = [
+    ("before-parameter-build", _remember_params),
+    ("before-call", _before_call),
+]
 # JSONPath objects are immutable, and so are moto's response classes while a run goes on
 _PATCHES = [
     (moto_targets.LAMBDA_INVOKE, _invoke),

@@ -4,6 +4,8 @@ import calendar
 import datetime as dt
 import functools
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 import botocore.parsers
@@ -60,7 +62,7 @@ def state_transitions(events: list[dict]) -> int:
     return entered + max(scheduled - task_entries, 0)
 
 
-def run_summary(description: dict) -> dict:
+def run_summary(description: Mapping[str, Any]) -> dict:
     """The run's summary: the output of a run that succeeded, the cause of one that failed on instances;
     for a large run the per-instance list is read from the report it names (ReportLocation)."""
     text = description.get("output") or description.get("cause") or "{}"

@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 FAULTS = (
     "patch_failed",  # AWS-RunPatchBaseline ends Failed
@@ -77,7 +78,7 @@ class Scenario:
     stop_at: float | None = None  # virtual seconds after the start at which the run is stopped by hand
 
 
-_GROUP_FIELDS = {
+_GROUP_FIELDS: dict[str, type[Any]] = {
     "name": str,
     "instances": int,
     "min_size": int,
@@ -158,6 +159,7 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}.instances must be at least 1")
     if spec.dead_run_lowered_min_size and spec.min_size < 1:
         raise ScenarioError(f"{where}: dead_run_lowered_min_size needs min_size of at least 1")
+    assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
     if not spec.min_size <= spec.instances <= spec.max_size:
         raise ScenarioError(f"{where}: instances must lie between min_size and max_size")
     if spec.instances + spec.scale_out_after > spec.max_size:

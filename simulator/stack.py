@@ -53,7 +53,7 @@ def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
     if unknown:
         raise ValueError(f"the template has no parameter {sorted(unknown)[0]!r}")
     parameters.update(overrides or {})
-    conditions = {}
+    conditions: dict[str, bool] = {}
     for name, expression in template.get("Conditions", {}).items():
         conditions[name] = _condition(expression, parameters, conditions)
     resources = {name: res for name, res in template["Resources"].items() if conditions.get(res.get("Condition"), True)}
