@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import types
 import uuid
@@ -39,6 +40,10 @@ START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the
 LIMIT_SECONDS = 14 * 24 * 3600  # a run that has not ended after two virtual weeks is stuck
 TYPICAL_INVOCATION_SECONDS = 0.2  # what a handler that makes a few AWS calls takes on Lambda (estimate)
 EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets within seconds
+# Lambda runs an asynchronous invocation (EventBridge invokes its Lambda targets so) that returned an error again
+# after one minute, then after two more (MaximumRetryAttempts, 0 to 2, default 2), then sends the event to the
+# function's dead-letter queue: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+ASYNC_RETRY_DELAYS = (60, 120)
 SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
 MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
@@ -86,6 +91,9 @@ class Simulation:
         self.lambda_gb_seconds = 0.0  # billed duration x memory, on the virtual clock
         self.instance_order: list[SimInstance] = []
         self.scaled_out: dict[str, list[dict]] = {}  # group -> instances it launched after the run
+        self.dead_letters: list[dict] = []  # events a function's asynchronous invocations could not handle
+        self._status_announced: set[str] = set()  # executions whose status-change event has gone out
+        self._crashed: dict[str, tuple[str, str]] = {}  # execution arn -> (error, cause) of a simulated crash
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -137,8 +145,10 @@ class Simulation:
                 ]
                 if self.scenario.stop_at is not None:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
+                if self.scenario.crash_at is not None:
+                    self.clock.call_later(self.scenario.crash_at, lambda _t: self._crash(executions[0]))
                 self.clock.run(LIMIT_SECONDS)
-                self._execution_status_events()
+                self.clock.run_timers(within=60)  # deliveries still on their way (SNS to its subscribers)
                 self._scale_out()
                 report = self._report(executions)
         finally:
@@ -480,55 +490,123 @@ class Simulation:
         return 200
 
     def _stop_by_hand(self, execution_arn: str) -> None:
-        """What an operator's StopExecution does to the run's current execution."""
+        """What an operator's StopExecution does to the run's current execution: it is ABORTED at once, and its
+        status-change event goes out then, although a function it had invoked may still be running (moto's
+        interpreter ends the execution only once that invocation returns)."""
+        self._end_by_hand("stopped by hand", None, None)
+
+    def _crash(self, execution_arn: str) -> None:
+        """A run that crashes: its current execution fails at once with an error no Catch handles (on AWS,
+        States.ALL catches neither States.Runtime nor States.DataLimitExceeded), so its own error handling never
+        runs. Played as a stop whose status is then FAILED."""
+        error, cause = "States.Runtime", "A simulated crash: an error that no Catch handles ended the execution."
+        self._end_by_hand("crashed (States.Runtime)", error, cause)
+
+    def _end_by_hand(self, how: str, error: str | None, cause: str | None) -> None:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         running = [
             e["executionArn"]
             for e in sfn.list_executions(stateMachineArn=self.machine_arn, statusFilter="RUNNING")["executions"]
         ]
         for arn in running:
-            sfn.stop_execution(executionArn=arn)
-            self._log(self.clock.now(), "", "", f"execution {arn.rsplit(':', 1)[-1]} stopped by hand")
+            if error:
+                self._crashed[arn] = (error, cause)
+                sfn.stop_execution(executionArn=arn, error=error, cause=cause)
+            else:
+                sfn.stop_execution(executionArn=arn)
+            self._log(self.clock.now(), "", "", f"execution {arn.rsplit(':', 1)[-1]} {how}")
+            self._status_announced.add(arn)
+            self._execution_status_event(arn, "FAILED" if error else "ABORTED", error, cause)
 
-    def _execution_status_events(self) -> None:
-        """EventBridge: "Step Functions Execution Status Change" for every execution that ended, through the
-        template's rules (a rule with an SNS target publishes its InputTransformer's text)."""
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
+    def _execution_ended(self, execution) -> None:
+        """moto's interpreter ended an execution (on the execution's own thread): its status changed now."""
+        arn = execution.exec_arn
+        if arn in self._crashed:
+            execution.exec_status = moto_targets.EXECUTION_STATUS.get().FAILED
+            execution.error, execution.cause = self._crashed[arn]
+        if arn in self._status_announced:
+            return
+        self._status_announced.add(arn)
+        status = execution.exec_status
+        self._execution_status_event(arn, getattr(status, "value", str(status)), execution.error, execution.cause)
+
+    def _execution_status_event(self, execution_arn: str, status: str, error, cause) -> None:
+        """EventBridge: "Step Functions Execution Status Change", sent when the status changes and delivered to
+        the targets of the template's matching rules within seconds (Step Functions' EventBridge integration:
+        https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html). A rule with an SNS
+        target publishes its InputTransformer's text; a Lambda target is invoked asynchronously, with Lambda's
+        retries. Each delivery waits on the virtual clock in a thread of its own, so the run lasts until the
+        targets are done and their waits pass in virtual time."""
+        name = execution_arn.rsplit(":", 1)[-1]
+        now_ms = int(self.clock.now() * 1000)
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "account": DEFAULT_ACCOUNT_ID,
+            "time": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": self.machine_arn,
+                "name": name,
+                "status": status,
+                "stopDate": now_ms,
+                "error": error,
+                "cause": cause,
+            },
+        }
         rules = [r["Properties"] for r in self.stack.resources.values() if r["Type"] == "AWS::Events::Rule"]
-        for listed in sfn.list_executions(stateMachineArn=self.machine_arn)["executions"]:
-            execution = sfn.describe_execution(executionArn=listed["executionArn"])
-            event = {
-                "source": "aws.states",
-                "detail-type": "Step Functions Execution Status Change",
-                "region": REGION,
-                "detail": {
-                    "executionArn": execution["executionArn"],
-                    "stateMachineArn": self.machine_arn,
-                    "name": execution["name"],
-                    "status": execution["status"],
-                },
-            }
-            for rule in rules:
-                pattern = _resolve_all(
-                    rule["EventPattern"], self.refs | {self.stack.state_machine.logical_id: self.machine_arn}
+        for rule in rules:
+            pattern = _resolve_all(rule["EventPattern"], self.refs)
+            if not matches(pattern, event):
+                continue
+            for target in rule["Targets"]:
+                function = _function_of(target["Arn"])
+                if function is not None:
+                    self._in_background(lambda f=function: self._invoke_async(f, event))
+                else:
+                    self._in_background(lambda t=target: self._publish_rule_target(t, event))
+
+    def _in_background(self, action) -> None:
+        """Run action in a thread the virtual clock counts, after EventBridge's delivery delay."""
+        self.clock.thread_started()
+
+        def body():
+            try:
+                self.clock.sleep(EVENT_DELIVERY_SECONDS)
+                action()
+            finally:
+                self.clock.thread_finished()
+
+        threading.Thread(target=body, daemon=True).start()
+
+    def _publish_rule_target(self, target: dict, event: dict) -> None:
+        topic = resolve(target["Arn"], self.refs, {})
+        text = _transform(target.get("InputTransformer"), event)
+        boto3.client("sns", region_name=REGION).publish(TopicArn=topic, Message=text)
+        self.event_notifications.append(
+            {"t": round(self.clock.elapsed(), 3), "subject": None, "message": text, "source": "eventbridge"}
+        )
+
+    def _invoke_async(self, name: str, event: dict) -> None:
+        """Lambda's asynchronous invocation: retried on a function error, then dead-lettered."""
+        fn = self.handlers[name][2]
+        delays = (0, *ASYNC_RETRY_DELAYS[: fn.async_retries])
+        for attempt, delay in enumerate(delays, start=1):
+            if delay:
+                self.clock.sleep(delay)
+            try:
+                self._run_handler(name, event, execution="eventbridge")
+                return
+            except Exception as error:  # Lambda reports it and retries
+                self._log(
+                    self.clock.now(), "", "", f"{name} failed (attempt {attempt}): {type(error).__name__}: {error}"
                 )
-                if not matches(pattern, event):
-                    continue
-                for target in rule["Targets"]:
-                    topic = resolve(target["Arn"], self.refs, {})
-                    text = _transform(target.get("InputTransformer"), event)
-                    sns.publish(TopicArn=topic, Message=text)
-                    stopped = execution.get("stopDate") or self.clock.now_datetime()
-                    self.event_notifications.append(
-                        {
-                            "t": round(stopped.timestamp() - START.timestamp() + EVENT_DELIVERY_SECONDS, 3),
-                            "subject": None,
-                            "message": text,
-                            "source": "eventbridge",
-                        }
-                    )
-        self.clock.run_timers(within=60)  # deliveries to the topic's subscribers
+        self.dead_letters.append({"t": round(self.clock.elapsed(), 3), "function": name, "event": event})
+        self._log(self.clock.now(), "", "", f"{name}: event sent to its dead-letter queue")
 
     # the state machine ---------------------------------------------------------------------------
     def _create_state_machine(self, refs, attributes) -> str:
@@ -611,6 +689,15 @@ def _transform(transformer: dict | None, event: dict) -> str:
     return text
 
 
+def _function_of(target_arn) -> str | None:
+    """The logical id of the function an EventBridge target names (GetAtt <Function>.Arn), if any."""
+    if isinstance(target_arn, dict) and "Fn::GetAtt" in target_arn:
+        target = target_arn["Fn::GetAtt"]
+        logical_id, attribute = target if isinstance(target, list) else target.split(".", 1)
+        return logical_id if attribute == "Arn" else None
+    return None
+
+
 def _calling_execution() -> str | None:
     """The name of the execution whose interpreter thread is invoking the function."""
     frame: types.FrameType | None = sys._getframe(1)
@@ -659,6 +746,16 @@ def _shared_client(region, service, state_credentials=None):
     return _shared_clients[key]
 
 
+_real_terminated = moto_targets.EXECUTION_TERMINATED.get()
+
+
+def _terminated(self):
+    """moto's interpreter ended an execution: its status changes now, and so goes its status-change event."""
+    _real_terminated(self)
+    if _active is not None:
+        _active._execution_ended(self.execution)
+
+
 _HOOKS: list[tuple[str, Callable[..., Any]]] = [
     ("before-parameter-build", _remember_params),
     ("before-call", _before_call),
@@ -666,6 +763,7 @@ _HOOKS: list[tuple[str, Callable[..., Any]]] = [
 # JSONPath objects are immutable, and so are moto's response classes while a run goes on
 _PATCHES = [
     (moto_targets.LAMBDA_INVOKE, _invoke),
+    (moto_targets.EXECUTION_TERMINATED, _terminated),
     (moto_targets.LAMBDA_TASK_CLIENT, _shared_client),
     (moto_targets.JSON_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.JSON_PATH_PARSE.get())),
     (moto_targets.RESULT_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.RESULT_PATH_PARSE.get())),

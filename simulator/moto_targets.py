@@ -123,6 +123,15 @@ LAMBDA_INVOKE = Target(
     "replaces it: an invocation runs the project's handler",
     params=("self", "function_name", "qualifier", "body", "headers", "response_headers"),
 )
+EXECUTION_TERMINATED = Target(
+    "moto.stepfunctions.parser.backend.execution",
+    "BaseExecutionWorkerCommunication.terminated",
+    "wraps it: an execution's status-change event goes out when the interpreter ends it",
+    params=("self",),
+)
+EXECUTION_STATUS = Target(
+    "moto.stepfunctions.parser.api", "ExecutionStatus", "ends a simulated crash's execution FAILED"
+)
 
 # Patched by engine.py: the interpreter's own overhead, which grows with the fleet (README, "Where a simulated run
 # spends its time")
@@ -165,6 +174,7 @@ RELIED_ON = [
     Target("moto.autoscaling.models", "autoscaling_backends", "answers Auto Scaling calls on its groups"),
     Target("moto.cloudwatch.models", "cloudwatch_backends", "sets alarms after a patch"),
     SFN_BACKENDS,
+    EXECUTION_STATUS,
     Target("moto.ec2.models", "ec2_backends", "answers EC2 image and launch template calls on its objects"),
     Target(
         "moto.autoscaling.models",
@@ -236,6 +246,7 @@ PATCHED = [
     WAIT_INTERVAL,
     SET_ERROR,
     LAMBDA_INVOKE,
+    EXECUTION_TERMINATED,
     LAMBDA_TASK_CLIENT,
     JSON_PATH_PARSE,
     RESULT_PATH_PARSE,

@@ -76,6 +76,7 @@ class Scenario:
     also_start: list[dict] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)  # stack parameter values, e.g. SlackWebhookSecretName
     stop_at: float | None = None  # virtual seconds after the start at which the run is stopped by hand
+    crash_at: float | None = None  # virtual seconds after the start at which the run crashes (an uncaught error)
 
 
 _GROUP_FIELDS: dict[str, type[Any]] = {
@@ -113,7 +114,7 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
 def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError("a scenario is a JSON object")
-    unknown = set(raw) - {"groups", "input", "description", "also_start", "parameters", "stop_at"}
+    unknown = set(raw) - {"groups", "input", "description", "also_start", "parameters", "stop_at", "crash_at"}
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
     groups = raw.get("groups")
@@ -131,10 +132,13 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     parameters = raw.get("parameters", {})
     if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
         raise ScenarioError("parameters must map stack parameter names to string values")
-    stop_at = raw.get("stop_at")
-    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float)) or stop_at < 0):
-        raise ScenarioError("stop_at must be a number of virtual seconds")
-    return Scenario(specs, run_input, name, also_start, parameters, stop_at)
+    moments = {}
+    for key in ("stop_at", "crash_at"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ScenarioError(f"{key} must be a number of virtual seconds")
+        moments[key] = value
+    return Scenario(specs, run_input, name, also_start, parameters, **moments)
 
 
 def _group(raw, n) -> GroupSpec:

@@ -24,6 +24,7 @@ class Function:
     memory_mb: int = 128  # Lambda's default
     event_patterns: list = field(default_factory=list)  # EventBridge rules that target the function
     sns_topics: list = field(default_factory=list)  # topics (template expressions) the function subscribes to
+    async_retries: int = 2  # EventInvokeConfig.MaximumRetryAttempts: Lambda's retries of an asynchronous invocation
 
 
 @dataclass
@@ -88,6 +89,7 @@ def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
             sns_topics=[
                 event["Properties"]["Topic"] for event in props.get("Events", {}).values() if event["Type"] == "SNS"
             ],
+            async_retries=int(props.get("EventInvokeConfig", {}).get("MaximumRetryAttempts", 2)),
         )
     (sm_name, sm), *others = [
         (name, res) for name, res in resources.items() if res["Type"] == "AWS::Serverless::StateMachine"
