@@ -1,7 +1,8 @@
 """Start of a run: put right what a run that died left behind in this run's groups.
 
-Called once this run holds the groups, so any instance still tagged InProgress by another run, and any
-MinSize another run lowered, belongs to a run that is no longer running."""
+Called once this run holds the groups, so any instance still tagged InProgress by another run, any instance
+another run of this stack left in Standby (whatever its tag: a deregistration that outlasted that run's waits
+leaves one tagged Failed), and any MinSize another run lowered, belong to a run that is no longer running."""
 
 import time
 
@@ -27,7 +28,7 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
     to it; the tag comes last, so a retry after a failed alert still finds the instance and alerts."""
     group = groups.describe_group(group_name)
     states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
-    for instance_id, dead_run in _left_in_progress(list(states), run_id).items():
+    for instance_id, (dead_run, tag) in _left_by_other_runs(states, run_id).items():
         state = states[instance_id]
         if state == "EnteringStandby":
             raise InstanceNotReady(f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby.")
@@ -41,7 +42,7 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
                 "GroupName": group_name,
                 "RunId": run_id,
                 "ExecutionArn": execution_arn,
-                "Step": f"Recovery: left {state} with tag InProgress by run {dead_run}, which is no longer running",
+                "Step": f"Recovery: left {state} with tag {tag} by run {dead_run}, which is no longer running",
                 "Error": "LeftByDeadRun",
                 "Cause": "A run stopped or crashed while patching this instance; its patch state is unknown.",
                 "ReturnedToService": "ExitStandby called; the run waits until it is healthy before going on"
@@ -62,8 +63,13 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
     ]
 
 
-def _left_in_progress(instance_ids: list[str], run_id: str) -> dict[str, str]:
-    """Instances tagged InProgress by another run: instance id -> that run's id."""
+OUT_OF_SERVICE = ("EnteringStandby", "Standby")
+
+
+def _left_by_other_runs(states: dict[str, str], run_id: str) -> dict[str, tuple[str, str]]:
+    """Instances another run left behind: tagged InProgress by it, or in Standby with its run id, whatever the
+    tag. Instance id -> (that run's id, the tag's value)."""
+    instance_ids = list(states)
     if not instance_ids:
         return {}
     found: dict[str, dict[str, str]] = {}  # instance id -> its tags
@@ -77,7 +83,8 @@ def _left_in_progress(instance_ids: list[str], run_id: str) -> dict[str, str]:
         for tag in page["Tags"]:
             found.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag["Value"]
     return {
-        instance_id: tags.get(RUN_TAG_KEY, "unknown")
+        instance_id: (tags.get(RUN_TAG_KEY, "unknown"), tags.get(PATCH_TAG_KEY, "none"))
         for instance_id, tags in found.items()
-        if tags.get(PATCH_TAG_KEY) == "InProgress" and tags.get(RUN_TAG_KEY) != run_id
+        if tags.get(RUN_TAG_KEY) != run_id
+        and (tags.get(PATCH_TAG_KEY) == "InProgress" or (RUN_TAG_KEY in tags and states[instance_id] in OUT_OF_SERVICE))
     }
