@@ -5,6 +5,7 @@ one tagged Failed); one no run of the stack tagged is not ours to touch."""
 import pytest
 
 from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY, recovery
+from autopatch.errors import InstanceNotReady
 
 NEXT = "arn:aws:states:us-east-1:123456789012:execution:autopatch-rolling-patch:run-next"
 
@@ -41,3 +42,20 @@ def test_recovery_leaves_standby_instances_no_run_of_the_stack_tagged(aws, fleet
     standby(aws, left)  # someone put it in Standby by hand: not ours
 
     assert recovery.recover_group("web", "run-next", NEXT, alert_topic, 600) == []
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Pending", "Cancelling", "Delayed"])
+def test_recovery_never_returns_an_instance_whose_patch_command_may_still_reboot_it(
+    aws, fleet, ledger, alert_topic, monkeypatch, status
+):
+    left = fleet.instance_ids[0]
+    tag(aws, left, "InProgress", "run-dead")
+    standby(aws, left)
+    command = {"CommandId": "c-1", "Operation": "Install", "Status": status}
+    monkeypatch.setattr(recovery.patching, "run_command", lambda instance, run: command if run == "run-dead" else None)
+
+    with pytest.raises(InstanceNotReady, match=f"still has its patch command c-1 {status}"):
+        recovery.recover_group("web", "run-next", NEXT, alert_topic, 600)
+
+    state = aws.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[left])["AutoScalingInstances"]
+    assert state[0]["LifecycleState"] == "Standby"

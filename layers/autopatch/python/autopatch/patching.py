@@ -121,3 +121,22 @@ def duration_seconds(requested, ended) -> float | None:
     if (start.tzinfo is None) != (end.tzinfo is None):
         return None  # one of them without a zone: no duration to tell
     return (end - start).total_seconds()
+
+
+def run_command(instance_id: str, run_id: str) -> dict | None:
+    """The run's patch command on the instance (its Install, else its Scan) as ListCommands shows it:
+    {"CommandId", "Operation", "Status"}, or None when the run sent none there."""
+    comments = {command_comment(run_id, operation): operation for operation in ("Install", "Scan")}
+    found = []
+    for page in client("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id):
+        for command in page["Commands"]:
+            if command.get("Comment") in comments and command.get("DocumentName") == PATCH_DOCUMENT:
+                operation = comments[command["Comment"]]
+                found.append({"CommandId": command["CommandId"], "Operation": operation, "Status": command["Status"]})
+    found.sort(key=lambda command: command["Operation"] != "Install")
+    return found[0] if found else None
+
+
+def command_status(command_id: str) -> str | None:
+    commands = client("ssm").list_commands(CommandId=command_id)["Commands"]
+    return commands[0]["Status"] if commands else None

@@ -6,7 +6,7 @@ leaves one tagged Failed), and any MinSize another run lowered, belong to a run 
 
 import time
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups, ledger
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups, ledger, patching
 from .clients import client
 from .errors import InstanceNotReady
 
@@ -32,6 +32,13 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
         state = states[instance_id]
         if state == "EnteringStandby":
             raise InstanceNotReady(f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby.")
+        command = patching.run_command(instance_id, dead_run) if state == "Standby" else None
+        if command and command["Status"] not in patching.TERMINAL:
+            raise InstanceNotReady(
+                f"Instance {instance_id}, left in Standby by run {dead_run}, still has its patch command "
+                f"{command['CommandId']} {command['Status']}: it is not returned to service while that command may "
+                "reboot it."
+            )
         ledger.record_recovered(run_id, group_name, instance_id)
         if state == "Standby":
             client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
