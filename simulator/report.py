@@ -196,6 +196,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
             key=lambda n: n["t"],
         ),
         "slack": sim.slack_messages,
+        "dead_letters": sim.dead_letters,
         "images": _images(ec2),
         "deregistered_images": sim.model.deregistered_images,
         "deleted_snapshots": sim.model.deleted_snapshots,

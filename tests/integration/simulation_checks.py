@@ -27,6 +27,11 @@ def run_alerts(report: dict) -> list[dict]:
     return [n for n in report["notifications"] if n["source"] == "run"]
 
 
+def cleanup_alerts(report: dict) -> list[dict]:
+    """The clean-up's alerts (clean_up_run, after an execution ended FAILED, TIMED_OUT or ABORTED)."""
+    return [n for n in report["notifications"] if " cleaned up after it ended " in (n["subject"] or "")]
+
+
 def calls_on(report: dict, instance_id: str) -> list[dict]:
     """Mutating calls the project made that name this instance."""
     return [c for c in report["api_calls"] if instance_id in _instances_named(c["params"])]
@@ -41,18 +46,31 @@ def assert_invariants(scenario: dict, report: dict) -> None:
         assert group["min_size"] == spec.get("min_size", 1), f"{group['name']}: MinSize changed"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
     failed = 0
+    # a run stopped by hand or crashed has no summary: its instances' results are unknown, their tags tell
+    summarized = isinstance(report["summary"].get("Instances"), list)
     for instance in report["instances"]:
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
         assert instance["lifecycle_state"] == "InService", f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
-        if instance["result"] == "NotStarted":
+        if instance["result"] == "NotStarted" and summarized:
             assert touched == [], f"{where}: not reached by the run, yet {touched[0]['operation']} was called on it"
         if any(c["operation"] in ("CreateTags", "EnterStandby", "ExitStandby") for c in touched):
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
         failed += instance["result"] == "Failed"
     recovered = len((report["output"] or _cause(report)).get("Recovered", []))
     alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Patching failed")]
-    assert len(alerts) == failed + recovered, "exactly one alert per failed (or recovered) instance"
+    if summarized:
+        assert len(alerts) == failed + recovered, "exactly one alert per failed (or recovered) instance"
+    else:
+        tagged_failed = sum(i["tag"] == "Failed" for i in report["instances"])
+        assert len(alerts) <= tagged_failed + recovered, "an alert for an instance that did not fail"
+    assert report["dead_letters"] == [], "an event went to a dead-letter queue: its function never handled it"
+    # the clean-up after an execution that ended badly alerts at most once, and always after a stop or a crash
+    cleaned = [n["message"].split(" of patch run ", 1)[0] for n in cleanup_alerts(report)]
+    assert len(set(cleaned)) == len(cleaned), f"a clean-up alerted twice: {cleaned}"
+    if report["status"] == "ABORTED" or report["error"] == "States.Runtime":
+        last = report["run_executions"][-1]
+        assert cleaned.count(f"The execution {last}") == 1, "no clean-up alert after a stop or a crash"
     bakes = (report["output"] or _cause(report)).get("Bakes", [])
     bake_alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Image bake failed")]
     assert len(bake_alerts) == sum(b["Status"] == "Failed" for b in bakes), "exactly one alert per failed bake"

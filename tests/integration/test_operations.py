@@ -4,8 +4,7 @@ import pytest
 from simulation_checks import calls_on, fleet_calls, simulate
 
 from autopatch import slack
-from simulator.engine import SIMULATED_WEBHOOK, Simulation
-from simulator.scenario import parse_scenario
+from simulator.engine import SIMULATED_WEBHOOK
 
 pytestmark = pytest.mark.simulation
 
@@ -20,15 +19,17 @@ def test_a_run_stopped_by_hand_is_alerted_by_email_and_slack():
     # Given a run that an operator stops in the middle of the second instance's patch
     scenario = {"groups": [group()], "input": {}, "parameters": SLACK, "stop_at": 600}
 
-    # (a stop by hand may leave that instance in Standby: the next run recovers it, so no invariants here)
-    report = Simulation(parse_scenario(scenario)).run()
+    # (the invariants hold: the clean-up returned that instance to service)
+    report = simulate(scenario)
 
     assert report["status"] == "ABORTED"
     (alert,) = [n for n in report["notifications"] if n["source"] == "eventbridge"]
     assert "ended ABORTED" in alert["message"]
     assert "#/v2/executions/details/arn:aws:states:" in alert["message"]
-    assert "may still be in Standby" in alert["message"]
-    assert any("ended ABORTED" in m["payload"]["text"] for m in report["slack"])
+    assert "its clean-up returns that instance to service within minutes" in alert["message"]
+    texts = [m["payload"]["text"] for m in report["slack"]]
+    assert any("ended ABORTED" in t for t in texts)
+    assert any(t.startswith(":broom: Patch run run-20260104T0300 cleaned up after it ended ABORTED") for t in texts)
 
 
 def test_every_alert_reaches_slack_formatted_for_people_and_the_url_is_never_logged():

@@ -520,6 +520,47 @@ def malformed_command_event(draw):
     return event
 
 
+EXECUTION_ARN_FORMS = st.sampled_from(
+    [
+        "arn:aws:states:us-east-1:123456789012:stateMachine:autopatch-rolling-patch",
+        "arn:aws:lambda:us-east-1:123456789012:function:x",
+        "run-20260104",
+        "",
+        "arn:aws:states:us-east-1:123456789012:execution:machine:name:extra",
+    ]
+)
+
+
+@st.composite
+def malformed_execution_event(draw):
+    """An EventBridge "Step Functions Execution Status Change" for clean_up_run, malformed: no detail, a detail
+    or an executionArn of the wrong type, an ARN that is not an execution's, a stopDate that is not milliseconds.
+    A status that needs no clean-up (SUCCEEDED, RUNNING, anything) is not refused: the handler returns at once."""
+    if draw(st.integers(0, 7)) == 0:
+        return draw(NON_OBJECTS)
+    event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change"}
+    detail = {
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:autopatch-rolling-patch:run-x",
+        "status": "ABORTED",
+        "stopDate": 1767495600000,
+    }
+    way = draw(st.sampled_from(["no detail", "detail type", "arn missing", "arn type", "arn form", "stop date"]))
+    if way == "detail type":
+        event["detail"] = draw(wrong_type(dict, True))
+        return event
+    if way == "arn missing":
+        detail.pop("executionArn")
+    elif way == "arn type":
+        detail["executionArn"] = draw(wrong_type(str, True).filter(_not_str))
+    elif way == "arn form":
+        detail["executionArn"] = draw(EXECUTION_ARN_FORMS)
+    elif way == "stop date":
+        detail["stopDate"] = draw(st.one_of(st.text(max_size=5), st.floats(allow_nan=False), st.booleans()))
+    if way != "no detail":
+        event["detail"] = detail
+    return event
+
+
 def _not_str(value) -> bool:
     return not isinstance(value, str)
 
@@ -549,7 +590,11 @@ def malformed_sns_event(draw):
     return {"Records": [first, *([good] if draw(st.booleans()) else [])]}
 
 
-CUSTOM_EVENTS = {"command_finished": malformed_command_event(), "notify_slack": malformed_sns_event()}
+CUSTOM_EVENTS = {
+    "command_finished": malformed_command_event(),
+    "notify_slack": malformed_sns_event(),
+    "clean_up_run": malformed_execution_event(),
+}
 
 
 # --- the run's input ---------------------------------------------------------------------------------------

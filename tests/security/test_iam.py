@@ -27,6 +27,7 @@ TEMPLATE = ROOT / "template.yaml"
 # Mutating actions that may have Resource "*": (role, action) -> why. Each is commented in template.yaml too.
 WILDCARD_EXCEPTIONS = {
     ("CancelPatchCommandFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
+    ("CleanUpRunFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
     **{
         ("RollingPatchStateMachineRole", f"logs:{action}"): "vended log delivery (the state machine's log group) "
         "does not support resource-level permissions"
@@ -281,6 +282,7 @@ def scopes(template: dict) -> dict[str, Scope]:
         "states:startexecution": Scope(machines, why="only the stack's state machine"),
         "states:sendtasksuccess": Scope(machines, why="only the stack's state machine"),
         "states:describeexecution": Scope(executions, why="only the stack's executions"),
+        "states:getexecutionhistory": Scope(executions, why="only the stack's executions"),
         "lambda:invokefunction": Scope(functions, why="only the stack's functions"),
         "s3:putobject": Scope(report_objects, why="only under the report bucket's runs/ prefix"),
         "s3:getobject": Scope(report_objects, why="only under the report bucket's runs/ prefix"),
@@ -459,6 +461,7 @@ def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
         "EnterStandbyFunctionRole",
         "ExitStandbyFunctionRole",
         "RecoverGroupsFunctionRole",
+        "CleanUpRunFunctionRole",
     }
     for s in found:
         assert s.resources == [ASG_ARN]
@@ -467,7 +470,7 @@ def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
 
 def test_instances_get_only_the_patch_tags(transformed):
     found = [s for s in statements(transformed) if "ec2:createtags" in s.actions and INSTANCE_ARN in s.resources]
-    assert {s.role for s in found} == {"TagInstanceFunctionRole", "RecoverGroupsFunctionRole"}
+    assert {s.role for s in found} == {"TagInstanceFunctionRole", "RecoverGroupsFunctionRole", "CleanUpRunFunctionRole"}
     for s in found:
         assert s.resources == [INSTANCE_ARN]
         assert set(s.condition["ForAllValues:StringEquals"]["aws:tagkeys"]) == PATCH_TAG_KEYS

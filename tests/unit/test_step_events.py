@@ -101,9 +101,10 @@ def test_the_state_machine_calls_the_functions_of_the_template(functions):
         for _, task in task_states(DEFINITION["States"])
         if task["Resource"].startswith("arn:aws:states:::lambda:invoke")
     }
-    # Then each names a function of the template, and every function but the two event targets is called
+    # Then each names a function of the template, and every function but the three event targets is called
     assert called == {f"${{{name}}}" for name in functions}
-    assert set(handler_names()) - {f.folder for f in functions.values()} == {"command_finished", "notify_slack"}
+    event_targets = {"command_finished", "notify_slack", "clean_up_run"}
+    assert set(handler_names()) - {f.folder for f in functions.values()} == event_targets
 
 
 def test_every_payload_passes_what_its_function_reads_and_requires(functions):

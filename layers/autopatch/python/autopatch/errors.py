@@ -67,3 +67,8 @@ class ImageFailed(AutoPatchError):
 
 class BakeTimedOut(AutoPatchError):
     """The image was not available before BakeTimeoutSeconds ran out."""
+
+
+class CleanUpUnfinished(AutoPatchError):
+    """The clean-up after a run could not finish yet (a patch command has not ended, an instance is still entering
+    Standby): Lambda runs it again."""

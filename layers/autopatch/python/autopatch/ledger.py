@@ -46,7 +46,9 @@ def acquire_locks(
     return taken_over
 
 
-def _acquire(name: str, execution_arn: str, run_id: str, previous_execution_arn: str | None) -> str:
+def _acquire(
+    name: str, execution_arn: str, run_id: str, previous_execution_arn: str | None, cleaning_until: int | None = None
+) -> str:
     ddb = client("dynamodb")
     item = {
         "Id": {"S": f"lock#{name}"},
@@ -55,6 +57,8 @@ def _acquire(name: str, execution_arn: str, run_id: str, previous_execution_arn:
         "Since": {"N": str(int(time.time()))},
         "ExpiresAt": _expires(),
     }
+    if cleaning_until is not None:
+        item["CleaningUntil"] = {"N": str(cleaning_until)}
     try:
         ddb.put_item(
             TableName=_table(),
@@ -69,6 +73,8 @@ def _acquire(name: str, execution_arn: str, run_id: str, previous_execution_arn:
     current = ddb.get_item(TableName=_table(), Key={"Id": {"S": f"lock#{name}"}}, ConsistentRead=True).get("Item")
     holder = current["Holder"]["S"] if current else None
     handed_over = holder is not None and holder == previous_execution_arn and current["RunId"]["S"] == run_id
+    if holder and not handed_over and _cleaning(current):
+        return f"held by the clean-up of {holder.rsplit(':', 1)[-1]}"
     if holder and not handed_over and _is_running(holder):
         return f"held by {holder.rsplit(':', 1)[-1]}"
     try:
@@ -83,6 +89,38 @@ def _acquire(name: str, execution_arn: str, run_id: str, previous_execution_arn:
             return "held by another run"
         raise
     return "taken over"
+
+
+def _cleaning(item: dict) -> bool:
+    """A hold the clean-up of an execution that ended badly keeps while it puts the group right (clean_up_run):
+    no other run takes it over until the clean-up releases it, or its mark runs out."""
+    return int(item.get("CleaningUntil", {}).get("N", "0")) > time.time()
+
+
+def mark_cleaning(group_names: list[str], execution_arn: str, until: int) -> list[str]:
+    """Mark the holds this execution still has as held by its clean-up until `until` (epoch seconds).
+    Returns the groups it still held: the holds the execution left behind."""
+    ddb, held = client("dynamodb"), []
+    for name in group_names:
+        try:
+            ddb.update_item(
+                TableName=_table(),
+                Key={"Id": {"S": f"lock#{name}"}},
+                UpdateExpression="SET CleaningUntil = :until",
+                ConditionExpression="Holder = :me",
+                ExpressionAttributeValues={":until": {"N": str(until)}, ":me": {"S": execution_arn}},
+            )
+            held.append(name)
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+    return held
+
+
+def hold_for_cleanup(group_name: str, execution_arn: str, run_id: str, until: int) -> str:
+    """Hold a group again for the clean-up of an execution that had released it (a crash after its own error
+    handling). "taken" or "taken over"; "held by ..." when a live run or another clean-up holds it."""
+    return _acquire(group_name, execution_arn, run_id, None, cleaning_until=until)
 
 
 def _is_running(execution_arn: str) -> bool:
@@ -205,6 +243,28 @@ def remember_min_size(group_name: str, original: int, run_id: str) -> bool:
         if _conditional_failed(error):
             return False
         raise
+
+
+def min_size_lowered_by(group_name: str, run_id: str) -> int | None:
+    """The MinSize to restore when this run is the one that lowered it (and did not restore it)."""
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return int(item["OriginalMinSize"]["N"]) if item and item.get("RunId", {}).get("S") == run_id else None
+
+
+def count_attempt(key: str) -> int:
+    """Count one more attempt at something retried (the clean-up of an execution); returns the count."""
+    found = client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": f"attempts#{key}"}},
+        UpdateExpression="ADD Attempts :one SET ExpiresAt = :expires",
+        ExpressionAttributeValues={":one": {"N": "1"}, ":expires": _expires()},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(found["Attributes"]["Attempts"]["N"])
 
 
 def lowered_min_size(group_name: str) -> int | None:

@@ -9,7 +9,15 @@ from typing import Any
 from .clients import client
 from .errors import SlackPostFailed
 
-KINDS = ("instance-failed", "bake-failed", "run-stopped", "group-paused", "run-finished", "execution-ended")
+KINDS = (
+    "instance-failed",
+    "bake-failed",
+    "run-stopped",
+    "group-paused",
+    "run-finished",
+    "execution-ended",
+    "run-cleaned-up",
+)
 TIMEOUT_SECONDS = 10
 
 
@@ -56,6 +64,7 @@ EMOJI = {
     "group-paused": ":double_vertical_bar:",
     "run-finished": ":white_check_mark:",
     "execution-ended": ":rotating_light:",
+    "run-cleaned-up": ":broom:",
 }
 WHAT_TO_DO = {
     "instance-failed": "Check the instance (the alert says whether it is back in service), then look at the patch "
@@ -67,8 +76,10 @@ WHAT_TO_DO = {
     "group-paused": "The group was paused by its AutoPatch tag. Set it back to the opt-in value and start a run to "
     "patch the rest.",
     "run-finished": "Nothing: this is the run's summary.",
-    "execution-ended": "Open the execution. If it was stopped or crashed mid-instance, the next run returns any "
-    "instance it left in Standby to service and alerts about it.",
+    "execution-ended": "Open the execution. If it was stopped or crashed mid-instance, its clean-up returns the "
+    "instance to service within minutes and sends one alert saying what it did.",
+    "run-cleaned-up": "Read what was put back. Instances tagged Failed need a new run; anything marked NOT DONE "
+    "needs you (check its patch command first).",
 }
 
 

@@ -305,6 +305,45 @@ class CommandFinishedEvent(StepEvent):
     time: object = payload("time", any_json, default=None)  # when the command ended, ISO 8601
 
 
+# An execution that ended so ran none or not all of its own error handling: clean_up_run puts right what it left
+ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    execution_arn: str
+    name: str  # the execution's name, the ARN's last part
+    status: object  # as Step Functions says it; only one of ENDED_BADLY needs a clean-up
+    stop_date: int | None  # stopDate, milliseconds since the epoch
+
+    @property
+    def ended_badly(self) -> bool:
+        return self.status in ENDED_BADLY
+
+
+def execution_detail(event, name: str) -> ExecutionDetail:
+    """The detail of a "Step Functions Execution Status Change". Its stopDate is checked only for a status that
+    needs a clean-up: any other status is left alone, whatever else the event says."""
+    detail = event.get(name) if isinstance(event, dict) else None
+    if not isinstance(detail, dict) or not isinstance(detail.get("executionArn"), str):
+        raise InvalidInput(f"{name} with executionArn is required.")
+    parts = detail["executionArn"].split(":")
+    if len(parts) != 8 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "execution":
+        raise InvalidInput(f"{name}.executionArn must be a Step Functions execution ARN.")
+    status, stop_date = detail.get("status"), detail.get("stopDate")
+    wrong_date = stop_date is not None and (isinstance(stop_date, bool) or not isinstance(stop_date, int))
+    if status in ENDED_BADLY and wrong_date:
+        raise InvalidInput(f"{name}.stopDate must be milliseconds since the epoch.")
+    return ExecutionDetail(detail["executionArn"], parts[7], status, stop_date)
+
+
+@dataclass(frozen=True)
+class CleanUpRunEvent(StepEvent):
+    """EventBridge's "Step Functions Execution Status Change" of one of the state machine's executions."""
+
+    detail: ExecutionDetail = payload("detail", execution_detail)
+
+
 @dataclass(frozen=True)
 class SnsMessage:
     subject: str | None

@@ -1,0 +1,109 @@
+"""clean_up_run, from EventBridge's Step Functions Execution Status Change: an event delivered twice cleans up
+once and alerts once (EventBridge delivers at least once), and an execution that ended before it found its
+groups, or with nothing left, gets no alert. Against a moto account; conftest.py says how and holds the shared
+fixtures."""
+
+import json
+
+import pytest
+import time_machine
+
+import autopatch.polling
+from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY, cleanup
+from autopatch import ledger as run_ledger
+from tests.support import ACCOUNT, REGION
+
+NOW = 1_795_000_000
+EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:autopatch-rolling-patch:run-stopped"
+SETTINGS = {"HealthTimeoutSeconds": 120, "DryRun": False}
+
+
+@pytest.fixture
+def virtual_sleep(monkeypatch):
+    with time_machine.travel(NOW, tick=False) as traveller:
+        monkeypatch.setattr(autopatch.polling, "sleep", lambda seconds: traveller.shift(seconds))
+        yield
+
+
+def event(status="ABORTED"):
+    detail = {"executionArn": EXECUTION_ARN, "status": status, "stopDate": (NOW - 3600) * 1000}
+    return {"source": "aws.states", "detail-type": "Step Functions Execution Status Change", "detail": detail}
+
+
+def test_an_event_delivered_twice_cleans_up_once_and_alerts_once(
+    aws, fleet, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
+):
+    # Given a stopped run that left an instance in Standby, tagged InProgress, and its hold on the group
+    left = fleet.instance_ids[0]
+    aws.client("ec2").create_tags(
+        Resources=[left],
+        Tags=[{"Key": PATCH_TAG_KEY, "Value": "InProgress"}, {"Key": RUN_TAG_KEY, "Value": "run-stopped"}],
+    )
+    aws.client("autoscaling").enter_standby(
+        AutoScalingGroupName="web", InstanceIds=[left], ShouldDecrementDesiredCapacity=True
+    )
+    monkeypatch.setattr(run_ledger, "_is_running", lambda arn: False)
+    run_ledger.acquire_locks(["web"], EXECUTION_ARN, "run-stopped")
+    run = {"RunId": "run-stopped", "GroupNames": ["web"], "Settings": SETTINGS}
+    monkeypatch.setattr(cleanup, "the_run", lambda arn: run)
+    app = load_handler("clean_up_run")
+
+    # When the status-change event is delivered twice
+    first = app.lambda_handler(event(), make_lambda_context(timeout_seconds=900))
+    second = app.lambda_handler(event(), make_lambda_context(timeout_seconds=900))
+
+    # Then the instance was returned once, tagged Failed (no patch command was sent), the hold released
+    assert [c[2] for c in api_calls if c[1] == "ExitStandby"] == [
+        {"AutoScalingGroupName": "web", "InstanceIds": [left]}
+    ]
+    tags = aws.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [left]}])["Tags"]
+    assert {"Key": PATCH_TAG_KEY, "ResourceId": left, "ResourceType": "instance", "Value": "Failed"} in tags
+    assert first["CleanedUp"] is True and first["Released"] == ["web"]
+    assert second["CleanedUp"] is False
+    lock = aws.client("dynamodb").get_item(TableName=ledger, Key={"Id": {"S": "lock#web"}}).get("Item")
+    assert lock is None
+    # and one alert went out
+    assert [c[2]["Subject"] for c in api_calls if c[1] == "Publish"] == [
+        "Patch run run-stopped cleaned up after it ended ABORTED: web"
+    ]
+
+
+def test_an_execution_that_ended_before_it_found_its_groups_changes_nothing(
+    aws, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
+):
+    monkeypatch.setattr(cleanup, "the_run", lambda arn: None)
+
+    done = load_handler("clean_up_run").lambda_handler(event("FAILED"), make_lambda_context(timeout_seconds=900))
+
+    assert done["CleanedUp"] is False
+    assert [c for c in api_calls if not c[1].startswith(("Describe", "List", "Get"))] == []
+
+
+def test_a_status_that_needs_no_clean_up_is_ignored(aws, ledger, load_handler, make_lambda_context, api_calls):
+    done = load_handler("clean_up_run").lambda_handler(event("SUCCEEDED"), make_lambda_context())
+
+    assert done["CleanedUp"] is False and api_calls == []
+
+
+def test_the_run_is_read_from_the_first_states_output(monkeypatch):
+    output = {"RunId": "run-1", "GroupNames": ["web"], "Settings": {"DryRun": False}, "Part": 2}
+    history = {
+        "events": [
+            {"type": "ExecutionStarted"},
+            {
+                "type": "TaskStateExited",
+                "stateExitedEventDetails": {"name": "Validate input and find groups", "output": json.dumps(output)},
+            },
+        ]
+    }
+
+    class Sfn:
+        def get_execution_history(self, **kwargs):
+            assert kwargs["executionArn"] == EXECUTION_ARN
+            return history
+
+    monkeypatch.setattr(cleanup, "client", lambda service: Sfn())
+
+    assert cleanup.the_run(EXECUTION_ARN) == {"RunId": "run-1", "GroupNames": ["web"], "Settings": {"DryRun": False}}
+    history["events"].pop()
+    assert cleanup.the_run(EXECUTION_ARN) is None
