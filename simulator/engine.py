@@ -532,8 +532,9 @@ class Simulation:
 
     def _execution_status_event(self, execution_arn: str, status: str, error, cause) -> None:
         """EventBridge: "Step Functions Execution Status Change", sent when the status changes and delivered to
-        the targets of the template's matching rules within seconds (Step Functions' EventBridge integration:
-        https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html). A rule with an SNS
+        the targets of the template's matching rules within seconds (execution status change events, their
+        detail with stopDate in epoch milliseconds: https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html;
+        AWS delivers them on a best-effort basis, the simulator always does). A rule with an SNS
         target publishes its InputTransformer's text; a Lambda target is invoked asynchronously, with Lambda's
         retries. Each delivery waits on the virtual clock in a thread of its own, so the run lasts until the
         targets are done and their waits pass in virtual time."""
