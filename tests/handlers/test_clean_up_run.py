@@ -11,6 +11,7 @@ import time_machine
 import autopatch.polling
 from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY, cleanup
 from autopatch import ledger as run_ledger
+from autopatch.errors import CleanUpUnfinished
 from tests.support import ACCOUNT, REGION
 
 NOW = 1_795_000_000
@@ -107,3 +108,46 @@ def test_the_run_is_read_from_the_first_states_output(monkeypatch):
     assert cleanup.the_run(EXECUTION_ARN) == {"RunId": "run-1", "GroupNames": ["web"], "Settings": {"DryRun": False}}
     history["events"].pop()
     assert cleanup.the_run(EXECUTION_ARN) is None
+
+
+def test_a_command_that_does_not_end_is_retried_then_reported_not_done_and_the_instance_stays_out(
+    aws, fleet, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
+):
+    # Given a stopped run whose instance is in Standby with a patch command that stays Cancelling (agent gone)
+    left = fleet.instance_ids[0]
+    aws.client("ec2").create_tags(
+        Resources=[left],
+        Tags=[{"Key": PATCH_TAG_KEY, "Value": "InProgress"}, {"Key": RUN_TAG_KEY, "Value": "run-stopped"}],
+    )
+    aws.client("autoscaling").enter_standby(
+        AutoScalingGroupName="web", InstanceIds=[left], ShouldDecrementDesiredCapacity=True
+    )
+    monkeypatch.setattr(run_ledger, "_is_running", lambda arn: False)
+    run_ledger.acquire_locks(["web"], EXECUTION_ARN, "run-stopped")
+    monkeypatch.setattr(
+        cleanup, "the_run", lambda arn: {"RunId": "run-stopped", "GroupNames": ["web"], "Settings": SETTINGS}
+    )
+    command = {"CommandId": "c-stuck", "Operation": "Install", "Status": "InProgress"}
+    monkeypatch.setattr(cleanup.patching, "run_command", lambda instance, run: command)
+    monkeypatch.setattr(cleanup.patching, "command_status", lambda command_id: "Cancelling")
+    cancelled = []
+    monkeypatch.setattr(cleanup.patching, "cancel", lambda command_id, instance: cancelled.append(command_id))
+    app = load_handler("clean_up_run")
+
+    # When Lambda runs the clean-up three times (the first invocation and its two retries)
+    for _ in range(2):
+        with pytest.raises(CleanUpUnfinished, match="patch command c-stuck has not ended"):
+            app.lambda_handler(event(), make_lambda_context(timeout_seconds=900))
+        # the hold stays, marked for the clean-up, so no other run returns the instance meanwhile
+        assert aws.client("dynamodb").get_item(TableName=ledger, Key={"Id": {"S": "lock#web"}})["Item"]
+    last = app.lambda_handler(event(), make_lambda_context(timeout_seconds=900))
+
+    # Then the instance was never returned to service, the last attempt says so once, and releases the hold
+    assert cancelled == ["c-stuck"] * 3
+    assert [c for c in api_calls if c[1] == "ExitStandby"] == []
+    state = aws.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[left])["AutoScalingInstances"]
+    assert state[0]["LifecycleState"] == "Standby"
+    assert last["Unfinished"][0]["Unfinished"] == f"{left}: patch command c-stuck has not ended"
+    (publish,) = [c[2] for c in api_calls if c[1] == "Publish"]
+    assert f"NOT DONE: {left}: patch command c-stuck has not ended after 3 attempts" in publish["Message"]
+    assert aws.client("dynamodb").get_item(TableName=ledger, Key={"Id": {"S": "lock#web"}}).get("Item") is None
