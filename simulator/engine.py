@@ -493,30 +493,31 @@ class Simulation:
         """What an operator's StopExecution does to the run's current execution: it is ABORTED at once, and its
         status-change event goes out then, although a function it had invoked may still be running (moto's
         interpreter ends the execution only once that invocation returns)."""
-        self._end_by_hand("stopped by hand", None, None)
+        self._end_by_hand("stopped by hand")
 
     def _crash(self, execution_arn: str) -> None:
         """A run that crashes: its current execution fails at once with an error no Catch handles (on AWS,
         States.ALL catches neither States.Runtime nor States.DataLimitExceeded), so its own error handling never
         runs. Played as a stop whose status is then FAILED."""
         error, cause = "States.Runtime", "A simulated crash: an error that no Catch handles ended the execution."
-        self._end_by_hand("crashed (States.Runtime)", error, cause)
+        self._end_by_hand("crashed (States.Runtime)", (error, cause))
 
-    def _end_by_hand(self, how: str, error: str | None, cause: str | None) -> None:
+    def _end_by_hand(self, how: str, failure: tuple[str, str] | None = None) -> None:
+        """Stop the running executions: ABORTED, or with failure (error, cause) FAILED."""
         sfn = boto3.client("stepfunctions", region_name=REGION)
         running = [
             e["executionArn"]
             for e in sfn.list_executions(stateMachineArn=self.machine_arn, statusFilter="RUNNING")["executions"]
         ]
         for arn in running:
-            if error:
-                self._crashed[arn] = (error, cause)
-                sfn.stop_execution(executionArn=arn, error=error, cause=cause)
+            if failure:
+                self._crashed[arn] = failure
+                sfn.stop_execution(executionArn=arn, error=failure[0], cause=failure[1])
             else:
                 sfn.stop_execution(executionArn=arn)
             self._log(self.clock.now(), "", "", f"execution {arn.rsplit(':', 1)[-1]} {how}")
             self._status_announced.add(arn)
-            self._execution_status_event(arn, "FAILED" if error else "ABORTED", error, cause)
+            self._execution_status_event(arn, "FAILED" if failure else "ABORTED", *(failure or (None, None)))
 
     def _execution_ended(self, execution) -> None:
         """moto's interpreter ended an execution (on the execution's own thread): its status changed now."""

@@ -70,7 +70,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     stopped = detail.stop_date
     _sleep_until((stopped / 1000 if isinstance(stopped, (int, float)) else time.time()) + IN_FLIGHT_SECONDS)
 
-    done = {"Instances": [], "MinSize": [], "Released": [], "Skipped": [], "Unfinished": []}
+    done: dict[str, list] = {"Instances": [], "MinSize": [], "Released": [], "Skipped": [], "Unfinished": []}
     held = list(left_holds)
     for name in names:
         left = left_behind(name, run_id)
@@ -84,7 +84,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
                 done["Skipped"].append(f"group {name}: {outcome}, which returns what this run left to service")
                 continue
             held.append(name)
-        unfinished = []
+        unfinished: list[dict] = []
         for instance in left:
             result = _settle(instance, run_id, settings, deadline)
             (unfinished if "Unfinished" in result else done["Instances"]).append(result)
@@ -102,7 +102,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     anything = any(done[k] for k in ("Instances", "MinSize", "Released", "Skipped", "Unfinished"))
     alert_key = f"cleanup#{execution_name}"
     if anything and ledger.stop(alert_key, f"execution ended {status}", claimant):
-        subject, body = alert_message(run_id, execution_arn, status, names, done)
+        subject, body = alert_message(run_id, execution_arn, str(status), names, done)  # one of ENDED_BADLY
         alerts.publish(topic_arn, subject, body, ALERT_KIND)
         ledger.announced(alert_key)
     return {"CleanedUp": anything, "RunId": run_id, **done}
