@@ -8,7 +8,8 @@ recorded.
 One module per service, each an `AwsModel` mixin holding the calls it answers (`_<service>_<Operation>`):
 autoscaling.py, ec2.py (images, launch templates), elbv2.py, ssm.py; model.py holds the hook itself
 (dispatch, throttling, the record of calls) and the state the services share; common.py the simulated fleet's
-records, the error and the responses handed back to botocore.
+records, the error and the responses handed back to botocore. gaps.py lends the model's answers to the calls
+moto lacks altogether to code that runs on plain moto: the handler tests.
 """
 
 from .common import AwsError, SimGroup, SimInstance, error_response, ok_response

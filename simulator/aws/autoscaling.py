@@ -215,17 +215,7 @@ class AutoScaling(ModelState):
 
     def _autoscaling_DescribeInstanceRefreshes(self, params):
         group = self.groups.get(params["AutoScalingGroupName"])
-        refreshes = []
-        if group and group.instance_refresh:
-            refreshes.append(
-                {
-                    "InstanceRefreshId": "11111111-2222-3333-4444-555555555555",
-                    "AutoScalingGroupName": group.name,
-                    "Status": "InProgress",
-                    "PercentageComplete": 40,
-                }
-            )
-        return {"InstanceRefreshes": refreshes}
+        return {"InstanceRefreshes": [dict(r) for r in group.refreshes] if group else []}
 
     def _reach_standby(self, t, state, sim):
         if state.lifecycle_state != "EnteringStandby":

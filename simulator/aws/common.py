@@ -29,7 +29,8 @@ class SimInstance:
     group: str
     index: int
     faults: set = field(default_factory=set)
-    agent_online: bool = True
+    agent_online: bool = True  # PingStatus Online, else ConnectionLost
+    registered: bool = True  # with Systems Manager: DescribeInstanceInformation lists it
     state: object = None  # moto's InstanceState, found once
     # what the agent last reported to Patch Manager (DescribeInstancePatchStates)
     patches: dict = field(default_factory=lambda: {"installed": 40, "missing": 0, "failed": 0, "pending_reboot": 0})
@@ -46,7 +47,19 @@ class SimGroup:
     deregistration_delay: int
     warmup_seconds: int
     alarm: str | None = None
-    instance_refresh: bool = False
+    instance_refresh: bool = False  # one InProgress, from before the run
+    refreshes: list = field(default_factory=list)  # what DescribeInstanceRefreshes lists, newest first
+
+    def __post_init__(self):
+        if self.instance_refresh:
+            self.refreshes.append(
+                {
+                    "InstanceRefreshId": "11111111-2222-3333-4444-555555555555",
+                    "AutoScalingGroupName": self.name,
+                    "Status": "InProgress",
+                    "PercentageComplete": 40,
+                }
+            )
 
 
 def error_response(error: AwsError):

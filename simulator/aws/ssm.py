@@ -212,6 +212,7 @@ class Ssm(ModelState):
         return {"InstancePatchStates": states}
 
     def _ssm_DescribeInstanceInformation(self, params):
+        wanted = next((f["Values"] for f in params.get("Filters") or [] if f["Key"] == "InstanceIds"), None)
         return {
             "InstanceInformationList": [
                 {
@@ -221,5 +222,6 @@ class Ssm(ModelState):
                     "ResourceType": "EC2Instance",
                 }
                 for i in self.instances.values()
+                if i.registered and (wanted is None or i.instance_id in wanted)
             ]
         }

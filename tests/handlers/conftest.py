@@ -3,8 +3,9 @@ errors and AWS calls a user would notice. Each handler is also run twice with th
 Step Functions retry would, to show that repeating it is safe.
 
 Where moto cannot produce a state (an invocation that does not exist yet, a failed or running command, an
-unhealthy target) botocore's Stubber answers for that one client; where moto lacks an API altogether
-(DescribeInstanceInformation, DescribeInstanceRefreshes, CancelCommand) a unittest.mock stand-in does.
+unhealthy target) botocore's Stubber answers for that one client; where moto lacks an API altogether the
+simulator's own fake answers (DescribeInstanceInformation, DescribeInstanceRefreshes: simulator/aws/gaps.py),
+or a unittest.mock stand-in (CancelCommand, whose command moto sent).
 The handlers that poll inside one invocation sleep on a frozen clock that their sleep moves forward.
 `api_calls` records the calls a handler made through autopatch.clients.
 """
@@ -12,14 +13,14 @@ The handlers that poll inside one invocation sleep on a frozen clock that their 
 import json
 import time
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 import time_machine
 
 import autopatch.clients
 import autopatch.polling
-from tests.handlers.helpers import ACCOUNT, NOW, STATE_MACHINE, patch_event
+from simulator.aws.gaps import MotoGaps
+from tests.handlers.helpers import ACCOUNT, NOW, REGION, STATE_MACHINE, patch_event
 
 
 @pytest.fixture
@@ -66,24 +67,40 @@ def executions(aws):
 @pytest.fixture
 def unimplemented(aws, api_calls):
     """moto 5.2.5 implements neither SSM DescribeInstanceInformation nor Auto Scaling DescribeInstanceRefreshes:
-    answer them on autopatch's clients. `ping` maps an instance to its PingStatus (Online when absent, not
-    registered with Systems Manager when None); `refreshes` maps a group to its instance refreshes."""
-    ping, refreshes = {}, {}
+    the simulator's fake answers them on autopatch's clients. `ping` maps an instance to its PingStatus (Online
+    unless set, not registered with Systems Manager when None); `refreshes` maps a group to its instance
+    refreshes. Both set the fake's own state."""
+    gaps = MotoGaps(REGION)
+    for service in ("ssm", "autoscaling"):
+        gaps.install(autopatch.clients.client(service))
+    return SimpleNamespace(ping=_PingStatus(gaps), refreshes=_Refreshes(gaps))
 
-    def describe_instance_information(Filters, **_):
-        ids = next(f["Values"] for f in Filters if f["Key"] == "InstanceIds")
-        known = [i for i in ids if ping.get(i, "Online") is not None]
-        return {"InstanceInformationList": [{"InstanceId": i, "PingStatus": ping.get(i, "Online")} for i in known]}
 
-    def describe_instance_refreshes(AutoScalingGroupName, **_):
-        return {"InstanceRefreshes": refreshes.get(AutoScalingGroupName, [])}
+class _PingStatus:
+    """instance id -> PingStatus, written to the fake's SimInstance."""
 
-    ssm, autoscaling = autopatch.clients.client("ssm"), autopatch.clients.client("autoscaling")
-    with (
-        mock.patch.object(ssm, "describe_instance_information", side_effect=describe_instance_information),
-        mock.patch.object(autoscaling, "describe_instance_refreshes", side_effect=describe_instance_refreshes),
-    ):
-        yield SimpleNamespace(ping=ping, refreshes=refreshes)
+    def __init__(self, gaps: MotoGaps):
+        self.gaps = gaps
+
+    def __setitem__(self, instance_id: str, status: str | None) -> None:
+        if status not in ("Online", "ConnectionLost", None):
+            raise ValueError(f"the fake knows PingStatus Online and ConnectionLost, not {status}")
+        sim = self.gaps.instance(instance_id)
+        sim.registered, sim.agent_online = status is not None, status == "Online"
+
+    def update(self, statuses: dict) -> None:
+        for instance_id, status in statuses.items():
+            self[instance_id] = status
+
+
+class _Refreshes:
+    """group name -> its instance refreshes, written to the fake's SimGroup."""
+
+    def __init__(self, gaps: MotoGaps):
+        self.gaps = gaps
+
+    def __setitem__(self, group: str, refreshes: list[dict]) -> None:
+        self.gaps.group(group).refreshes = list(refreshes)
 
 
 @pytest.fixture
