@@ -29,7 +29,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.config import DefaultConfig
 from moto.ec2.models import ec2_backends
 
-from . import moto_targets
+from . import fleet, moto_targets
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
 from .clock import VirtualClock
 from .scenario import Scenario
@@ -194,30 +194,18 @@ class Simulation:
             boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name=secret, SecretString=json.dumps({"url": SIMULATED_WEBHOOK})
             )
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n * 16}.0/20", AvailabilityZone=f"{REGION}{az}")["Subnet"][
-                "SubnetId"
-            ]
-            for n, az in enumerate("ab")
-        ]
+        network = fleet.create_network(ec2, REGION)
         # the first of moto's Amazon images, as DescribeImages lists them, without serializing them all
         image = self.model.ec2.describe_images(owners=["amazon"])[0].id
         opt_in_value = self.stack.parameters["OptInTagValue"]
         for spec in self.scenario.groups:
             target_groups = []
             if spec.load_balanced:
-                target_groups.append(
-                    elbv2.create_target_group(
-                        Name=f"{spec.name}-tg"[:32],
-                        Protocol="HTTP",
-                        Port=80,
-                        VpcId=vpc,
-                        TargetType="instance",
-                    )["TargetGroups"][0]["TargetGroupArn"]
-                )
-            tags = [{"Key": "AutoPatch", "Value": opt_in_value}] if spec.opted_in else []
-            launch_source = self._create_launch_source(asg, spec, image, {t["Key"]: t["Value"] for t in tags})
+                target_groups.append(fleet.create_target_group(elbv2, spec.name, network.vpc_id))
+            tags = [fleet.opt_in_tag(opt_in_value)] if spec.opted_in else []
+            launch_source = fleet.create_launch_source(
+                asg, self.model.ec2, spec.name, spec.launch, image, {t["Key"]: t["Value"] for t in tags}
+            )
             if spec.alarm:
                 cloudwatch.put_metric_alarm(
                     AlarmName=spec.alarm,
@@ -230,20 +218,18 @@ class Simulation:
                     ComparisonOperator="GreaterThanThreshold",
                 )
                 tags.append({"Key": "AutoPatchAlarmNames", "Value": spec.alarm})
-            asg.create_auto_scaling_group(
-                AutoScalingGroupName=spec.name,
-                MinSize=spec.min_size,
-                MaxSize=spec.max_size,
-                DesiredCapacity=spec.instances,
-                VPCZoneIdentifier=",".join(subnets),
-                **launch_source,
-                TargetGroupARNs=target_groups,
+            group = fleet.create_group(
+                asg,
+                spec.name,
+                network,
+                launch_source,
+                min_size=spec.min_size,
+                max_size=spec.max_size,
+                desired=spec.instances,
+                target_groups=target_groups,
+                tags=tags,
                 HealthCheckType="ELB" if target_groups else "EC2",
                 HealthCheckGracePeriod=spec.warmup_seconds,
-                Tags=[
-                    {**t, "PropagateAtLaunch": False, "ResourceId": spec.name, "ResourceType": "auto-scaling-group"}
-                    for t in tags
-                ],
             )
             if spec.suspended_processes:
                 asg.suspend_processes(AutoScalingGroupName=spec.name, ScalingProcesses=spec.suspended_processes)
@@ -255,7 +241,6 @@ class Simulation:
                 spec.alarm,
                 spec.instance_refresh,
             )
-            group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
             for index, instance in enumerate(group["Instances"]):
                 fault = spec.faults.get(index)
                 sim = SimInstance(
@@ -278,43 +263,6 @@ class Simulation:
             if spec.dead_run_lowered_min_size:
                 self._leave_min_size_lowered(asg, spec)
         return self.refs, {}
-
-    def _create_launch_source(self, asg, spec, image: str, tags: dict) -> dict:
-        """The group's launch template(s), tagged as the group is, or its launch configuration: the
-        CreateAutoScalingGroup parameters that make the group launch from them."""
-        data = {"ImageId": image, "InstanceType": "t3.micro"}
-        if spec.launch == "launch_configuration":
-            asg.create_launch_configuration(LaunchConfigurationName=f"{spec.name}-lc", **data)
-            return {"LaunchConfigurationName": f"{spec.name}-lc"}
-        ec2 = self.model.ec2
-        # the type: ignores below: moto annotates a description as str, but takes None for none (its responses pass it)
-        template = ec2.create_launch_template(template_name(spec.name), None, data, {"launch-template": tags})  # type: ignore[arg-type]
-        if spec.launch == "mixed_instances":
-            small = ec2.create_launch_template(
-                template_name(spec.name, "-small"),
-                None,  # type: ignore[arg-type]
-                {**data, "InstanceType": "t3.small"},
-                {"launch-template": tags},
-            )
-            return {
-                "MixedInstancesPolicy": {
-                    "LaunchTemplate": {
-                        "LaunchTemplateSpecification": {"LaunchTemplateId": template.id, "Version": "$Latest"},
-                        "Overrides": [
-                            {"InstanceType": "t3.micro"},
-                            {
-                                "InstanceType": "t3.small",
-                                "LaunchTemplateSpecification": {"LaunchTemplateId": small.id, "Version": "$Latest"},
-                            },
-                        ],
-                    },
-                    "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 100},
-                }
-            }
-        if spec.launch == "version":
-            template.create_version(dict(data), None)  # type: ignore[arg-type]  # version 2 exists; the group stays on version 1
-            return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": "1"}}
-        return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": spec.launch}}
 
     def _leave_earlier_images(self, stack_name: str) -> None:
         """Images that exist before the run, a week apart, oldest first: the foreign ones (tagged with the group
@@ -661,11 +609,6 @@ class _LineSink:
 
     def flush(self) -> None:
         pass
-
-
-def template_name(group_name: str, suffix: str = "") -> str:
-    """A launch template name for the group: 3 to 128 of the characters EC2 allows in one."""
-    return re.sub(r"[^A-Za-z0-9().\-/_]", "-", group_name)[: 125 - len(suffix)] + "-lt" + suffix
 
 
 def _resolve_all(value, refs: dict):

@@ -13,12 +13,15 @@ import moto
 import moto.ec2.models.amis  # loads moto's AMI list before MOTO_AMIS_PATH is set, see below
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
+from moto.ec2.models import ec2_backends
 
 import autopatch.clients
+import simulator.fleet
 from tests import support
 from tests.support import REGION, FakeLambdaContext, botocore_session
 
-OPT_IN = {"Key": "AutoPatch", "Value": "enabled", "PropagateAtLaunch": True}
+OPT_IN = {**simulator.fleet.opt_in_tag("enabled"), "PropagateAtLaunch": True}
 
 
 @pytest.fixture(autouse=True)
@@ -147,45 +150,36 @@ class Fleet:
 
 
 class FleetBuilder:
-    """A VPC with two subnets, a launch template and, per group, a target group and an Auto Scaling group."""
+    """The simulator's fleet (simulator/fleet.py): a VPC with two subnets, one launch template for every group
+    and, per group, a target group and an Auto Scaling group."""
 
     def __init__(self, aws: Aws):
         self.aws = aws
         ec2 = aws.client("ec2")
-        self.vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnet_ids = [
-            ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{zone}")[
-                "Subnet"
-            ]["SubnetId"]
-            for n, zone in ((1, "a"), (2, "b"))
-        ]
+        network = simulator.fleet.create_network(ec2, REGION)
+        self.vpc_id, self.subnet_ids = network.vpc_id, network.subnet_ids
+        self.network = network
         # an Amazon Linux 2 image (moto's Amazon-owned list also holds Windows ones)
         images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}])
         self.image_id = images["Images"][0]["ImageId"]
         self.launch_template = "autopatch-test"
-        ec2.create_launch_template(
-            LaunchTemplateName=self.launch_template,
-            LaunchTemplateData={"ImageId": self.image_id, "InstanceType": "t3.micro"},
-        )
+        simulator.fleet.create_launch_template(ec2_backends[ACCOUNT][REGION], self.launch_template, self.image_id, {})
 
     def group(self, name: str = "web", size: int = 3, tags: list[dict] | None = None, min_size: int = 1) -> Fleet:
         """An Auto Scaling group of `size` InService instances (MaxSize 6) behind a target group of its own."""
         tags = [OPT_IN] if tags is None else tags
-        target_group_arn = self.aws.client("elbv2").create_target_group(
-            Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=self.vpc_id, TargetType="instance"
-        )["TargetGroups"][0]["TargetGroupArn"]
-        autoscaling = self.aws.client("autoscaling")
-        autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": self.launch_template, "Version": "$Latest"},
-            MinSize=min_size,
-            MaxSize=6,
-            DesiredCapacity=size,
-            VPCZoneIdentifier=",".join(self.subnet_ids),
-            TargetGroupARNs=[target_group_arn],
-            Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", **tag} for tag in tags],
+        target_group_arn = simulator.fleet.create_target_group(self.aws.client("elbv2"), name, self.vpc_id)
+        group = simulator.fleet.create_group(
+            self.aws.client("autoscaling"),
+            name,
+            self.network,
+            {"LaunchTemplate": {"LaunchTemplateName": self.launch_template, "Version": "$Latest"}},
+            min_size=min_size,
+            max_size=6,
+            desired=size,
+            target_groups=[target_group_arn],
+            tags=tags,
         )
-        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
         return Fleet(
             group=name,
             instance_ids=sorted(i["InstanceId"] for i in group["Instances"]),
