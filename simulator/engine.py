@@ -218,6 +218,7 @@ class Simulation:
                     ComparisonOperator="GreaterThanThreshold",
                 )
                 tags.append({"Key": "AutoPatchAlarmNames", "Value": spec.alarm})
+            assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
             group = fleet.create_group(
                 asg,
                 spec.name,
