@@ -184,7 +184,7 @@ def test_a_failed_bake_changes_nothing_returns_the_instance_and_is_alerted(fault
     assert [i["image_id"] for i in group["scaled_out"]] == [group["image_id"]]
     # one alert, saying the patching succeeded, what failed, and that the template is unchanged
     (alert,) = run_alerts(report)
-    assert alert["subject"] == "Image bake failed: web"
+    assert alert["subject"] == "Image bake failed: web, run run-20260104T0300"
     for text in ("succeeded", error, bake["ImageId"], last["instance_id"], "launch template is as it was"):
         assert text in alert["message"]
     # and it went out before the instance returned to service
@@ -270,7 +270,7 @@ def test_a_failed_bake_reaches_slack_formatted_for_people():
     report = simulate(scenario)
     # Then Slack gets the bake alert, with what to do and the link to the execution
     (message,) = [m["payload"] for m in report["slack"] if "Image bake failed" in m["payload"]["text"]]
-    assert message["text"] == ":warning: Image bake failed: web"
+    assert message["text"] == ":warning: Image bake failed: web, run run-20260104T0300"
     assert "launch template is unchanged" in message["blocks"][2]["text"]["text"]
     assert message["blocks"][-1]["type"] == "actions"
 

@@ -236,7 +236,7 @@ def test_the_bake_alert_says_the_patching_succeeded_and_the_template_is_unchange
             "ImageId": "ami-0c",
         }
     )
-    assert subject == "Image bake failed: web"
+    assert subject == "Image bake failed: web, run run-7"
     for text in (
         "Patching Auto Scaling group web succeeded; baking its patched image did not.",
         "Error:        ImageFailed",
@@ -263,8 +263,8 @@ def test_the_alert_names_instance_group_run_step_error_cause_command_and_executi
     # Given a patch failure
     # When its alert is written
     subject, body = alerts.failure_message(failure())
-    # Then the subject names instance and group, and the body has everything on-call needs
-    assert subject == "Patching failed: i-0123456789abcdef0 in web"
+    # Then the subject names instance, group and run, and the body has everything on-call needs
+    assert subject == "Patching failed: i-0123456789abcdef0 in web, run run-7"
     lines = body.splitlines()
     assert lines[0] == "Patching instance i-0123456789abcdef0 of Auto Scaling group web failed."
     assert "Run:          run-7" in lines
@@ -323,9 +323,70 @@ def test_a_long_cause_is_shortened_and_a_long_subject_cut_to_the_sns_limit():
     long_group = "g" * 255
     # When the alert is written
     subject, body = alerts.failure_message(failure(GroupName=long_group, Cause="x" * 2_000))
-    # Then the subject fits SNS's 100 characters and the cause shows 497 characters and "..."
-    assert len(subject) == alerts.SUBJECT_LIMIT == 100
+    # Then the subject fits SNS's limit (less than 100 characters), the group name cut so that the run still shows,
+    # and the cause shows 497 characters and "..."
+    assert len(subject) == alerts.SUBJECT_LIMIT == 99
     assert subject.startswith("Patching failed: i-0123456789abcdef0 in ggg")
+    assert subject.endswith("g…, run run-7")
     assert f"Cause:        {'x' * 497}...\n" in body
     # and the full group name is still in the body
     assert long_group in body
+
+
+# --- every alert subject names its run and its group ---------------------------------------------------------
+
+
+def stop_subject(scope, group="web", run="run-7"):
+    sent = {}
+
+    class Sns:
+        def publish(self, **params):
+            sent.update(params)
+            return {"MessageId": "m-1"}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(alerts, "client", lambda service: Sns())
+        alerts.publish_stop("arn:aws:sns:eu-west-1:123456789012:t", run, EXECUTION_ARN, "why", scope, group)
+    return sent["Subject"], sent["Message"]
+
+
+def test_two_groups_paused_in_one_run_get_subjects_that_name_each_group_and_the_run():
+    # Given two groups of one run paused by their AutoPatch tag
+    # When each pause is alerted
+    web, api = stop_subject("group", "web"), stop_subject("group", "api")
+    # Then the subjects differ, and each names its group and the run; so does the body
+    assert web[0] == "Patching paused: group web, run run-7"
+    assert api[0] == "Patching paused: group api, run run-7"
+    assert "Group:      api" in api[1]
+
+
+def test_a_stopped_run_names_the_group_it_stopped_at():
+    subject, body = stop_subject("run", "api")
+    assert subject == "Patching stopped: run run-7, at group api"
+    assert "Group:      api" in body
+
+
+@pytest.mark.parametrize(
+    ("group", "run"),
+    [
+        ("g" * 255, "r" * 80),
+        ("web", "r" * 80),
+        ("g" * 255, "run-7"),
+        ("名前" * 100, "run-ü" * 16),
+        ("a\nb\tc", "run\x7f"),
+    ],
+    ids=["both-long", "long-run", "long-group", "unicode", "control-characters"],
+)
+def test_every_subject_fits_sns_and_keeps_both_the_group_and_the_run(group, run):
+    # Given names up to the longest AWS allows (a group name of 255 characters, a run id of 80), in any script
+    subjects = [
+        alerts.failure_message(failure(GroupName=group, RunId=run))[0],
+        alerts.bake_failure_message({**failure(GroupName=group, RunId=run), "ImageId": None})[0],
+        stop_subject("group", group, run)[0],
+        stop_subject("run", group, run)[0],
+    ]
+    for subject in subjects:
+        # Then each is less than 100 characters, on one line, and shows the start of the group and of the run
+        assert len(subject) < 100
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in subject)
+        assert alerts._printable(group)[:5] in subject and alerts._printable(run)[:3] in subject

@@ -5,7 +5,28 @@ import json
 
 from .clients import client
 
-SUBJECT_LIMIT = 100  # SNS Subject limit
+# SNS: a Subject is UTF-8 text "with no line breaks or control characters, and less than 100 characters long"
+SUBJECT_LIMIT = 99
+SHORTEST_PART = 12  # a name cut to fit the subject keeps at least this many characters (the last one "…")
+
+
+def subject_line(template: str, **parts: str) -> str:
+    """template.format(**parts) within SNS's Subject limit: every alert's subject names its run and its group, so
+    the longest names are cut (ending "…") rather than the end of the line. Control characters become spaces."""
+    parts = {key: _printable(value) for key, value in parts.items()}
+    text = template.format(**parts)
+    while len(text) > SUBJECT_LIMIT:
+        key = max(parts, key=lambda k: len(parts[k]))
+        if len(parts[key]) <= SHORTEST_PART:
+            return text[:SUBJECT_LIMIT]
+        keep = max(SHORTEST_PART, len(parts[key]) - (len(text) - SUBJECT_LIMIT)) - 1
+        parts[key] = parts[key][:keep] + "…"
+        text = template.format(**parts)
+    return text
+
+
+def _printable(text: str) -> str:
+    return "".join(" " if ord(c) < 32 or 0x7F <= ord(c) <= 0x9F else c for c in str(text))
 
 
 def execution_console_url(execution_arn: str) -> str:
@@ -17,7 +38,9 @@ def failure_message(failure: dict) -> tuple[str, str]:
     """Subject and body of the alert for one failed instance."""
     instance, group = failure["InstanceId"], failure["GroupName"]
     returned = failure.get("ReturnedToService")
-    subject = f"Patching failed: {instance} in {group}"[:SUBJECT_LIMIT]
+    subject = subject_line(
+        "Patching failed: {instance} in {group}, run {run}", instance=instance, group=group, run=failure["RunId"]
+    )
     lines = [
         f"Patching instance {instance} of Auto Scaling group {group} failed.",
         "",
@@ -39,7 +62,7 @@ def publish(topic_arn: str, subject: str, body: str, kind: str) -> str:
     """Publish an alert; its kind (a message attribute) lets subscribers such as Slack format it."""
     sent = client("sns").publish(
         TopicArn=topic_arn,
-        Subject=subject[:SUBJECT_LIMIT],
+        Subject=subject_line("{subject}", subject=subject),
         Message=body,
         MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}},
     )
@@ -68,7 +91,8 @@ def bake_failure_message(failure: dict) -> tuple[str, str]:
         "The launch template is as it was: new instances still launch from the old image. The next run with "
         "BakeAmi bakes again.",
     ]
-    return f"Image bake failed: {group}"[:SUBJECT_LIMIT], "\n".join(lines)
+    subject = subject_line("Image bake failed: {group}, run {run}", group=group, run=failure["RunId"])
+    return subject, "\n".join(lines)
 
 
 def publish_bake_failure(topic_arn: str, failure: dict) -> str:
@@ -94,18 +118,20 @@ def _cause_text(cause: str) -> str:
     return cause if len(cause) <= 500 else cause[:497] + "..."
 
 
-def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, scope: str) -> str:
-    """Alert that the run (scope "run") or one group of it (scope "group") stopped before its next instance."""
+def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, scope: str, group_name: str) -> str:
+    """Alert that the run (scope "run") or one group of it (scope "group") stopped before its next instance;
+    group_name is the group whose next instance was not taken out."""
     if scope == "group":
-        subject = f"Patching paused for a group in run {run_id}"
+        subject = subject_line("Patching paused: group {group}, run {run}", group=group_name, run=run_id)
         what = "This group's remaining instances are left as they are; the other groups go on."
     else:
-        subject = f"Patching stopped: run {run_id}"
+        subject = subject_line("Patching stopped: run {run}, at group {group}", group=group_name, run=run_id)
         what = "No further instance is taken out of service; the run ends FAILED with error RunStopped."
     body = "\n".join(
         [
             f"The patch run {run_id} stopped before its next instance.",
             "",
+            f"Group:      {group_name}",
             f"Why:        {reason}",
             f"What next:  {what}",
             "            Every instance it already patched is back in service. Fix the cause, then start a new run:",
@@ -129,4 +155,5 @@ def publish_summary(topic_arn: str, summary: dict, execution_arn: str) -> str:
             f"Execution:  {execution_console_url(execution_arn)}",
         ]
     )
-    return publish(topic_arn, f"Patch run {summary['RunId']} finished: {summary['Status']}", body, "run-finished")
+    subject = subject_line("Patch run {run} finished: {status}", run=summary["RunId"], status=summary["Status"])
+    return publish(topic_arn, subject, body, "run-finished")

@@ -48,7 +48,7 @@ def gate_next_instance(
     """check_next_instance, and the alert of the one call that stops the run (or the group)."""
     verdict = check_next_instance(run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value)
     if verdict.get("Announce"):
-        alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"])
+        alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"], group_name)
         ledger.announced(verdict["StopKey"])
     return verdict
 
