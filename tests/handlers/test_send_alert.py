@@ -1,10 +1,11 @@
-"""send_alert: the alert on-call receives for a failed instance.
+"""send_alert: the alert on-call receives for a failed instance, which also counts it against the run's MaxErrors.
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 import json
 
 import pytest
 
+from autopatch import ledger as run_ledger
 from autopatch.errors import InvalidInput
 from tests.handlers.helpers import EXECUTION_ARN, REGION, RUN_ID, calls_to, sent_kinds, sent_messages, twice
 
@@ -100,3 +101,50 @@ def test_send_alert_with_an_empty_cause_still_alerts(aws, fleet, alert_topic, lo
     # Then it is published, with an empty Cause line
     [(_, body, _)] = sent_messages(alert_topic)
     assert "Cause:        \n" in body
+
+
+# --- every failed instance counts against the run's MaxErrors, on whichever path it failed: the alert counts it,
+# so a Scan failure (which takes nothing out of service and tags nothing) counts as an Install failure does ---
+
+
+def scan_failure(instance):
+    return {
+        "InstanceId": instance,
+        "GroupName": "web",
+        "RunId": RUN_ID,
+        "ExecutionArn": EXECUTION_ARN,
+        "Step": "Patch",
+        "Error": "PatchCommandFailed",
+        "Cause": json.dumps({"errorMessage": f"AWS-RunPatchBaseline ended Failed on {instance}"}),
+        "CommandId": "c0ffee00-0000-4000-8000-000000000005",
+        "ReturnedToService": None,  # a scan never took it out
+    }
+
+
+def test_a_failure_alert_counts_the_instance_against_max_errors_once(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls
+):
+    # Given two scans that failed, the first alerted twice (a retried invocation)
+    app = load_handler("send_alert")
+    first, second = fleet.instance_ids[:2]
+    for instance in (first, first, second):
+        app.lambda_handler(scan_failure(instance), lambda_context)
+    # Then the run's ledger counts two failures, which is what the gate and the end of each slice read
+    assert ledger_failures() == sorted([first, second])
+    # and the count was written before the alert went out: a failed publish still leaves it counted
+    operations = [operation for _, operation, _ in api_calls]
+    assert operations.index("UpdateItem") < operations.index("Publish")
+    # and three alerts were sent, the instance tags untouched
+    assert len(sent_messages(alert_topic)) == 3
+    assert "CreateTags" not in operations
+
+
+def test_a_bake_failure_is_not_an_instance_failure(aws, fleet, ledger, alert_topic, load_handler, lambda_context):
+    event = {**scan_failure(fleet.instance_ids[0]), "Kind": "bake-failed", "Step": "Bake the image"}
+    event["Error"], event["ImageId"] = "ImageFailed", None
+    load_handler("send_alert").lambda_handler(event, lambda_context)
+    assert ledger_failures() == []
+
+
+def ledger_failures():
+    return run_ledger.failures(RUN_ID)

@@ -3,6 +3,7 @@
 import contextlib
 import json
 
+from . import ledger
 from .clients import client
 
 # SNS: a Subject is UTF-8 text "with no line breaks or control characters, and less than 100 characters long"
@@ -72,6 +73,14 @@ def publish(topic_arn: str, subject: str, body: str, kind: str) -> str:
 def publish_failure(topic_arn: str, failure: dict) -> str:
     subject, message = failure_message(failure)
     return publish(topic_arn, subject, message, "instance-failed")
+
+
+def publish_counted_failure(topic_arn: str, failure: dict) -> str:
+    """The alert for an instance of the run that failed, counted against the run's MaxErrors first: on whichever
+    path it failed (a Scan tags nothing, so only here is its failure counted), and before the alert goes out, so
+    that a failed publish still leaves it counted. Counting twice counts once."""
+    ledger.record_failure(failure["RunId"], failure["InstanceId"])
+    return publish_failure(topic_arn, failure)
 
 
 def bake_failure_message(failure: dict) -> tuple[str, str]:
