@@ -524,6 +524,22 @@ def patch_one_instance() -> dict:
             "Is it safe to go on?",
             selector={"Proceed.$": "$.Payload.Proceed"},
             result_path="$.Budget",
+            catch=[on_error("The gate failed")],
+        ),
+        # A gate that cannot answer stops the run as a gate would: this instance and the rest are left untouched,
+        # and no other group takes its next instance out (one out of service now finishes first).
+        "The gate failed": lambda_task(
+            "SendAlert",
+            {
+                "Kind": "gate-failed",
+                **THIS_INSTANCE,
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Step": "Check it is safe to go on",
+                "Error.$": "$.Failure.Error",
+                "Cause.$": "$.Failure.Cause",
+            },
+            "Leave instance untouched",
+            catch=[on_error("Leave instance untouched", "$.AlertError")],
         ),
         "Is it safe to go on?": choice(
             {"Variable": "$.Budget.Proceed", "BooleanEquals": False, "Next": "Leave instance untouched"},

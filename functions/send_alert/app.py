@@ -1,20 +1,26 @@
-"""Publish the alert for one failed instance, or for a group whose image bake failed, to the stack's SNS topic.
-A failed instance is counted against the run's MaxErrors first, whichever path it failed on (a Scan too)."""
+"""Publish the alert for one failed instance, for a group whose image bake failed, or for a gate that failed (which
+stops the run), to the stack's SNS topic. A failed instance is counted against the run's MaxErrors first, whichever
+path it failed on (a Scan too)."""
 
 import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import alerts
+from autopatch import alerts, gates
 from autopatch.step import step
 from autopatch.steps import SendAlertEvent
 
 logger = Logger()
 
+PUBLISH = {
+    "instance-failed": alerts.publish_counted_failure,
+    "bake-failed": alerts.publish_bake_failure,
+    "gate-failed": gates.stop_on_gate_error,  # the first of a run's gates to fail alerts; the others send nothing
+}
+
 
 @step(SendAlertEvent, logger)
 def lambda_handler(event: SendAlertEvent, context):
-    publish = alerts.publish_bake_failure if event.kind == "bake-failed" else alerts.publish_counted_failure
-    message_id = publish(os.environ["ALERT_TOPIC_ARN"], event.failure)
+    message_id = PUBLISH[event.kind](os.environ["ALERT_TOPIC_ARN"], event.failure)
     logger.info("Alert sent", extra={"kind": event.kind, "instance_id": event.instance, "error": event.error})
     return {"MessageId": message_id}

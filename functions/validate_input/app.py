@@ -5,7 +5,7 @@ import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import OPT_IN_TAG_KEY, groups, runs
+from autopatch import OPT_IN_TAG_KEY, alarms, groups, runs
 from autopatch.run_input import parse_continuation, parse_run_input
 from autopatch.step import step
 from autopatch.steps import ValidateInputEvent
@@ -23,5 +23,6 @@ def lambda_handler(event: ValidateInputEvent, context):
     logger.append_keys(run_id=event.execution_name)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
     names = [group["AutoScalingGroupName"] for group in found]
+    alarms.require_existing(settings.AlarmNames or [], found)
     logger.info("Run input valid", extra={"groups": names})
     return runs.first_part(event.execution_name, event.execution_arn, settings.to_dict(), names)

@@ -1,4 +1,5 @@
-"""send_alert: the alert on-call receives for a failed instance, which also counts it against the run's MaxErrors.
+"""send_alert: the alert on-call receives for a failed instance, which also counts it against the run's MaxErrors,
+and for a gate that failed, which stops the run.
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 import json
@@ -148,3 +149,41 @@ def test_a_bake_failure_is_not_an_instance_failure(aws, fleet, ledger, alert_top
 
 def ledger_failures():
     return run_ledger.failures(RUN_ID)
+
+
+# --- a gate that fails stops the run with one alert ----------------------------------------------------------
+
+
+def gate_failure(instance, group="web"):
+    cause = {"errorType": "ClientError", "errorMessage": "An error occurred (AccessDenied) when calling DescribeAlarms"}
+    return {
+        "Kind": "gate-failed",
+        "InstanceId": instance,
+        "GroupName": group,
+        "RunId": RUN_ID,
+        "ExecutionArn": EXECUTION_ARN,
+        "Step": "Check it is safe to go on",
+        "Error": "ClientError",
+        "Cause": json.dumps(cause),
+    }
+
+
+def test_a_failed_gate_stops_the_run_with_one_alert(
+    aws, fleet, fleet_builder, ledger, alert_topic, load_handler, lambda_context
+):
+    # Given the gates of two groups failing (and one retried)
+    api = fleet_builder.group("api", size=2)
+    app = load_handler("send_alert")
+    for event in (
+        gate_failure(fleet.instance_ids[0]),
+        gate_failure(fleet.instance_ids[0]),
+        gate_failure(api.instance_ids[0], "api"),
+    ):
+        app.lambda_handler(event, lambda_context)
+    # Then the run is stopped, for the reason of the first, which is the one alert
+    reason = run_ledger.stop_reason(RUN_ID)
+    assert reason.startswith(f"the check before {fleet.instance_ids[0]} of web failed with ClientError: An error")
+    subjects = [subject for _, _, subject in sent_messages(alert_topic)]
+    assert subjects == [f"Patching stopped: run {RUN_ID}, at group web"]
+    # and no instance was counted as failed: none was touched
+    assert run_ledger.failures(RUN_ID) == []

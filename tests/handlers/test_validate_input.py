@@ -1,4 +1,4 @@
-"""validate_input: the run's groups and settings, or an error naming the bad field.
+"""validate_input: the run's groups and settings, or an error naming the bad field (an alarm that does not exist too).
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 import uuid
@@ -15,12 +15,26 @@ from tests.handlers.helpers import (
     fleet_snapshot,
     mutating,
     raises_twice,
+    set_group_tag,
     twice,
 )
 
 
 def validate_event(run_input=None, execution_arn=EXECUTION_ARN):
     return {"Input": {} if run_input is None else run_input, "ExecutionName": RUN_ID, "ExecutionArn": execution_arn}
+
+
+def put_alarm(aws, name):
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=90,
+        ComparisonOperator="GreaterThanThreshold",
+    )
 
 
 def test_validate_input_finds_the_named_group_and_the_settings(
@@ -68,6 +82,40 @@ def test_validate_input_keeps_the_alarm_names_given(aws, fleet, load_handler, la
     result = app.lambda_handler(validate_event({"AlarmNames": ["cpu-high", "5xx-rate"]}), lambda_context)
     # Then the gate will watch both
     assert result["Settings"]["AlarmNames"] == ["cpu-high", "5xx-rate"]
+
+
+def test_validate_input_accepts_alarms_that_exist_in_the_input_and_in_group_tags(
+    aws, fleet, load_handler, lambda_context
+):
+    for name in ("cpu-high", "web-5xx"):
+        put_alarm(aws, name)
+    set_group_tag(aws, "web", "AutoPatchAlarmNames", "web-5xx")
+    result = load_handler("validate_input").lambda_handler(validate_event({"AlarmNames": ["cpu-high"]}), lambda_context)
+    assert result["Settings"]["AlarmNames"] == ["cpu-high"]
+
+
+@pytest.mark.parametrize(
+    ("run_input", "tag", "named"),
+    [
+        ({"AlarmNames": ["cpu-high", "cpu-hihg"]}, "web-5xx", "'cpu-hihg' (in AlarmNames)"),
+        (
+            {"AlarmNames": ["cpu-high"]},
+            "web-5xx,web-5xxx",
+            "'web-5xxx' (in the AutoPatchAlarmNames tag of group 'web')",
+        ),
+    ],
+    ids=["input", "group-tag"],
+)
+def test_validate_input_refuses_an_alarm_that_does_not_exist_and_changes_nothing(
+    aws, fleet, load_handler, lambda_context, api_calls, run_input, tag, named
+):
+    for name in ("cpu-high", "web-5xx"):
+        put_alarm(aws, name)
+    set_group_tag(aws, "web", "AutoPatchAlarmNames", tag)
+    with pytest.raises(InvalidInput) as refused:
+        load_handler("validate_input").lambda_handler(validate_event(run_input), lambda_context)
+    assert named in str(refused.value)
+    assert mutating(api_calls) == []
 
 
 def test_validate_input_rejects_an_unknown_group_naming_the_field(aws, fleet, load_handler, lambda_context):

@@ -2,8 +2,16 @@
 (each must exist, any number of them), a gate that fails, a continuation started by hand, and alerts whose
 subjects say which run and which group. Every scenario also passes the invariants of simulation_checks."""
 
+import contextlib
+import json
+import time
+
+import botocore.handlers
 import pytest
+from botocore.awsrequest import AWSResponse
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
+
+from simulator import engine
 
 pytestmark = pytest.mark.simulation
 
@@ -45,6 +53,128 @@ def test_scan_failures_count_against_max_errors(max_errors, failing, expected):
     for instance in report["instances"]:
         if instance["result"] == "NotStarted":
             assert calls_on(report, instance["instance_id"]) == []
+
+
+# alarms ---------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def describe_alarms_seen(fail_when=None):
+    """Every DescribeAlarms call's AlarmNames, as the project's code sends them; fail_when(names) -> True answers
+    the call with an AWS error (AccessDenied) instead. A botocore handler, registered before the simulator's."""
+    seen = []
+
+    def remember(params, context, **_):
+        context["alarm_names"] = list(params.get("AlarmNames", []))
+        seen.append(context["alarm_names"])
+
+    def answer(context, **_):
+        if fail_when and fail_when(context.get("alarm_names", [])):
+            error = {"Code": "AccessDenied", "Message": "not authorized to perform: cloudwatch:DescribeAlarms"}
+            return AWSResponse("https://simulated", 403, {}, None), {
+                "Error": error,
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+        return None
+
+    hooks = [
+        ("before-parameter-build.cloudwatch.DescribeAlarms", remember),
+        ("before-call.cloudwatch.DescribeAlarms", answer),
+    ]
+    botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
+    try:
+        yield seen
+    finally:
+        for hook in hooks:
+            botocore.handlers.BUILTIN_HANDLERS.remove(hook)
+
+
+@contextlib.contextmanager
+def more_alarms(monkeypatch, names):
+    """Metric alarms (in OK) that the simulated account holds besides the groups' own."""
+    build = engine.Simulation._build_fleet
+
+    def build_with_alarms(self):
+        built = build(self)
+        cloudwatch = engine.boto3.client("cloudwatch", region_name=engine.REGION)
+        for name in names:
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                MetricName="CPUUtilization",
+                Namespace="AWS/EC2",
+                Statistic="Average",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=90,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+        return built
+
+    monkeypatch.setattr(engine.Simulation, "_build_fleet", build_with_alarms)
+    yield
+
+
+@pytest.mark.parametrize(
+    ("alarm_names", "unknown"),
+    [(["web-5xx", "web-5xxx"], "web-5xxx"), (["cpu-high"], "cpu-high"), (["web-5xx", "Web-5xx"], "Web-5xx")],
+    ids=["typo-among-known", "only-unknown", "case-differs"],
+)
+def test_an_alarm_name_that_does_not_exist_is_refused_before_any_change(alarm_names, unknown):
+    # Given a run input naming an alarm that does not exist (names are case-sensitive), beside the group's own
+    scenario = {"groups": [group("web", alarm="web-5xx")], "input": {"AlarmNames": alarm_names}}
+
+    report = simulate(scenario)
+
+    # Then the run ends InvalidInput naming that alarm, having changed nothing (not even the ledger)
+    assert (report["status"], report["error"]) == ("FAILED", "InvalidInput")
+    message = json.loads(report["cause"])["errorMessage"]
+    assert f"{unknown!r} (in AlarmNames)" in message
+    assert "'web-5xx'" not in message
+    assert report["api_calls"] == []
+
+
+def test_more_alarms_than_one_call_takes_are_all_watched(monkeypatch):
+    # Given 100 alarms named by the input and the group's own one in its tag: 101 names, more than DescribeAlarms
+    # takes in one call; the group's alarm (the 101st, in name order the last) goes to ALARM after its first patch
+    extra = [f"app-{n:03d}" for n in range(100)]
+    scenario = {
+        "groups": [group("web", alarm="zz-web-5xx", faults={"0": "alarm_after_patch"})],
+        "input": {"AlarmNames": extra},
+    }
+
+    with more_alarms(monkeypatch, extra), describe_alarms_seen() as seen:
+        report = simulate(scenario)
+
+    # Then all were found at validation, and the gate saw the 101st go to ALARM and stopped the run
+    assert report["error"] == "RunStopped"
+    assert results(report) == ["Completed", "NotStarted", "NotStarted"]
+    assert "alarm zz-web-5xx is in ALARM" in run_alerts(report)[0]["message"]
+    # reading at most 100 names a call
+    assert seen and max(len(names) for names in seen) == 100
+    assert {name for names in seen for name in names} == {*extra, "zz-web-5xx"}
+
+
+def test_a_gate_that_fails_stops_the_run_cleanly_without_cutting_another_group_short():
+    # Given web and api patched side by side; from api's second instance on, its gate cannot read api's alarm
+    scenario = {
+        "groups": [group("web", patch_seconds=200), group("api", alarm="api-5xx")],
+        "input": {"GroupConcurrency": 2, "AutoScalingGroupNames": ["web", "api"]},
+    }
+
+    def api_gate_after_its_first_instance(names):
+        return "api-5xx" in names and time.time() - engine.START.timestamp() > 100
+
+    with describe_alarms_seen(fail_when=api_gate_after_its_first_instance):
+        report = simulate(scenario)
+
+    # Then the run stops as a gate stops it: api's next instances are left untouched, web's instance that was
+    # out of service then finishes and comes back, and web takes no further instance out
+    assert (report["status"], report["error"]) == ("FAILED", "RunStopped")
+    assert results(report, "api") == ["Completed", "NotStarted", "NotStarted"]
+    assert results(report, "web") == ["Completed", "Completed", "NotStarted"]
+    # and one alert says why, naming the group and the error
+    (alert,) = run_alerts(report)
+    assert alert["subject"] == f"Patching stopped: run {RUN}, at group api"
+    assert "failed with ClientError" in alert["message"] and "(AccessDenied)" in alert["message"]
+    assert "the check before" in json.loads(report["cause"])["Message"]
 
 
 # alerts ---------------------------------------------------------------------------------------------------

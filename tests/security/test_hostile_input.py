@@ -405,7 +405,7 @@ SPECS: dict[str, list[Field]] = {
             str,
             st.sampled_from(["instance-failed", "bake-failed"]),
             required=False,
-            bad_format=TEXT.filter(lambda v: v not in ("instance-failed", "bake-failed")),
+            bad_format=TEXT.filter(lambda v: v not in ("instance-failed", "bake-failed", "gate-failed")),
         ),
         Field("ImageId", str, IMAGE_ID, required=False, bad_format=FORGED_IMAGE_IDS),
     ],

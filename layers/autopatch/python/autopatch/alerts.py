@@ -48,7 +48,7 @@ def failure_message(failure: dict) -> tuple[str, str]:
         f"Run:          {failure['RunId']}",
         f"Step:         {failure['Step']}",
         f"Error:        {failure['Error']}",
-        f"Cause:        {_cause_text(failure.get('Cause', ''))}",
+        f"Cause:        {cause_text(failure.get('Cause', ''))}",
         f"Command id:   {failure.get('CommandId') or 'none (no patch command was sent)'}",
         f"Instance:     {_returned_text(returned)}",
         f"Execution:    {execution_console_url(failure['ExecutionArn'])}",
@@ -92,7 +92,7 @@ def bake_failure_message(failure: dict) -> tuple[str, str]:
         f"Run:          {failure['RunId']}",
         f"Step:         {failure['Step']}",
         f"Error:        {failure['Error']}",
-        f"Cause:        {_cause_text(failure.get('Cause', ''))}",
+        f"Cause:        {cause_text(failure.get('Cause', ''))}",
         f"Image:        {failure.get('ImageId') or 'none created'}",
         f"Instance:     {failure['InstanceId']} (imaged in Standby; it is returned to service now)",
         f"Execution:    {execution_console_url(failure['ExecutionArn'])}",
@@ -119,7 +119,7 @@ def _returned_text(returned) -> str:
     return "was not taken out of service"
 
 
-def _cause_text(cause: str) -> str:
+def cause_text(cause: str) -> str:
     """Lambda errors arrive as a JSON document; show its message, shortened."""
     with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)

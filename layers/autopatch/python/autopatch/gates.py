@@ -1,7 +1,6 @@
 """The gate before each instance: is it still safe to take the next one out?"""
 
-from . import PAUSED, alerts, groups, ledger
-from .clients import client
+from . import PAUSED, alarms, alerts, groups, ledger
 
 
 def check_next_instance(
@@ -53,6 +52,20 @@ def gate_next_instance(
     return verdict
 
 
+def stop_on_gate_error(topic_arn: str, failure: dict) -> str | None:
+    """The gate itself failed (an AWS error its retries did not overcome): nothing can vouch for the next instance,
+    so stop the run as a gate would, before any other group takes its next instance out. Instances already out
+    of service in other groups finish. The first claimant alerts (returns the message id); the others do not."""
+    run_id, instance, group = failure["RunId"], failure["InstanceId"], failure["GroupName"]
+    cause = alerts.cause_text(failure.get("Cause", ""))
+    reason = f"the check before {instance} of {group} failed with {failure['Error']}" + (f": {cause}" if cause else "")
+    if not ledger.stop(run_id, reason, claimant=instance):
+        return None
+    message_id = alerts.publish_stop(topic_arn, run_id, failure["ExecutionArn"], reason, "run", group)
+    ledger.announced(run_id)
+    return message_id
+
+
 def _stop(reason: str, scope: str, announce: bool, key: str | None = None) -> dict:
     """Announce: this call must send the alert, then call ledger.announced(StopKey)."""
     return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce, "StopKey": key}
@@ -75,11 +88,4 @@ def _other_instances(group: dict, instance_id: str) -> list[str]:
 def _alarms(names: list[str]) -> list[str]:
     if not names:
         return []
-    # without AlarmTypes, DescribeAlarms returns metric alarms only
-    found = client("cloudwatch").describe_alarms(
-        AlarmNames=sorted(set(names)), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-    )
-    in_alarm = [
-        a["AlarmName"] for a in found["MetricAlarms"] + found.get("CompositeAlarms", []) if a["StateValue"] == "ALARM"
-    ]
-    return [f"alarm {name} is in ALARM" for name in in_alarm]
+    return [f"alarm {name} is in ALARM" for name in alarms.in_alarm(names)]

@@ -14,7 +14,7 @@ from .step import StepEvent, payload
 
 RECOVERED_FIELDS = ("InstanceId", "GroupName")
 RESULT_FIELDS = ("InstanceId", "GroupName", "Result")
-ALERT_KINDS = ("instance-failed", "bake-failed")
+ALERT_KINDS = ("instance-failed", "bake-failed", "gate-failed")
 
 
 def states_arn(event, name: str) -> str:
