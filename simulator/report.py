@@ -112,6 +112,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "name": description["name"],
                 "status": description["status"],
                 "error": description.get("error"),
+                "cause": description.get("cause"),
                 "history_events": len(events),
                 "state_transitions": state_transitions(events),
                 "input_bytes": len(description.get("input") or ""),

@@ -1,5 +1,6 @@
 """Validate the run's input and find the groups it will patch. A run's own continuation input
-({"Continuation": ...}, started by the run when it outgrows one execution) is checked the same way."""
+({"Continuation": ...}, started by the run when it outgrows one execution) is checked the same way, and against
+the previous execution: only the run itself can start it."""
 
 import os
 
@@ -16,7 +17,9 @@ logger = Logger()
 @step(ValidateInputEvent, logger)
 def lambda_handler(event: ValidateInputEvent, context):
     if event.continues_a_run:
-        run = runs.next_part(parse_continuation(event.input["Continuation"]), event.execution_arn)
+        continuation = parse_continuation(event.input["Continuation"])
+        runs.verify_continuation(continuation, event.execution_arn, context)
+        run = runs.next_part(continuation, event.execution_arn)
         logger.append_keys(run_id=run["RunId"])
         return run
     settings = parse_run_input(event.input, bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true")

@@ -11,11 +11,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
+from autopatch.run_input import RunSettings
 from simulator import engine
 
 pytestmark = pytest.mark.simulation
 
 RUN = "run-20260104T0300"  # the simulator's first execution
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:rolling-patch"
+WRONG_NAME = f"part 2 of run {RUN!r} is named {RUN + '-part2'!r}, not {RUN + '-2'!r}"
 
 
 def group(name="web", instances=3, **extra):
@@ -175,6 +178,91 @@ def test_a_gate_that_fails_stops_the_run_cleanly_without_cutting_another_group_s
     assert alert["subject"] == f"Patching stopped: run {RUN}, at group api"
     assert "failed with ClientError" in alert["message"] and "(AccessDenied)" in alert["message"]
     assert "the check before" in json.loads(report["cause"])["Message"]
+
+
+# continuations: only the run starts its own -------------------------------------------------------------
+def continuation(**overrides):
+    """A Continuation input as a person could write it by hand, from what a run's looks like."""
+    return {
+        "Continuation": {
+            "RunId": RUN,
+            "Part": 2,
+            "Offset": 1,
+            "PreviousExecutionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{RUN}",
+            "SnapshotId": "0b4e7c2a-1d9f-5a3e-8c71-2f6d9e0a4b13",
+            "Settings": {**RunSettings().to_dict(), "MaxErrors": 100, "AlarmNames": []},
+            "GroupNames": ["web"],
+            "Recovered": [],
+            **overrides,
+        }
+    }
+
+
+@pytest.fixture
+def second_start_named(monkeypatch):
+    """Give the scenario's second execution (also_start) the name of the run's part 2, as a person could."""
+    start = engine.Simulation._start
+
+    def named(self, machine_arn, name, run_input):
+        return start(self, machine_arn, f"{RUN}-part2" if name == f"{RUN}-2" else name, run_input)
+
+    monkeypatch.setattr(engine.Simulation, "_start", named)
+
+
+def refused(report, name):
+    (execution,) = [e for e in report["executions"] if e["name"] == name]
+    assert (execution["status"], execution["error"]) == ("FAILED", "InvalidInput")
+    # with no call that changes anything: not a hold, not a tag, not the ledger
+    assert [c for c in report["api_calls"] if c["execution"] == name] == []
+    return json.loads(execution["cause"])["errorMessage"]
+
+
+def the_live_run_was_not_disturbed(report):
+    (run,) = [e for e in report["executions"] if e["name"] == RUN]
+    assert run["status"] == "SUCCEEDED"
+    assert set(results(report, "web")) == {"Completed"}
+    assert {c["execution"] for c in fleet_calls(report)} == {RUN}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        ({}, WRONG_NAME),
+        (
+            {"RunId": "run-x", "PreviousExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:other:run-x"},
+            "is not an execution of this state machine",
+        ),
+        ({"GroupNames": ["legacy"]}, WRONG_NAME),
+        ({"RunId": "run-x", "Part": 3}, "part 3 of run 'run-x' is named 'run-x-part3'"),
+    ],
+    ids=["live-run", "another-state-machine", "foreign-group", "made-up-run"],
+)
+def test_a_continuation_started_by_hand_is_refused_with_no_call(overrides, why):
+    # Given a run patching web, and beside it a Continuation started by hand: naming the live run (to take its
+    # hold), an execution of another state machine, a group that is not opted in, or a run that never was
+    scenario = {
+        "groups": [group("web"), group("legacy", opted_in=False)],
+        "input": {"AutoScalingGroupNames": ["web"]},
+        "also_start": [continuation(**overrides)],
+    }
+
+    report = simulate(scenario)
+
+    # Then the hand-started one ends InvalidInput, having changed nothing, and the run goes on undisturbed
+    assert why in refused(report, f"{RUN}-2")
+    the_live_run_was_not_disturbed(report)
+    assert set(results(report, "legacy")) == {"NotStarted"}  # never planned, never touched
+
+
+def test_a_continuation_named_as_the_runs_next_part_is_refused_while_the_run_is_live(second_start_named):
+    # Given a Continuation started by hand under the very name of the run's part 2, while part 1 patches
+    scenario = {"groups": [group("web")], "input": {}, "also_start": [continuation()]}
+
+    report = simulate(scenario)
+
+    # Then it waits for part 1 to hand over, which it never does, and is refused without a call
+    assert f"execution {RUN!r} is still running: it has not handed run {RUN!r} over" in refused(report, f"{RUN}-part2")
+    the_live_run_was_not_disturbed(report)
 
 
 # alerts ---------------------------------------------------------------------------------------------------

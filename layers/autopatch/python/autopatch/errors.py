@@ -41,6 +41,10 @@ class GroupLocked(AutoPatchError):
     """Another run that is still running holds a group of this run."""
 
 
+class ContinuationNameTaken(AutoPatchError):
+    """The name of the run's next execution is taken by an execution with another input: not the run's own."""
+
+
 class AwsThrottled(AutoPatchError):
     """AWS throttled a call; the state machine retries with back-off and jitter."""
 

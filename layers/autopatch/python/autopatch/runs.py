@@ -10,8 +10,9 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from . import ledger, summary
+from . import ledger, polling, summary
 from .clients import client
+from .errors import ContinuationNameTaken, InvalidInput
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
 EVENTS_PER_INSTANCE = 150  # an upper bound, failure path included (measured: see the README's benchmark)
@@ -147,17 +148,80 @@ def continuation_name(run_id: str, part: int) -> str:
 
 def start_continuation(state_machine_arn: str, continuation: dict) -> tuple[str, str]:
     """Start the execution that patches the run's next part: its name and ARN. Starting it twice starts it once:
-    the name is derived from the run and the part, and Step Functions refuses a second execution of that name."""
+    the name is derived from the run and the part, and Step Functions refuses a second execution of that name.
+    A name taken by an execution with another input was not started by this run: ContinuationNameTaken, and the
+    run does not go on as if it had continued."""
     name = continuation_name(continuation["RunId"], continuation["Part"])
+    sfn, document = client("stepfunctions"), {"Continuation": continuation}
     try:
-        started = client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps({"Continuation": continuation})
-        )
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(document))
         return name, started["executionArn"]
     except ClientError as error:
         if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        return name, f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    existing = f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    found = sfn.describe_execution(executionArn=existing)
+    if json.loads(found.get("input") or "null") != document:
+        raise ContinuationNameTaken(
+            f"An execution named {name} already exists with another input: it is not this run's next part, so the "
+            f"run cannot continue. Whoever started it by hand, start a new run for the instances left."
+        )
+    return name, existing
+
+
+HANDOVER_POLL_SECONDS = 1  # the previous execution ends moments after it started this one
+
+
+def verify_continuation(continuation: dict, execution_arn: str, context) -> None:
+    """Raise InvalidInput unless this execution is the one its run started to continue in (ContinueRun), checked
+    against the previous execution itself: of this state machine, named as the run's previous part, ended
+    SUCCEEDED by continuing in an execution of this one's name. Reads only: nothing is changed either way."""
+    run_id, part, previous = continuation["RunId"], continuation["Part"], continuation["PreviousExecutionArn"]
+    mine, theirs = _machine_and_name(execution_arn), _machine_and_name(previous)
+
+    def refuse(why: str) -> InvalidInput:
+        return InvalidInput(
+            f"Continuation refused: {why}. Only a run starts its own continuation, when it outgrows one "
+            "execution; to patch, start a new run (any input but Continuation). Nothing was changed."
+        )
+
+    if theirs is None or theirs[0] != mine[0]:
+        raise refuse(f"PreviousExecutionArn {previous[:200]!r} is not an execution of this state machine")
+    if mine[1] != continuation_name(run_id, part):
+        raise refuse(f"part {part} of run {run_id!r} is named {continuation_name(run_id, part)!r}, not {mine[1]!r}")
+    expected = run_id if part == 2 else continuation_name(run_id, part - 1)
+    if theirs[1] != expected:
+        raise refuse(f"part {part - 1} of run {run_id!r} is named {expected!r}, not {theirs[1]!r}")
+    described = {}
+
+    def ended() -> bool:
+        try:
+            described.update(client("stepfunctions").describe_execution(executionArn=previous))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+                raise refuse(f"there is no execution {theirs[1]!r}") from None
+            raise
+        return described["status"] not in ledger.LIVE
+
+    if not polling.poll(ended, context, HANDOVER_POLL_SECONDS):
+        raise refuse(f"execution {theirs[1]!r} is still running: it has not handed run {run_id!r} over")
+    if described["status"] != "SUCCEEDED":
+        raise refuse(f"execution {theirs[1]!r} ended {described['status']}, not by continuing in a new execution")
+    try:
+        output = json.loads(described.get("output") or "null")
+    except ValueError:
+        output = None
+    handed_over = {"RunId": run_id, "Part": part - 1, "ContinuedAs": mine[1]}
+    if not isinstance(output, dict) or any(output.get(key) != value for key, value in handed_over.items()):
+        raise refuse(f"execution {theirs[1]!r} did not continue in this one")
+
+
+def _machine_and_name(execution_arn: str) -> tuple[str, str] | None:
+    """arn:<partition>:states:<region>:<account>:execution:<machine>:<name> -> (everything up to the machine, name)"""
+    parts = execution_arn.split(":")
+    if len(parts) != 8 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "execution":
+        return None
+    return ":".join(parts[:7]), parts[7]
 
 
 def stopped(run_id: str, max_errors: int) -> bool:
