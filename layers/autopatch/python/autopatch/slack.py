@@ -71,8 +71,8 @@ WHAT_TO_DO = {
     "command's output in Systems Manager > Run Command.",
     "bake-failed": "Nothing is out of service and the launch template is unchanged. Look at the error (image "
     "quota? permissions?), then let the next run with BakeAmi bake again.",
-    "run-stopped": "Fix what stopped the run (alarm, unhealthy instance), then start a new run; instances already "
-    "tagged Completed by it can be left out.",
+    "run-stopped": "Fix what stopped the run (alarm, unhealthy instance, or the error of a check that could not be "
+    "made), then start a new run; instances already tagged Completed by it can be left out.",
     "group-paused": "The group was paused by its AutoPatch tag. Set it back to the opt-in value and start a run to "
     "patch the rest.",
     "run-finished": "Nothing: this is the run's summary.",
