@@ -86,7 +86,7 @@ def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_s
     # and one alert, not two, tells on-call why and what to do
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["run-stopped"]
-    assert subject == f"Patching stopped: run {RUN_ID}"
+    assert subject == f"Patching stopped: run {RUN_ID}, at group web"
     assert f"Why:        {reason}" in body
     assert "the run ends FAILED with error RunStopped" in body
     assert f"#/v2/executions/details/{EXECUTION_ARN}" in body
@@ -168,7 +168,7 @@ def test_check_safe_to_continue_pauses_a_group_taken_out_of_the_run(
     assert other_group == {"Proceed": True, "Reason": None}
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
-    assert subject == f"Patching paused for a group in run {RUN_ID}"
+    assert subject == f"Patching paused: group web, run {RUN_ID}"
     assert "the other groups go on" in body
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason
 

@@ -51,11 +51,24 @@ def test_continue_run_starts_the_next_part_once(aws, executions, load_handler, l
 
 
 def test_continue_run_finds_a_next_part_that_already_exists(aws, executions, load_handler, lambda_context):
-    # Given part 2 already started (its input differs, so Step Functions refuses the name: ExecutionAlreadyExists)
-    existing = executions.start(f"{RUN_ID}-part2")
+    # Given part 2 already started by this run, with the run's own input (a repeated ContinueRun)
+    event = continue_event(executions.machine)
+    continuation = {
+        "RunId": RUN_ID,
+        "Part": 2,
+        "Offset": 44,
+        "PreviousExecutionArn": EXECUTION_ARN,
+        "SnapshotId": SNAPSHOT_ID,
+        "Settings": event["Settings"],
+        "GroupNames": ["web"],
+        "Recovered": [],
+    }
+    existing = aws.client("stepfunctions").start_execution(
+        stateMachineArn=executions.machine, name=f"{RUN_ID}-part2", input=json.dumps({"Continuation": continuation})
+    )["executionArn"]
     app = load_handler("continue_run")
     # When part 1 continues
-    result = app.lambda_handler(continue_event(executions.machine), lambda_context)
+    result = app.lambda_handler(event, lambda_context)
     # Then no second execution is started, and the existing one is named
     assert result == {"ContinuedAs": f"{RUN_ID}-part2", "ExecutionArn": existing}
     listed = aws.client("stepfunctions").list_executions(stateMachineArn=executions.machine)["executions"]

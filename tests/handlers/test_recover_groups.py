@@ -45,7 +45,7 @@ def test_recover_groups_returns_an_instance_a_dead_run_left_in_standby(
     assert patch_tags(aws, left) == {PATCH_TAG_KEY: "Failed", RUN_TAG_KEY: "run-dead"}
     # and on-call got one alert saying what happened
     [(_, body, subject)] = sent_messages(alert_topic)
-    assert subject == f"Patching failed: {left} in web"
+    assert subject == f"Patching failed: {left} in web, run {RUN_ID}"
     assert "Error:        LeftByDeadRun" in body
     assert "by run run-dead, which is no longer running" in body
     assert "Instance:     ExitStandby called; the run waits until it is healthy before going on" in body

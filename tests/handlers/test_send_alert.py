@@ -28,7 +28,7 @@ def failure_event(instance, **overrides):
 
 
 def test_send_alert_publishes_one_alert_with_what_on_call_needs(
-    aws, fleet, alert_topic, load_handler, lambda_context, api_calls
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls
 ):
     # Given a patch failure of an instance of "web"
     instance = fleet.instance_ids[0]
@@ -39,9 +39,9 @@ def test_send_alert_publishes_one_alert_with_what_on_call_needs(
     [(message_id, body, subject)] = sent_messages(alert_topic)
     assert result == {"MessageId": message_id}
     assert calls_to(api_calls, "Publish")[0]["TopicArn"] == alert_topic
-    # and it is of kind instance-failed, and its subject names instance and group
+    # and it is of kind instance-failed, and its subject names instance, group and run
     assert sent_kinds(alert_topic) == ["instance-failed"]
-    assert subject == f"Patching failed: {instance} in web"
+    assert subject == f"Patching failed: {instance} in web, run {RUN_ID}"
     # and its body has the run, step, error, cause, command id and the execution's console link
     assert f"Run:          {RUN_ID}" in body
     assert "Step:         Patch" in body
@@ -57,7 +57,7 @@ def test_send_alert_publishes_one_alert_with_what_on_call_needs(
 
 @pytest.mark.parametrize("command", [{"CommandId": None}, {}], ids=["null", "absent"])
 def test_send_alert_without_a_command_says_none_was_sent(
-    aws, fleet, alert_topic, load_handler, lambda_context, command
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, command
 ):
     # Given a failure while taking the instance out of service, before any patch command
     event = failure_event(fleet.instance_ids[0], Step="Take out of service", Error="StandbyTimedOut")
@@ -72,7 +72,7 @@ def test_send_alert_without_a_command_says_none_was_sent(
     assert "Instance:     was not taken out of service" in body
 
 
-def test_send_alert_run_twice_sends_the_same_alert_twice(aws, fleet, alert_topic, load_handler, lambda_context):
+def test_send_alert_run_twice_sends_the_same_alert_twice(aws, fleet, ledger, alert_topic, load_handler, lambda_context):
     # Given a failure whose instance did not come back healthy
     app = load_handler("send_alert")
     # When the alert is sent twice (a retried invocation)
@@ -94,7 +94,7 @@ def test_send_alert_rejects_a_bad_event_and_publishes_nothing(aws, fleet, alert_
     assert sent_messages(alert_topic) == []
 
 
-def test_send_alert_with_an_empty_cause_still_alerts(aws, fleet, alert_topic, load_handler, lambda_context):
+def test_send_alert_with_an_empty_cause_still_alerts(aws, fleet, ledger, alert_topic, load_handler, lambda_context):
     # Given a failure whose Cause is empty
     app = load_handler("send_alert")
     # When the alert is sent

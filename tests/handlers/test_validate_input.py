@@ -1,10 +1,13 @@
 """validate_input: the run's groups and settings, or an error naming the bad field (an alarm that does not exist too).
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
+import json
 import uuid
+from unittest import mock
 
 import pytest
 
+import autopatch.clients
 from autopatch.errors import InvalidInput
 from autopatch.run_input import RunSettings
 from tests.handlers.helpers import (
@@ -12,6 +15,7 @@ from tests.handlers.helpers import (
     NOW,
     RUN_ID,
     SNAPSHOT_ID,
+    calls_to,
     fleet_snapshot,
     mutating,
     raises_twice,
@@ -76,7 +80,9 @@ def test_validate_input_without_names_takes_every_opted_in_group_in_name_order(
 
 
 def test_validate_input_keeps_the_alarm_names_given(aws, fleet, load_handler, lambda_context):
-    # Given a run input naming two alarms
+    # Given a run input naming two alarms that exist
+    for name in ("cpu-high", "5xx-rate"):
+        put_alarm(aws, name)
     app = load_handler("validate_input")
     # When it is validated
     result = app.lambda_handler(validate_event({"AlarmNames": ["cpu-high", "5xx-rate"]}), lambda_context)
@@ -216,10 +222,19 @@ def continuation_input(**overrides):
     }
 
 
+@pytest.fixture
+def part_1_handed_over(aws):
+    """Part 1 of the run ended SUCCEEDED by continuing in part 2, as Step Functions describes it."""
+    output = {"RunId": RUN_ID, "Part": 1, "ContinuedAs": f"{RUN_ID}-part2"}
+    described = {"executionArn": EXECUTION_ARN, "status": "SUCCEEDED", "output": json.dumps(output)}
+    with mock.patch.object(autopatch.clients.client("stepfunctions"), "describe_execution", return_value=described):
+        yield
+
+
 def test_validate_input_carries_a_continuation_on_into_the_next_execution(
-    aws, fleet, load_handler, lambda_context, api_calls
+    aws, fleet, part_1_handed_over, load_handler, lambda_context, api_calls
 ):
-    # Given the input part 1 gave the run's next execution
+    # Given the input part 1 gave the run's next execution, part 1 having ended by continuing in it
     part2 = EXECUTION_ARN + "-part2"
     app = load_handler("validate_input")
     event = {"Input": continuation_input(), "ExecutionName": f"{RUN_ID}-part2", "ExecutionArn": part2}
@@ -234,12 +249,13 @@ def test_validate_input_carries_a_continuation_on_into_the_next_execution(
     assert first["GroupNames"] == ["web"]
     assert first["Settings"]["AlarmNames"] == []
     assert first["Recovered"] == {"Instances": [{"InstanceId": "i-0abcdef01", "GroupName": "web", "Deadline": NOW}]}
-    # and it did not look the groups up again
-    assert api_calls == []
+    # and it did not look the groups up again, nor change anything
+    assert calls_to(api_calls, "DescribeAutoScalingGroups") == []
+    assert mutating(api_calls) == []
 
 
 def test_a_continuation_of_a_run_started_before_an_upgrade_gets_the_new_settings_defaults(
-    aws, fleet, load_handler, lambda_context
+    aws, fleet, part_1_handed_over, load_handler, lambda_context
 ):
     # Given the next part of a run whose first execution ran a version without BakeAmi and its fields
     old = {
@@ -248,7 +264,7 @@ def test_a_continuation_of_a_run_started_before_an_upgrade_gets_the_new_settings
     event = {
         "Input": continuation_input(Settings=old),
         "ExecutionName": f"{RUN_ID}-part2",
-        "ExecutionArn": EXECUTION_ARN,
+        "ExecutionArn": EXECUTION_ARN + "-part2",
     }
     # When it is validated
     settings = load_handler("validate_input").lambda_handler(event, lambda_context)["Settings"]
