@@ -185,7 +185,7 @@ def verify_continuation(continuation: dict, execution_arn: str, context) -> None
             "execution; to patch, start a new run (any input but Continuation). Nothing was changed."
         )
 
-    if theirs is None or theirs[0] != mine[0]:
+    if mine is None or theirs is None or theirs[0] != mine[0]:
         raise refuse(f"PreviousExecutionArn {previous[:200]!r} is not an execution of this state machine")
     if mine[1] != continuation_name(run_id, part):
         raise refuse(f"part {part} of run {run_id!r} is named {continuation_name(run_id, part)!r}, not {mine[1]!r}")
