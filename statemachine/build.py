@@ -113,12 +113,22 @@ THIS_RUN = {"RunId.$": "$.RunId", "ExecutionArn.$": "$.ExecutionArn", "GroupName
 THIS_RUN_GROUPS = {key: THIS_RUN[key] for key in ("RunId.$", "GroupNames.$")}
 
 
-def wait_until_healthy(
-    check: str, question: str, *, deadline: str, poll_interval: str, result_path: str, catch: list, then: str
+def wait_for_instance(
+    function: str,
+    flag: str,
+    check: str,
+    question: str,
+    *,
+    deadline: str,
+    poll_interval: str,
+    result_path: str,
+    catch: list,
+    then: str,
 ) -> dict:
-    """Call check_health until the instance is InService and healthy in its load balancers."""
+    """Call function (check_standby or check_health) until it says flag (InStandby or Healthy) of the instance,
+    or its deadline passes (then the function raises)."""
     task = lambda_task(
-        "CheckHealth",
+        function,
         {
             "GroupName.$": "$.GroupName",
             "InstanceId.$": "$.InstanceId",
@@ -126,11 +136,16 @@ def wait_until_healthy(
             "PollIntervalSeconds.$": poll_interval,
         },
         question,
-        selector={"Healthy.$": "$.Payload.Healthy"},
+        selector={f"{flag}.$": f"$.Payload.{flag}"},
         result_path=result_path,
         catch=catch,
     )
-    return poll_until(check, task, question, f"{result_path}.Healthy", then)
+    return poll_until(check, task, question, f"{result_path}.{flag}", then)
+
+
+def wait_until_healthy(check: str, question: str, **wait) -> dict:
+    """Call check_health until the instance is InService and healthy in its load balancers."""
+    return wait_for_instance("CheckHealth", "Healthy", check, question, **wait)
 
 
 def return_to_service(
@@ -584,23 +599,15 @@ def patch_one_instance() -> dict:
             result_path="$.Standby",
             catch=take_out_failed,
         ),
-        **poll_until(
+        **wait_for_instance(
+            "CheckStandby",
+            "InStandby",
             "Wait until in standby",
-            lambda_task(
-                "CheckStandby",
-                {
-                    "GroupName.$": "$.GroupName",
-                    "InstanceId.$": "$.InstanceId",
-                    "Deadline.$": "$.Standby.Deadline",
-                    "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
-                },
-                "Is instance in standby?",
-                selector={"InStandby.$": "$.Payload.InStandby"},
-                result_path="$.Check",
-                catch=take_out_failed,
-            ),
             "Is instance in standby?",
-            "$.Check.InStandby",
+            deadline="$.Standby.Deadline",
+            poll_interval="$.Run.Settings.PollIntervalSeconds",
+            result_path="$.Check",
+            catch=take_out_failed,
             then="Run patch baseline",
         ),
         # Patch (or, with Operation Scan, only scan: the instance stays in service).
