@@ -31,10 +31,8 @@ def event(status="ABORTED"):
     return {"source": "aws.states", "detail-type": "Step Functions Execution Status Change", "detail": detail}
 
 
-def test_an_event_delivered_twice_cleans_up_once_and_alerts_once(
-    aws, fleet, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
-):
-    # Given a stopped run that left an instance in Standby, tagged InProgress, and its hold on the group
+def left_in_standby_by_a_stopped_run(aws, fleet, monkeypatch) -> str:
+    """The first instance of "web" in Standby, tagged InProgress by run-stopped, which still holds the group."""
     left = fleet.instance_ids[0]
     aws.client("ec2").create_tags(
         Resources=[left],
@@ -45,6 +43,14 @@ def test_an_event_delivered_twice_cleans_up_once_and_alerts_once(
     )
     monkeypatch.setattr(run_ledger, "_is_running", lambda arn: False)
     run_ledger.acquire_locks(["web"], EXECUTION_ARN, "run-stopped")
+    return left
+
+
+def test_an_event_delivered_twice_cleans_up_once_and_alerts_once(
+    aws, fleet, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
+):
+    # Given a stopped run that left an instance in Standby, tagged InProgress, and its hold on the group
+    left = left_in_standby_by_a_stopped_run(aws, fleet, monkeypatch)
     run = {"RunId": "run-stopped", "GroupNames": ["web"], "Settings": SETTINGS}
     monkeypatch.setattr(cleanup, "the_run", lambda arn: run)
     app = load_handler("clean_up_run")
@@ -114,16 +120,7 @@ def test_a_command_that_does_not_end_is_retried_then_reported_not_done_and_the_i
     aws, fleet, ledger, alert_topic, load_handler, make_lambda_context, api_calls, monkeypatch, virtual_sleep
 ):
     # Given a stopped run whose instance is in Standby with a patch command that stays Cancelling (agent gone)
-    left = fleet.instance_ids[0]
-    aws.client("ec2").create_tags(
-        Resources=[left],
-        Tags=[{"Key": PATCH_TAG_KEY, "Value": "InProgress"}, {"Key": RUN_TAG_KEY, "Value": "run-stopped"}],
-    )
-    aws.client("autoscaling").enter_standby(
-        AutoScalingGroupName="web", InstanceIds=[left], ShouldDecrementDesiredCapacity=True
-    )
-    monkeypatch.setattr(run_ledger, "_is_running", lambda arn: False)
-    run_ledger.acquire_locks(["web"], EXECUTION_ARN, "run-stopped")
+    left = left_in_standby_by_a_stopped_run(aws, fleet, monkeypatch)
     monkeypatch.setattr(
         cleanup, "the_run", lambda arn: {"RunId": "run-stopped", "GroupNames": ["web"], "Settings": SETTINGS}
     )
