@@ -6,6 +6,7 @@ from botocore.stub import Stubber
 
 import autopatch.clients
 from autopatch.errors import HealthCheckTimedOut
+from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import calls_to, copy_of, mutating, standby, wait_event
 
 
@@ -73,11 +74,13 @@ def test_check_health_hands_back_while_unhealthy_before_the_deadline(
     app = load_handler("check_health")
     # When it is checked, twice, well before its deadline
     with Stubber(autopatch.clients.client("elbv2")) as stub:
-        for _ in range(4):
+        for _ in range(6):  # 12 s: a check, 5 s, a check, 2 s down to the reserve, a last check
             stub.add_response("describe_target_health", unhealthy(instance))
         results = [app.lambda_handler(wait_event(instance, clock.now + 600), make_lambda_context(12)) for _ in range(2)]
-    # Then each says "not yet" before its time runs out
+    # Then each says "not yet" before its time runs out, having waited all of it but the reserve
     assert results == [{"Healthy": False}, {"Healthy": False}]
+    assert clock.slept == [5, 2, 5, 2]
+    stub.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
@@ -121,3 +124,21 @@ def test_check_health_waits_for_an_instance_still_in_standby(
     assert before == {"Healthy": False}
     assert str(caught.value).endswith("its health wait ran out: lifecycle state Standby.")
     assert calls_to(api_calls, "DescribeTargetHealth") == []
+
+
+def test_check_health_with_a_300_second_interval_waits_and_checks_again_before_handing_back(
+    aws, fleet, clock, load_handler, make_lambda_context
+):
+    # Given an InService instance unhealthy in its target group, then healthy, a 300 s poll interval and the
+    # function's 300 s timeout: not one interval plus the reserve fits in the invocation
+    instance = fleet.instance_ids[0]
+    app = load_handler("check_health")
+    # When it is checked
+    with Stubber(autopatch.clients.client("elbv2")) as stub:
+        stub.add_response("describe_target_health", unhealthy(instance))
+        stub.add_response("describe_target_health", healthy(instance))
+        result = app.lambda_handler(wait_event(instance, clock.now + 3600, interval=300), make_lambda_context(300))
+        stub.assert_no_pending_responses()
+    # Then it slept down to the reserve and its last check, just before handing back, saw the instance healthy
+    assert result == {"Healthy": True}
+    assert clock.slept == [300 - RESERVE_SECONDS]

@@ -4,6 +4,7 @@ Against a moto account; conftest.py says how and holds the shared fixtures."""
 import pytest
 
 from autopatch.errors import StandbyTimedOut
+from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import copy_of, mutating, standby, wait_event
 
 
@@ -42,9 +43,10 @@ def test_check_standby_hands_back_to_the_state_machine_before_the_invocation_run
     event = wait_event(fleet.instance_ids[0], clock.now + 900)
     # When it is checked, twice (a new invocation each time)
     results = [app.lambda_handler(copy_of(event), make_lambda_context(12)) for _ in range(2)]
-    # Then each invocation polls while a poll and 5 s reserve still fit (12 s: once more), then says "not yet"
+    # Then each invocation polls while a poll and 5 s reserve still fit (12 s: once more), sleeps what is left
+    # down to the reserve, checks a last time, then says "not yet"
     assert results == [{"InStandby": False}, {"InStandby": False}]
-    assert clock.slept == [5, 5]
+    assert clock.slept == [5, 2, 5, 2]
 
 
 def test_check_standby_times_out_once_the_deadline_passes_while_polling(
@@ -71,3 +73,18 @@ def test_check_standby_past_its_deadline_times_out_at_once(aws, fleet, clock, lo
             app.lambda_handler(copy_of(event), make_lambda_context())
     # Then it timed out without waiting
     assert clock.slept == []
+
+
+@pytest.mark.parametrize("interval", [300, 298, 296])
+def test_check_standby_waits_even_when_the_interval_leaves_no_room_in_the_function_timeout(
+    aws, fleet, clock, load_handler, make_lambda_context, interval
+):
+    # Given an instance still InService, a poll interval of up to 300 s and the function's 300 s timeout
+    app = load_handler("check_standby")
+    event = wait_event(fleet.instance_ids[0], clock.now + 3600, interval=interval)
+    # When it is checked
+    result = app.lambda_handler(copy_of(event), make_lambda_context(300))
+    # Then the invocation waited all its time but the reserve before saying "not yet": the state machine's
+    # loop cannot come round on the same instant
+    assert result == {"InStandby": False}
+    assert clock.slept == [300 - RESERVE_SECONDS]

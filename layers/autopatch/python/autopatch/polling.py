@@ -10,10 +10,20 @@ RESERVE_SECONDS = 5  # left for the last check and the response before the funct
 
 def poll(check, context, interval: float) -> bool:
     """Call check() every interval seconds until it returns True (then True) or the invocation's time is
-    nearly spent (then False: the state machine calls again)."""
+    nearly spent (then False: the state machine calls again).
+
+    It never hands back without time having passed: when less than one interval is left before the reserve,
+    it sleeps what is left down to the reserve and checks once more. So every invocation that returns False
+    spends at least min(interval, remaining - RESERVE_SECONDS) seconds, whatever the interval and the
+    function's timeout, and the state machine's loop cannot come round on the same instant."""
     while True:
         if check():
             return True
-        if context.get_remaining_time_in_millis() / 1000 < interval + RESERVE_SECONDS:
-            return False
-        sleep(interval)
+        spare = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+        if spare >= interval:
+            sleep(interval)
+            continue
+        if spare > 0:
+            sleep(spare)
+            return bool(check())
+        return False
