@@ -5,6 +5,7 @@ Scaling groups, opted in by the AutoPatch tag.
 Clients are boto3 clients on moto; launch templates are made on moto's EC2 backend directly, with their tags.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -32,8 +33,28 @@ def create_network(ec2, region: str) -> Network:
 def create_target_group(elbv2, group_name: str, vpc_id: str) -> str:
     """The group's own HTTP target group, named after it; its ARN."""
     return elbv2.create_target_group(
-        Name=f"{group_name}-tg"[:32], Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType="instance"
+        Name=target_group_name(group_name), Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType="instance"
     )["TargetGroups"][0]["TargetGroupArn"]
+
+
+def _digest(group_name: str) -> str:
+    return hashlib.sha256(group_name.encode()).hexdigest()[:8]
+
+
+def target_group_name(group_name: str) -> str:
+    """The group's target group name: "<group>-tg" when ELB accepts that (1 to 32 letters, digits and hyphens,
+    no hyphen first), else one derived from the group name and a digest of it, so that each group has its own."""
+    plain = f"{group_name}-tg"
+    if len(plain) <= 32 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", plain) and not plain.startswith("internal-"):
+        return plain
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", group_name)[:20].strip("-")
+    return f"tg-{slug}-{_digest(group_name)}" if slug else f"tg-{_digest(group_name)}"
+
+
+def launch_configuration_name(group_name: str) -> str:
+    """The group's launch configuration name: "<group>-lc", or, past 255 characters, one made unique by a digest."""
+    plain = f"{group_name}-lc"
+    return plain if len(plain) <= 255 else f"{group_name[:243]}-{_digest(group_name)}-lc"
 
 
 def opt_in_tag(value: str) -> dict:
@@ -41,8 +62,13 @@ def opt_in_tag(value: str) -> dict:
 
 
 def template_name(group_name: str, suffix: str = "") -> str:
-    """A launch template name for the group: 3 to 128 of the characters EC2 allows in one."""
-    return re.sub(r"[^A-Za-z0-9().\-/_]", "-", group_name)[: 125 - len(suffix)] + "-lt" + suffix
+    """A launch template name for the group: "<group>-lt<suffix>" when EC2 accepts that (3 to 128 of
+    A-Za-z0-9().-/_), else one derived from the group name and a digest of it, so that each group has its own."""
+    plain = f"{group_name}-lt{suffix}"
+    if len(plain) <= 128 and re.fullmatch(r"[A-Za-z0-9().\-/_]+", plain):
+        return plain
+    slug = re.sub(r"[^A-Za-z0-9().\-/_]", "-", group_name)[: 100 - len(suffix)]
+    return f"{slug}-{_digest(group_name)}-lt{suffix}"
 
 
 def create_launch_template(ec2_backend, name: str, image: str, tags: dict, instance_type: str = INSTANCE_TYPE):
@@ -57,10 +83,9 @@ def create_launch_source(asg, ec2_backend, group_name: str, launch: str, image: 
     version ("$Latest", "$Default"), "version" (version 2 exists, the group stays on 1), "mixed_instances" or
     "launch_configuration"."""
     if launch == "launch_configuration":
-        asg.create_launch_configuration(
-            LaunchConfigurationName=f"{group_name}-lc", ImageId=image, InstanceType=INSTANCE_TYPE
-        )
-        return {"LaunchConfigurationName": f"{group_name}-lc"}
+        name = launch_configuration_name(group_name)
+        asg.create_launch_configuration(LaunchConfigurationName=name, ImageId=image, InstanceType=INSTANCE_TYPE)
+        return {"LaunchConfigurationName": name}
     template = create_launch_template(ec2_backend, template_name(group_name), image, tags)
     if launch == "mixed_instances":
         small = create_launch_template(ec2_backend, template_name(group_name, "-small"), image, tags, "t3.small")
