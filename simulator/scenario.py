@@ -1,6 +1,7 @@
 """Scenario files: the simulated fleet and the run's input (format in the README)."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ SCALING_PROCESSES = (
     "ReplaceUnhealthy",
     "ScheduledActions",
 )
+# What CreateAutoScalingGroup accepts as AutoScalingGroupName (botocore's XmlStringMaxLen255): 1 to 255
+# characters, none of them a control character other than tab, CR and LF, nor a lone surrogate.
+GROUP_NAME_MAX = 255
+_GROUP_NAME_CHARACTERS = re.compile("[\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\r\n\t]*")
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.json"
 
 
@@ -145,6 +150,11 @@ def _group(raw, n) -> GroupSpec:
     where = f"groups[{n}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise ScenarioError(f"{where}.name is required")
+    if len(raw["name"]) > GROUP_NAME_MAX:
+        raise ScenarioError(f"{where}.name is longer than the {GROUP_NAME_MAX} characters AWS allows a group name")
+    bad = next((c for c in raw["name"] if not _GROUP_NAME_CHARACTERS.fullmatch(c)), None)
+    if bad is not None:
+        raise ScenarioError(f"{where}.name has a character AWS does not allow in a group name: {bad!r}")
     for key, value in raw.items():
         kind = _GROUP_FIELDS.get(key)
         if kind is None:
