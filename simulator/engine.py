@@ -47,6 +47,7 @@ ASYNC_RETRY_DELAYS = (60, 120)
 SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
 MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
+MACHINE_NAME = "rolling-patch"  # the simulated state machine's name
 STACK_NAME = "autopatch"  # what AWS::StackName resolves to
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active: "Simulation | None" = None  # the running Simulation, for the botocore hook
@@ -261,6 +262,8 @@ class Simulation:
                     sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
                 if fault == "stale_standby":
                     self._leave_in_standby(ec2, spec.name, sim)
+            if "stale_standby" in spec.faults.values():
+                self._leave_hold(spec.name)
             if spec.dead_run_lowered_min_size:
                 self._leave_min_size_lowered(asg, spec)
         return self.refs, {}
@@ -300,8 +303,22 @@ class Simulation:
             Resources=[sim.instance_id],
             Tags=[
                 {"Key": "AutoPatchInstanceInASG", "Value": "InProgress"},
-                {"Key": "AutoPatchRunId", "Value": "run-that-died"},
+                {"Key": "AutoPatchRunId", "Value": DEAD_RUN},
             ],
+        )
+
+    def _leave_hold(self, group_name: str) -> None:
+        """The dead run's hold on the group, as acquire_locks wrote it an hour ago; its execution no longer
+        runs (it is not in the state machine's list at all), so the run takes the hold over."""
+        since = int(self.clock.now()) - 3600
+        self._ledger_put(
+            {
+                "Id": {"S": f"lock#{group_name}"},
+                "Holder": {"S": dead_run_execution_arn()},
+                "RunId": {"S": DEAD_RUN},
+                "Since": {"N": str(since)},
+                "ExpiresAt": {"N": str(since + 90 * 24 * 3600)},
+            }
         )
 
     def _ledger_put(self, item: dict) -> None:
@@ -569,7 +586,7 @@ class Simulation:
             raise ValueError(f"the ASL uses ${{{leftover[0]}}}, which DefinitionSubstitutions does not define")
         sfn = boto3.client("stepfunctions", region_name=REGION)
         self.machine_arn = sfn.create_state_machine(
-            name="rolling-patch",
+            name=MACHINE_NAME,
             definition=definition,
             roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/simulated",
         )["stateMachineArn"]
@@ -610,6 +627,11 @@ class _LineSink:
 
     def flush(self) -> None:
         pass
+
+
+def dead_run_execution_arn() -> str:
+    """The execution of the run that died, which holds the groups of its stale_standby instances."""
+    return f"arn:aws:states:{REGION}:{DEFAULT_ACCOUNT_ID}:execution:{MACHINE_NAME}:{DEAD_RUN}"
 
 
 def _resolve_all(value, refs: dict):

@@ -7,6 +7,8 @@ import json
 import pytest
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
+from simulator.engine import dead_run_execution_arn
+
 pytestmark = pytest.mark.simulation
 
 
@@ -243,6 +245,23 @@ def test_an_instance_left_in_standby_by_a_dead_run_is_returned_tagged_failed_and
     assert publish["t"] <= first_standby
     # the dead run's hold on the group was taken over, and the instance was then patched by this run
     assert stale["result"] == "Completed" and stale["tag"] == "Completed"
+
+
+def test_the_hold_a_dead_run_left_with_its_standby_instance_is_taken_over_then_released():
+    scenario = {"groups": [group(instances=3, faults={"1": "stale_standby"})], "input": {}}
+
+    report = simulate(scenario)
+
+    assert report["status"] == "SUCCEEDED"
+    execution = f"arn:aws:states:us-east-1:123456789012:execution:rolling-patch:{report['executions'][0]['name']}"
+    writes = [c for c in report["api_calls"] if c["service"] == "dynamodb" and "lock#web" in json.dumps(c["params"])]
+    take_over = next(c for c in writes if c["params"].get("ConditionExpression", "").endswith("Holder = :old"))
+    assert take_over["params"]["ExpressionAttributeValues"][":old"]["S"] == dead_run_execution_arn()
+    assert take_over["params"]["Item"]["Holder"]["S"] == execution
+    assert writes[-1]["operation"] == "DeleteItem"  # released by the run that took it over, at its end
+    assert writes[-1]["params"]["ExpressionAttributeValues"][":me"]["S"] == execution
+    assert any("Took over groups held by runs that are no longer running" in line for line in report["logs"])
+    assert report["output"]["Recovered"] == [report["instances"][1]["instance_id"]]
 
 
 # AWS errors ---------------------------------------------------------------------------------------------
