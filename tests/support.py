@@ -15,6 +15,16 @@ import botocore.session
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# A metric alarm's definition, for tests that need an alarm of a given name to exist
+CPU_ALARM = {
+    "MetricName": "CPUUtilization",
+    "Namespace": "AWS/EC2",
+    "Statistic": "Average",
+    "Period": 60,
+    "EvaluationPeriods": 1,
+    "Threshold": 90,
+    "ComparisonOperator": "GreaterThanThreshold",
+}
 
 # Set at import: Powertools reads its variables when a handler module creates its Logger, Tracer and Metrics,
 # and boto3 must never find real credentials, whatever the developer's shell holds.

@@ -23,6 +23,20 @@ def continue_event(machine_arn, run_id=RUN_ID, **overrides):
     }
 
 
+def part2_continuation(event) -> dict:
+    """What part 1 of the run, given continue_event's event, hands its part 2."""
+    return {
+        "RunId": RUN_ID,
+        "Part": 2,
+        "Offset": 44,
+        "PreviousExecutionArn": EXECUTION_ARN,
+        "SnapshotId": SNAPSHOT_ID,
+        "Settings": event["Settings"],
+        "GroupNames": ["web"],
+        "Recovered": [],
+    }
+
+
 def test_continue_run_starts_the_next_part_once(aws, executions, load_handler, lambda_context, api_calls):
     # Given part 1 of a run that has more instances than one execution may patch
     app = load_handler("continue_run")
@@ -36,33 +50,13 @@ def test_continue_run_starts_the_next_part_once(aws, executions, load_handler, l
     assert [e["name"] for e in listed] == [f"{RUN_ID}-part2"]
     # and its input carries the run on from the next offset, with the same snapshot and settings
     started = json.loads(aws.client("stepfunctions").describe_execution(executionArn=part2)["input"])
-    assert started == {
-        "Continuation": {
-            "RunId": RUN_ID,
-            "Part": 2,
-            "Offset": 44,
-            "PreviousExecutionArn": EXECUTION_ARN,
-            "SnapshotId": SNAPSHOT_ID,
-            "Settings": event["Settings"],
-            "GroupNames": ["web"],
-            "Recovered": [],
-        }
-    }
+    assert started == {"Continuation": part2_continuation(event)}
 
 
 def test_continue_run_finds_a_next_part_that_already_exists(aws, executions, load_handler, lambda_context):
     # Given part 2 already started by this run, with the run's own input (a repeated ContinueRun)
     event = continue_event(executions.machine)
-    continuation = {
-        "RunId": RUN_ID,
-        "Part": 2,
-        "Offset": 44,
-        "PreviousExecutionArn": EXECUTION_ARN,
-        "SnapshotId": SNAPSHOT_ID,
-        "Settings": event["Settings"],
-        "GroupNames": ["web"],
-        "Recovered": [],
-    }
+    continuation = part2_continuation(event)
     existing = aws.client("stepfunctions").start_execution(
         stateMachineArn=executions.machine, name=f"{RUN_ID}-part2", input=json.dumps({"Continuation": continuation})
     )["executionArn"]

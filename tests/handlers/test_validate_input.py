@@ -22,6 +22,7 @@ from tests.handlers.helpers import (
     set_group_tag,
     twice,
 )
+from tests.support import CPU_ALARM
 
 
 def validate_event(run_input=None, execution_arn=EXECUTION_ARN):
@@ -29,16 +30,7 @@ def validate_event(run_input=None, execution_arn=EXECUTION_ARN):
 
 
 def put_alarm(aws, name):
-    aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=90,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    aws.client("cloudwatch").put_metric_alarm(AlarmName=name, **CPU_ALARM)
 
 
 def test_validate_input_finds_the_named_group_and_the_settings(

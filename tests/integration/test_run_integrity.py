@@ -13,6 +13,7 @@ from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
 from autopatch.run_input import RunSettings
 from simulator import engine
+from tests.support import CPU_ALARM
 
 pytestmark = pytest.mark.simulation
 
@@ -99,16 +100,7 @@ def more_alarms(monkeypatch, names):
         built = build(self)
         cloudwatch = engine.boto3.client("cloudwatch", region_name=engine.REGION)
         for name in names:
-            cloudwatch.put_metric_alarm(
-                AlarmName=name,
-                MetricName="CPUUtilization",
-                Namespace="AWS/EC2",
-                Statistic="Average",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=90,
-                ComparisonOperator="GreaterThanThreshold",
-            )
+            cloudwatch.put_metric_alarm(AlarmName=name, **CPU_ALARM)
         return built
 
     monkeypatch.setattr(engine.Simulation, "_build_fleet", build_with_alarms)
