@@ -33,10 +33,11 @@ demo: $(STAMP)
 
 # The quick tests: every test but the slow kinds (the markers in pyproject.toml).
 QUICK_TESTS := not simulation and not fuzz and not build
-# pytest-xdist workers, one per core; each test goes to whichever worker is free. A module's fixtures are set up
-# once per worker that runs its tests (so sam build may run on both, each in a temporary directory of its own).
+# pytest-xdist workers, one per core; a worker that runs out of tests takes some of the other's (worksteal: the
+# slow simulation tests would otherwise leave one worker idle for minutes at the end). A module's fixtures are set
+# up once per worker that runs its tests (so sam build may run on both, each in a temporary directory of its own).
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS)
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
 
 check: lint
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import re
 import sys
 import threading
@@ -31,6 +32,7 @@ from moto.ec2.models import ec2_backends
 
 from . import fleet, moto_targets
 from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_response
+from .aws.common import BASE_AMIS, botocore_session
 from .clock import VirtualClock
 from .scenario import Scenario
 from .stack import Function, load_stack, matches, resolve
@@ -110,6 +112,7 @@ class Simulation:
                 "AWS_SESSION_TOKEN": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
+                **BASE_AMIS,
             }
         )
         self.clock = VirtualClock(START)
@@ -724,6 +727,22 @@ def _terminated(self):
         _active._execution_ended(self.execution)
 
 
+_real_parse = moto_targets.ASL_PARSE.get()
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(definition: str) -> tuple[bytes, Any]:
+    program, tree = _real_parse(definition)
+    return pickle.dumps(program), tree
+
+
+def _parse_once(definition: str):
+    """moto parses the definition at CreateStateMachine and at every StartExecution (half a second each). The
+    program is parsed once; each caller gets a copy of its own, so no two executions share a component."""
+    program, tree = _parsed(definition)
+    return pickle.loads(program), tree
+
+
 _HOOKS: list[tuple[str, Callable[..., Any]]] = [
     ("before-parameter-build", _remember_params),
     ("before-call", _before_call),
@@ -733,6 +752,7 @@ _PATCHES = [
     (moto_targets.LAMBDA_INVOKE, _invoke),
     (moto_targets.EXECUTION_TERMINATED, _terminated),
     (moto_targets.LAMBDA_TASK_CLIENT, _shared_client),
+    (moto_targets.ASL_PARSE, _parse_once),
     (moto_targets.JSON_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.JSON_PATH_PARSE.get())),
     (moto_targets.RESULT_PATH_PARSE, functools.lru_cache(maxsize=None)(moto_targets.RESULT_PATH_PARSE.get())),
     (moto_targets.RESPONSE_METHOD_NAMES, functools.lru_cache(maxsize=None)(moto_targets.RESPONSE_METHOD_NAMES.get())),
@@ -744,7 +764,7 @@ def _install_hooks():
     for hook in _HOOKS:
         if hook not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
-    boto3.DEFAULT_SESSION = None  # new clients pick the hooks up
+    boto3.setup_default_session(botocore_session=botocore_session())  # new clients pick the hooks up
     _shared_clients.clear()
     for target, value in _PATCHES:
         target.set(value)

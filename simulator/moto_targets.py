@@ -154,6 +154,13 @@ RESULT_PATH_PARSE = Target(
     "parses each ResultPath once: moto builds a new parser for every state's result",
     same_as="jsonpath_ng:parse",
 )
+ASL_PARSE = Target(
+    f"{_SFN}.parse.asl_parser",
+    "AmazonStateLanguageParser.parse",
+    "parses each definition once (about half a second each) and gives every caller its own copy of the program:"
+    " moto parses it at CreateStateMachine and again at every StartExecution",
+    params=("definition",),
+)
 RESPONSE_METHOD_NAMES = Target(
     "moto.core.responses",
     "method_names_from_class",
@@ -250,6 +257,7 @@ PATCHED = [
     LAMBDA_TASK_CLIENT,
     JSON_PATH_PARSE,
     RESULT_PATH_PARSE,
+    ASL_PARSE,
     RESPONSE_METHOD_NAMES,
 ]
 ALL = [*PATCHED, PROGRAM_STOPPED, IS_RUNNING, *RELIED_ON]

@@ -6,11 +6,8 @@ handler made, and nothing the test did to set the scene.
 """
 
 import dataclasses
-import pathlib
 
 import boto3
-import moto
-import moto.ec2.models.amis  # loads moto's AMI list before MOTO_AMIS_PATH is set, see below
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
@@ -18,8 +15,9 @@ from moto.ec2.models import ec2_backends
 
 import autopatch.clients
 import simulator.fleet
+from simulator.aws.common import BASE_AMIS, botocore_session
 from tests import support
-from tests.support import REGION, FakeLambdaContext, botocore_session
+from tests.support import REGION, FakeLambdaContext
 
 OPT_IN = {**simulator.fleet.opt_in_tag("enabled"), "PropagateAtLaunch": True}
 
@@ -50,12 +48,6 @@ def load_handler():
 
 # --- moto --------------------------------------------------------------------------------------------
 
-# With MOTO_AMIS_PATH set, moto's EC2 backend loads only its base list of 44 Amazon-owned AMIs instead of also
-# parsing ~1,300 region-specific ones on every reset (twice per test, about a quarter of a second). That list is
-# read when moto.ec2.models.amis is first imported, which the import at the top of this file does before the
-# variable is ever set; after that only the variable's presence counts. It names the file the list came from.
-_AMIS_PATH = str(pathlib.Path(moto.__file__).parent / "ec2" / "resources" / "amis.json.gz")
-
 
 class Aws:
     """The test's own view of the moto account: one client per service, kept for the whole test session
@@ -78,7 +70,8 @@ _test_aws = Aws()
 @pytest.fixture
 def aws(monkeypatch):
     """A fresh moto account. Yields an Aws whose clients the test itself should use."""
-    monkeypatch.setenv("MOTO_AMIS_PATH", _AMIS_PATH)
+    for name, value in BASE_AMIS.items():
+        monkeypatch.setenv(name, value)
     autopatch.clients.client.cache_clear()
     with mock_aws():
         # autopatch's clients come from boto3's default session

@@ -1,5 +1,5 @@
 """What every test that runs a handler needs, whatever its fixtures: a safe environment, a fake Lambda context,
-the handler modules and botocore sessions that parse each service model once.
+and the handler modules.
 
 Imported by tests/conftest.py and by the test modules that set up an account of their own."""
 
@@ -9,8 +9,6 @@ import os
 import pathlib
 import time
 import uuid
-
-import botocore.session
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -80,14 +78,3 @@ def load_handler(folder: str):
         spec.loader.exec_module(module)
         _handlers[folder] = module
     return _handlers[folder]
-
-
-_loader = botocore.session.get_session().get_component("data_loader")
-
-
-def botocore_session():
-    """A new botocore session sharing one loader: the service models (EC2's is large) are parsed once per
-    test session instead of once per test."""
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _loader)
-    return session

@@ -1,11 +1,15 @@
-"""What every simulated service shares: the error a call gets, the simulated fleet's records, and the
-responses handed back to botocore in place of moto's."""
+"""What every simulated service shares: the error a call gets, the simulated fleet's records, the responses
+handed back to botocore in place of moto's, and the botocore sessions its clients are made in."""
 
+import pathlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
+import moto
+import moto.ec2.models.amis
 from botocore.awsrequest import AWSResponse
 from moto.autoscaling.models import AutoScalingBackend
 from moto.cloudwatch.models import CloudWatchBackend
@@ -15,6 +19,23 @@ if TYPE_CHECKING:
     from simulator.clock import VirtualClock
 
     from .ssm import Invocation
+
+
+# With MOTO_AMIS_PATH set, moto's EC2 backend loads only its base list of 44 Amazon-owned AMIs instead of also
+# parsing ~1,300 region-specific ones at every reset (about 0.2 s each time). That list is read when
+# moto.ec2.models.amis is first imported, which the import above does before the variable is ever set; after
+# that only the variable's presence counts. It names the file the list came from.
+BASE_AMIS = {"MOTO_AMIS_PATH": str(pathlib.Path(moto.__file__).parent / "ec2" / "resources" / "amis.json.gz")}
+
+_loader = botocore.session.get_session().get_component("data_loader")
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session sharing one loader: each service's model (EC2's is large: about 0.1 s) is read
+    once per process, not once for every run or test that makes a client."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _loader)
+    return session
 
 
 class AwsError(Exception):

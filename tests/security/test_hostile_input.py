@@ -48,7 +48,8 @@ from autopatch.run_input import (
     parse_continuation,
     parse_run_input,
 )
-from tests.support import ACCOUNT, REGION, FakeLambdaContext, botocore_session, handler_names, load_handler
+from simulator.aws.common import botocore_session
+from tests.support import ACCOUNT, REGION, FakeLambdaContext, handler_names, load_handler
 
 # The functions' environment, as the template sets it. The table, bucket and topic exist in the moto account;
 # the Slack secret does not (so nothing can ever be posted).
