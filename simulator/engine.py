@@ -324,9 +324,13 @@ class Simulation:
             }
         )
 
+    @property
+    def ledger_table(self) -> str:
+        """The run ledger's table name (the stack's one DynamoDB table)."""
+        return next(self.refs[n] for n, r in self.stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table")
+
     def _ledger_put(self, item: dict) -> None:
-        table = next(n for n, r in self.stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table")
-        boto3.client("dynamodb", region_name=REGION).put_item(TableName=self.refs[table], Item=item)
+        boto3.client("dynamodb", region_name=REGION).put_item(TableName=self.ledger_table, Item=item)
 
     def _leave_min_size_lowered(self, asg, spec):
         """A run that died after lowering MinSize (LowerMinSize) and before restoring it."""

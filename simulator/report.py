@@ -198,6 +198,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         ),
         "slack": sim.slack_messages,
         "dead_letters": sim.dead_letters,
+        "holds": _holds(sim),
         "images": _images(ec2),
         "deregistered_images": sim.model.deregistered_images,
         "deleted_snapshots": sim.model.deleted_snapshots,
@@ -208,6 +209,16 @@ def build_report(sim, execution_arns: list[str]) -> dict:
     report["_logs"] = sim.log_lines
     report["summary"] = run_summary(main)
     return report
+
+
+def _holds(sim) -> list[dict]:
+    """The groups the ledger still holds at the end, and which execution holds each."""
+    items = boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(TableName=sim.ledger_table)
+    locks = [i for page in items for i in page["Items"] if i["Id"]["S"].startswith("lock#")]
+    return sorted(
+        ({"group": i["Id"]["S"].removeprefix("lock#"), "held_by": i["Holder"]["S"].rsplit(":", 1)[-1]} for i in locks),
+        key=lambda hold: hold["group"],
+    )
 
 
 def largest_state(events: list[dict]) -> int:

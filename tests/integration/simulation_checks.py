@@ -1,17 +1,61 @@
 """Run a scenario through the simulator and check what must hold after any run, whatever its outcome."""
 
 import json
+from collections import defaultdict
 
+from autopatch import runs
 from simulator.engine import Simulation
 from simulator.scenario import parse_scenario
 
 
 def simulate(scenario: dict) -> dict:
     report = Simulation(parse_scenario(scenario)).run()
-    report.pop("_histories")
+    histories = report.pop("_histories")
     report["logs"] = report.pop("_logs")
     assert_invariants(scenario, report)
+    for name, events in histories.items():
+        assert_bounded_iterations(name, events)
     return report
+
+
+ITERATION_ENDS = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
+
+
+def iterations(events: list[dict]) -> dict[int, list[dict]]:
+    """Each Map iteration's own events (by the id of its MapIterationStarted), following previousEventId: an
+    event after an iteration's end belongs to the iteration (or top level) around it, and an iteration of a
+    nested Map is an iteration of its own. Events outside any Map are left out. (moto chains an iteration's
+    start to the last event of the iteration before it, not to the Map's start.)"""
+    kind = {event["id"]: event["type"] for event in events}
+    root, parent = {0: 0}, {0: 0}
+    own = defaultdict(list)
+    for event in events:
+        before = event["previousEventId"]
+        around = parent[root[before]] if kind.get(before) in ITERATION_ENDS else root[before]
+        if event["type"] == "MapIterationStarted":
+            # the first iteration follows its Map's start; a later one follows an event of the one before it
+            sibling = kind.get(before) not in ("MapStateStarted", *ITERATION_ENDS)
+            parent[event["id"]], around = parent[around] if sibling else around, event["id"]
+        root[event["id"]] = around
+        if around:
+            own[around].append(event)
+    return own
+
+
+def assert_bounded_iterations(execution: str, events: list[dict]) -> None:
+    """No wait loop comes round without time passing, and no iteration (one instance, or one recovered instance)
+    writes more history events than the slicing assumes (runs.EVENTS_PER_INSTANCE, plus a bake's own)."""
+    for iteration in iterations(events).values():
+        entered: dict[str, list] = defaultdict(list)
+        for event in iteration:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                entered[details["name"]].append(event["timestamp"])
+        for state, times in entered.items():
+            again = next((t for t, before in zip(times[1:], times, strict=False) if t <= before), None)
+            assert again is None, f"{execution}: {state!r} entered again at {again} without time passing"
+        bound = runs.EVENTS_PER_INSTANCE + (runs.BAKE_EVENTS if "Create an image" in entered else 0)
+        assert len(iteration) <= bound, f"{execution}: {len(iteration)} history events in one iteration > {bound}"
 
 
 BOOKKEEPING = ("dynamodb", "s3")  # the run's ledger and report, not the fleet
@@ -74,6 +118,8 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     bakes = (report["output"] or _cause(report)).get("Bakes", [])
     bake_alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Image bake failed")]
     assert len(bake_alerts) == sum(b["Status"] == "Failed" for b in bakes), "exactly one alert per failed bake"
+    # whatever ended the run, its clean-up included, no group is left held
+    assert report["holds"] == [], f"groups still held at the end: {report['holds']}"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
 

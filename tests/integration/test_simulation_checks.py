@@ -1,0 +1,59 @@
+"""The invariants every simulated run is checked against can fail: a wait loop that comes round on the same
+instant, an instance whose iteration outgrows the slicing bound, each seen through the history as moto writes
+it (an iteration's start chained to the last event of the iteration before it)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from autopatch import runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+from simulation_checks import assert_bounded_iterations, iterations
+
+
+def history(*iterations_states: list[tuple[str, int]]) -> list[dict]:
+    """A Map with one iteration per list of (state entered, second), each iteration after the one before."""
+    events = [{"id": 1, "previousEventId": 0, "type": "MapStateStarted", "timestamp": 0}]
+    for states in iterations_states:
+        events.append({"id": len(events) + 1, "previousEventId": len(events), "type": "MapIterationStarted"})
+        events[-1]["timestamp"] = 0
+        for name, second in states:
+            events.append(
+                {
+                    "id": len(events) + 1,
+                    "previousEventId": len(events),
+                    "type": "TaskStateEntered",
+                    "timestamp": second,
+                    "stateEnteredEventDetails": {"name": name},
+                }
+            )
+        events.append({"id": len(events) + 1, "previousEventId": len(events), "type": "MapIterationSucceeded"})
+        events[-1]["timestamp"] = states[-1][1]
+    events.append({"id": len(events) + 1, "previousEventId": len(events), "type": "MapStateSucceeded"})
+    events[-1]["timestamp"] = 0
+    return events
+
+
+def test_each_iteration_keeps_its_own_events_and_the_map_end_is_outside_them():
+    events = history([("Enter standby", 0), ("Wait until in standby", 5)], [("Enter standby", 9)])
+    own = iterations(events)
+    assert [len(e) for e in own.values()] == [4, 3]
+    assert all(e["type"] != "MapStateSucceeded" for found in own.values() for e in found)
+
+
+def test_a_wait_loop_that_comes_round_on_the_same_instant_is_caught():
+    events = history([("Wait until in standby", 10), ("Is instance in standby?", 10), ("Wait until in standby", 10)])
+    with pytest.raises(AssertionError, match="'Wait until in standby' entered again at 10 without time passing"):
+        assert_bounded_iterations("run", events)
+
+
+def test_the_same_state_in_two_iterations_at_one_instant_is_not_a_loop():
+    assert_bounded_iterations("run", history([("Enter standby", 0)], [("Enter standby", 0)]))
+
+
+def test_an_iteration_past_the_slicing_bound_is_caught():
+    states = [("Wait until healthy", second) for second in range(runs.EVENTS_PER_INSTANCE)]
+    with pytest.raises(AssertionError, match=r"history events in one iteration > 150"):
+        assert_bounded_iterations("run", history(states))
