@@ -373,6 +373,8 @@ def run() -> dict:
                 "Offset.$": "$.Offset",
                 "MaxErrors.$": "$.Settings.MaxErrors",
                 "BakeAmi.$": "$.Settings.BakeAmi",
+                "StandbyTimeoutSeconds.$": "$.Settings.StandbyTimeoutSeconds",
+                "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds",
             },
             "Patch groups",
             selector={"Groups.$": "$.Payload.Groups", "NextOffset.$": "$.Payload.NextOffset"},

@@ -9,8 +9,15 @@ import autopatch.runs
 from tests.handlers.helpers import RUN_ID, fleet_event, gate_event, mark_failed, mutating, saved_plan, standby, twice
 
 
-def slice_event(offset, max_errors=0, bake=False):
-    return {"RunId": RUN_ID, "Offset": offset, "MaxErrors": max_errors, "BakeAmi": bake}
+def slice_event(offset, max_errors=0, bake=False, standby_timeout=900, health_timeout=600):
+    return {
+        "RunId": RUN_ID,
+        "Offset": offset,
+        "MaxErrors": max_errors,
+        "BakeAmi": bake,
+        "StandbyTimeoutSeconds": standby_timeout,
+        "HealthTimeoutSeconds": health_timeout,
+    }
 
 
 @pytest.fixture
@@ -66,6 +73,32 @@ def test_plan_slice_cuts_a_large_run_into_slices_that_cover_every_instance_once(
         ],
         [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": None}],
     ]
+
+
+@pytest.mark.parametrize(
+    ("standby", "health", "per_instance"),
+    [
+        (900, 600, 150),  # the defaults: 4 calls for Standby, 3 for each health wait
+        (30, 30, 150),  # shorter waits never lower the bound
+        (1200, 600, 157),  # one more call for Standby
+        (900, 900, 164),  # one more call for each of the two health waits
+        (7200, 7200, 605),  # the longest the input accepts: 25 calls for each of the three waits
+    ],
+)
+def test_plan_slice_gives_longer_waits_a_larger_share_of_the_execution(
+    aws, planned, ledger, load_handler, lambda_context, monkeypatch, standby, health, per_instance
+):
+    # Given a budget of just under three instances per group (of two groups) at the bound these timeouts allow
+    monkeypatch.setattr(autopatch.runs, "EVENT_BUDGET", 2 * (3 * per_instance - 1))
+    assert autopatch.runs.events_per_instance(standby, health) == per_instance
+    app = load_handler("plan_slice")
+    # When the first slice is taken with those timeouts, and with the defaults
+    longer = app.lambda_handler(slice_event(0, standby_timeout=standby, health_timeout=health), lambda_context)
+    default = app.lambda_handler(slice_event(0), lambda_context)
+    # Then it takes two instances of each group, fewer than the defaults would when the waits are longer
+    # ("web" has 3 instances, "api" 2)
+    assert [len(g["Instances"]) for g in longer["Groups"]] == [2, 2]
+    assert [len(g["Instances"]) for g in default["Groups"]] == ([2, 2] if per_instance == 150 else [3, 2])
 
 
 def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_that_holds_it(

@@ -4,17 +4,23 @@ import json
 from collections import defaultdict
 
 from autopatch import runs
+from autopatch.run_input import RunSettings
 from simulator.engine import Simulation
 from simulator.scenario import parse_scenario
 
 
 def simulate(scenario: dict) -> dict:
     report = Simulation(parse_scenario(scenario)).run()
-    histories = report.pop("_histories")
+    histories = report["histories"] = report.pop("_histories")
     report["logs"] = report.pop("_logs")
     assert_invariants(scenario, report)
+    settings = scenario.get("input") or {}
+    per_instance = runs.events_per_instance(
+        settings.get("StandbyTimeoutSeconds", RunSettings.StandbyTimeoutSeconds),
+        settings.get("HealthTimeoutSeconds", RunSettings.HealthTimeoutSeconds),
+    )
     for name, events in histories.items():
-        assert_bounded_iterations(name, events)
+        assert_bounded_iterations(name, events, per_instance)
     return report
 
 
@@ -42,9 +48,10 @@ def iterations(events: list[dict]) -> dict[int, list[dict]]:
     return own
 
 
-def assert_bounded_iterations(execution: str, events: list[dict]) -> None:
+def assert_bounded_iterations(execution: str, events: list[dict], per_instance: int) -> None:
     """No wait loop comes round without time passing, and no iteration (one instance, or one recovered instance)
-    writes more history events than the slicing assumes (runs.EVENTS_PER_INSTANCE, plus a bake's own)."""
+    writes more history events than the slicing assumes (per_instance: runs.events_per_instance, plus a bake's
+    own)."""
     for iteration in iterations(events).values():
         entered: dict[str, list] = defaultdict(list)
         for event in iteration:
@@ -54,7 +61,7 @@ def assert_bounded_iterations(execution: str, events: list[dict]) -> None:
         for state, times in entered.items():
             again = next((t for t, before in zip(times[1:], times, strict=False) if t <= before), None)
             assert again is None, f"{execution}: {state!r} entered again at {again} without time passing"
-        bound = runs.EVENTS_PER_INSTANCE + (runs.BAKE_EVENTS if "Create an image" in entered else 0)
+        bound = per_instance + (runs.BAKE_EVENTS if "Create an image" in entered else 0)
         assert len(iteration) <= bound, f"{execution}: {len(iteration)} history events in one iteration > {bound}"
 
 

@@ -6,7 +6,7 @@ slicing assumes (runs.EVENTS_PER_INSTANCE)."""
 import time
 
 import pytest
-from simulation_checks import simulate
+from simulation_checks import iterations, simulate
 
 from autopatch import polling, runs
 
@@ -64,3 +64,22 @@ def test_a_poll_interval_as_long_as_the_function_timeout_still_waits_and_patches
     assert min(not_yet) >= 300 - polling.RESERVE_SECONDS - 1  # a second for the handler before it polls
     events = sum(e["history_events"] for e in report["executions"])
     assert events <= INSTANCES * runs.EVENTS_PER_INSTANCE, f"{events} history events for {INSTANCES} instances"
+
+
+def test_the_longest_waits_the_input_accepts_fit_the_share_of_the_execution_they_are_given():
+    # Given the longest Standby and health timeouts, an ALB's longest deregistration delay, and an instance that
+    # never turns healthy after its patch: it waits for Standby, then twice for health (after the patch, then
+    # returned as failed), each wait calling its function once per 295 s
+    settings = {"StandbyTimeoutSeconds": 7200, "HealthTimeoutSeconds": 7200, "PollIntervalSeconds": 60}
+    last = str(INSTANCES - 1)
+    group = {**slow_group(), "deregistration_delay": 3600, "faults": {last: "unhealthy_after_patch"}}
+    scenario = {"groups": [group], "input": settings}
+
+    report = simulate(scenario)
+
+    # Then the others are patched and the sick one fails
+    assert [i["result"] for i in report["instances"]] == ["Completed"] * (INSTANCES - 1) + ["Failed"]
+    # and its iteration wrote more events than the default bound, within the bound its slice was sized for
+    [history] = report["histories"].values()
+    sick = max(len(events) for events in iterations(history).values())
+    assert runs.EVENTS_PER_INSTANCE < sick <= runs.events_per_instance(7200, 7200)

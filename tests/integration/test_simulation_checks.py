@@ -46,14 +46,14 @@ def test_each_iteration_keeps_its_own_events_and_the_map_end_is_outside_them():
 def test_a_wait_loop_that_comes_round_on_the_same_instant_is_caught():
     events = history([("Wait until in standby", 10), ("Is instance in standby?", 10), ("Wait until in standby", 10)])
     with pytest.raises(AssertionError, match="'Wait until in standby' entered again at 10 without time passing"):
-        assert_bounded_iterations("run", events)
+        assert_bounded_iterations("run", events, runs.EVENTS_PER_INSTANCE)
 
 
 def test_the_same_state_in_two_iterations_at_one_instant_is_not_a_loop():
-    assert_bounded_iterations("run", history([("Enter standby", 0)], [("Enter standby", 0)]))
+    assert_bounded_iterations("run", history([("Enter standby", 0)], [("Enter standby", 0)]), runs.EVENTS_PER_INSTANCE)
 
 
 def test_an_iteration_past_the_slicing_bound_is_caught():
     states = [("Wait until healthy", second) for second in range(runs.EVENTS_PER_INSTANCE)]
     with pytest.raises(AssertionError, match=r"history events in one iteration > 150"):
-        assert_bounded_iterations("run", history(states))
+        assert_bounded_iterations("run", history(states), runs.EVENTS_PER_INSTANCE)

@@ -5,6 +5,7 @@ history. So each execution patches a slice of every group, sized so that its his
 limit, records the slice's results, and starts the next execution of the same run."""
 
 import json
+import math
 import os
 import uuid
 
@@ -13,9 +14,15 @@ from botocore.exceptions import ClientError
 from . import ledger, polling, summary
 from .clients import client
 from .errors import ContinuationNameTaken, InvalidInput
+from .run_input import RunSettings
 
 EVENT_BUDGET = 20_000  # of the 25,000 an execution may have: the rest is head room for retries
-EVENTS_PER_INSTANCE = 150  # an upper bound, failure path included (measured: see the README's benchmark)
+EVENTS_PER_INSTANCE = 150  # an upper bound at the default timeouts, failure path included (README's benchmark)
+# A longer StandbyTimeoutSeconds or HealthTimeoutSeconds lets a wait loop call its function more often: each call
+# writes 7 events (its Task's 5, its Choice's 2) and waits at least 295 s unless the deadline comes first
+# (check_standby's and check_health's 300 s Timeout in template.yaml, less polling's reserve).
+WAIT_CHECK_EVENTS = 7
+WAIT_CHECK_SECONDS = 300 - polling.RESERVE_SECONDS
 # a group's bake (BakeAmi): about 7 events per 5-minute wait for the image, BakeTimeoutSeconds being 4 hours at most
 BAKE_EVENTS = 600
 SUMMARY_INLINE_LIMIT = 200  # instances listed in the output itself; all of them are in the report object
@@ -50,17 +57,31 @@ def save_plan(run_id: str, plan: dict) -> None:
     _put(run_id, "plan.json", plan)
 
 
-def slice_size(group_count: int, bake: bool = False) -> int:
+def _longest_waits(standby_timeout: int, health_timeout: int) -> int:
+    """The most calls one instance's waits can make: its longest path waits for Standby, then twice for health
+    (after the patch, then when the failed instance is returned to service)."""
+    return math.ceil(standby_timeout / WAIT_CHECK_SECONDS) + 2 * math.ceil(health_timeout / WAIT_CHECK_SECONDS)
+
+
+def events_per_instance(standby_timeout: int, health_timeout: int) -> int:
+    """An upper bound of one instance's history events with these timeouts (never below EVENTS_PER_INSTANCE)."""
+    default = _longest_waits(RunSettings.StandbyTimeoutSeconds, RunSettings.HealthTimeoutSeconds)
+    further = _longest_waits(standby_timeout, health_timeout) - default
+    return EVENTS_PER_INSTANCE + WAIT_CHECK_EVENTS * max(0, further)
+
+
+def slice_size(group_count: int, bake: bool = False, per_instance: int = EVENTS_PER_INSTANCE) -> int:
     per_group = EVENT_BUDGET // max(group_count, 1) - (BAKE_EVENTS if bake else 0)
-    return max(1, per_group // EVENTS_PER_INSTANCE)
+    return max(1, per_group // per_instance)
 
 
-def next_slice(run_id: str, offset: int, bake: bool = False) -> dict:
-    """Instances offset .. offset+size of every group still to patch, and where the next slice starts.
-    With bake (BakeAmi), BakeFrom names a group's last instance in the slice that holds it."""
+def next_slice(run_id: str, offset: int, bake: bool = False, per_instance: int = EVENTS_PER_INSTANCE) -> dict:
+    """Instances offset .. offset+size of every group still to patch, and where the next slice starts, at
+    per_instance history events per instance (events_per_instance). With bake (BakeAmi), BakeFrom names a
+    group's last instance in the slice that holds it."""
     plan = _get(run_id, "plan.json")
     remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
-    size = slice_size(len(remaining), bake)
+    size = slice_size(len(remaining), bake, per_instance)
     groups = [
         {
             "GroupName": g["GroupName"],

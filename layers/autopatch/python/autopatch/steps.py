@@ -89,6 +89,8 @@ class PlanSliceEvent(StepEvent):
     offset: int = payload("Offset", int)
     max_errors: int = payload("MaxErrors", int)
     bake_ami: bool = payload("BakeAmi", bool, default=False)
+    standby_timeout: int = payload("StandbyTimeoutSeconds", int)
+    health_timeout: int = payload("HealthTimeoutSeconds", int)
 
 
 @dataclass(frozen=True)
