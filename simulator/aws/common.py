@@ -55,7 +55,7 @@ class SimInstance:
     state: object = None  # moto's InstanceState, found once
     # what the agent last reported to Patch Manager (DescribeInstancePatchStates)
     patches: dict = field(default_factory=lambda: {"installed": 40, "missing": 0, "failed": 0, "pending_reboot": 0})
-    last_operation: str = "Scan"
+    last_operation: str | None = "Scan"  # None: Patch Manager has no state for it yet
     patch_seconds: int = 300
     # target group arn -> (state, reason)
     targets: dict = field(default_factory=dict)

@@ -6,6 +6,7 @@ the "EC2 Command Invocation Status-change Notification" event to EventBridge:
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
 - https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html
 - https://docs.aws.amazon.com/systems-manager/latest/userguide/monitoring-systems-manager-event-examples.html
+- https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CancelCommand.html
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstancePatchStates.html
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html
 """
@@ -176,6 +177,9 @@ class Ssm(ModelState):
         return {"Commands": commands}
 
     def _ssm_CancelCommand(self, params):
+        """A command already terminal is left as it is; one SendCommand never returned is InvalidCommandId."""
+        if all(command_id != params["CommandId"] for command_id, _ in self.invocations):
+            raise AwsError("InvalidCommandId", "")
         for (command_id, instance_id), inv in self.invocations.items():
             wanted = command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id])
             if wanted and inv.status in ("Pending", "InProgress", "Delayed"):
@@ -189,7 +193,7 @@ class Ssm(ModelState):
         states = []
         for instance_id in params["InstanceIds"]:
             sim = self.instances.get(instance_id)
-            if sim is None:
+            if sim is None or sim.last_operation is None:
                 continue
             p = sim.patches
             states.append(

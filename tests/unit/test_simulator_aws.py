@@ -1,4 +1,5 @@
-"""The simulator's AWS side of BakeAmi: scenario fields, images, launch templates, the groups' launch sources."""
+"""The simulator's AWS side of BakeAmi: scenario fields, images, launch templates, the groups' launch sources;
+and CancelCommand's refusal of a command never sent."""
 
 import datetime as dt
 
@@ -419,6 +420,16 @@ def test_a_scale_out_from_an_image_that_is_gone_launches_nothing(world):
     assert world.model.scale_out("web", 1) == []
     assert world.describe_group()["DesiredCapacity"] == 2
     assert world.timeline[-1] == f"scale-out failed: image {image_id} is gone"
+
+
+# --- Run Command -------------------------------------------------------------------------------------
+
+
+def test_a_command_systems_manager_never_sent_cannot_be_cancelled(world):
+    # Given no command was ever sent
+    # When one is cancelled by an id SendCommand never returned
+    # Then InvalidCommandId, as AWS answers
+    refused("InvalidCommandId", world.call, "ssm", "CancelCommand", CommandId="11111111-2222-3333-4444-555555555555")
 
 
 # --- a whole simulation: the fleet's launch sources, earlier images, the scale-out and the report ----------------
