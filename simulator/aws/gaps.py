@@ -3,20 +3,28 @@
 The handler tests run each handler against moto alone, without the simulated timing of the rest of AwsModel:
 only the operations in GAPS go to the model, on the groups and instances moto holds (each known to the model as
 a SimGroup and a SimInstance once a call or a knob names it), so those tests and the simulator get the same
-answers from the same code. The knobs are the model's own: SimInstance.agent_online and .registered,
-SimGroup.refreshes.
+answers from the same code. The knobs are the model's own: SimInstance.agent_online, .registered, .patches and
+.last_operation, SimGroup.refreshes.
 """
+
+import datetime as dt
 
 from moto.autoscaling.models import autoscaling_backends
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
+from simulator.clock import VirtualClock
+
 from .common import AwsError, SimGroup, SimInstance, error_response, ok_response
 from .model import AwsModel
 
 # (service, operation) of the calls the project makes that moto does not implement
-GAPS = {("ssm", "DescribeInstanceInformation"), ("autoscaling", "DescribeInstanceRefreshes")}
+GAPS = {
+    ("ssm", "DescribeInstanceInformation"),
+    ("ssm", "DescribeInstancePatchStates"),
+    ("autoscaling", "DescribeInstanceRefreshes"),
+}
 
 
 class MotoGaps:
@@ -28,8 +36,10 @@ class MotoGaps:
             "cloudwatch": cloudwatch_backends[account][region],
             "ec2": ec2_backends[account][region],
         }
-        # the calls in GAPS neither wait, log nor send events: no clock, log or EventBridge is needed
-        self.model = AwsModel(None, backends, _nothing, _nothing, _nothing)
+        # A VirtualClock never entered tells the time as it is (time-machine's, in a test that freezes it); the
+        # calls in GAPS set no timers, and what they log or send to EventBridge goes nowhere.
+        clock = VirtualClock(dt.datetime.now(dt.UTC))
+        self.model = AwsModel(clock, backends, _nothing, _nothing, _nothing)
 
     def install(self, client) -> None:
         """Answer GAPS on a boto3 client (botocore hooks on its own events)."""
