@@ -220,10 +220,16 @@ def patch_command(send: str, did_it_succeed: str, read_compliance: str, *, opera
     return {send: send_task, did_it_succeed: status, read_compliance: read_task}
 
 
-def tag_instance(value: str, then: str, catch: list) -> dict:
+def tag_instance(value: str, then: str, catch: list, **failure: str) -> dict:
+    """Tag the instance with value; failure adds Step, Error and Cause (paths), which the ledger keeps."""
     return lambda_task(
         "TagInstance",
-        {"InstanceId.$": "$.InstanceId", "Value": value, "RunId.$": "$.Run.RunId"},
+        {
+            "InstanceId.$": "$.InstanceId",
+            "Value": value,
+            "RunId.$": "$.Run.RunId",
+            **{f"{key}.$": path for key, path in failure.items()},
+        },
         then,
         catch=catch,
     )
@@ -755,7 +761,12 @@ def patch_one_instance() -> dict:
             default="Mark instance failed",
         ),
         "Mark instance failed": tag_instance(
-            "Failed", "Return failed instance to service", [on_error("Return failed instance to service", "$.TagError")]
+            "Failed",
+            "Return failed instance to service",
+            [on_error("Return failed instance to service", "$.TagError")],
+            Step="$.Failure.Step",
+            Error="$.Failure.Error",
+            Cause="$.Failure.Cause",
         ),
         **return_to_service(
             "Return failed instance to service",

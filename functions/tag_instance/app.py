@@ -17,7 +17,7 @@ RESULT_METRICS = {"Completed": "InstancesPatched", "Failed": "InstancesFailed"}
 def lambda_handler(event: TagInstanceEvent, context):
     tags.tag_instance(event.instance, event.value, event.run_id)
     if event.value == "Failed":
-        ledger.record_failure(event.run_id, event.instance)
+        ledger.record_failure(event.run_id, event.instance, event.reason)
     if event.value in RESULT_METRICS:
         metrics.add_metric(name=RESULT_METRICS[event.value], unit=MetricUnit.Count, value=1)
     logger.info("Tagged", extra={"instance_id": event.instance, "value": event.value})

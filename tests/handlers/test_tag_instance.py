@@ -5,6 +5,7 @@ import pytest
 from botocore.stub import Stubber
 
 import autopatch.clients
+import autopatch.ledger
 from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY
 from autopatch.errors import AwsThrottled, InvalidInput
 from tests.handlers.helpers import RUN_ID, calls_to, ledger_item, patch_tags, raises_twice, tag, twice
@@ -40,6 +41,35 @@ def test_tag_instance_counts_a_failed_instance_once_against_the_run(aws, fleet, 
     assert patch_tags(aws, instance) == {PATCH_TAG_KEY: "Failed", RUN_TAG_KEY: RUN_ID}
     assert ledger_item(aws, ledger, f"failed#{RUN_ID}")["Instances"]["SS"] == [instance]
     assert ledger_item(aws, ledger, "failed#run-old")["Instances"]["SS"] == [fleet.instance_ids[1]]
+
+
+@pytest.mark.parametrize(
+    ("why", "kept"),
+    [
+        (
+            {"Step": "Patch", "Error": "PatchTimedOut", "Cause": "no end in 3600 s"},
+            "Patch: PatchTimedOut: no end in 3600 s",
+        ),
+        ({"Step": "Return to service", "Error": "HealthCheckTimedOut"}, "Return to service: HealthCheckTimedOut"),
+        (
+            {"Step": "Patch", "Error": "States.TaskFailed", "Cause": "x" * 5000},
+            "Patch: States.TaskFailed: " + "x" * 974,
+        ),
+        ({}, None),
+    ],
+    ids=["step-error-cause", "no-cause", "long-cause-cut", "no-reason"],
+)
+def test_tag_instance_keeps_why_an_instance_failed_for_the_clean_up(
+    aws, fleet, ledger, load_handler, lambda_context, why, kept
+):
+    # Given an instance whose patch failed, at the step, with the error and cause the state machine gives
+    instance = fleet.instance_ids[0]
+    app = load_handler("tag_instance")
+    # When it is marked Failed
+    app.lambda_handler({"InstanceId": instance, "Value": "Failed", "RunId": RUN_ID, **why}, lambda_context)
+    # Then the ledger keeps the reason (at most 1,000 characters) beside the count, for the clean-up's alert
+    assert autopatch.ledger.failure_reason(RUN_ID, instance) == kept
+    assert ledger_item(aws, ledger, f"failed#{RUN_ID}")["Instances"]["SS"] == [instance]
 
 
 def test_tag_instance_overwrites_the_state_of_an_earlier_run(aws, fleet, load_handler, lambda_context):

@@ -77,7 +77,9 @@ def test_a_stop_in_the_failure_path_is_cleaned_up_and_alerted():
     assert first(report)["tag"] == "Failed"
     (alert,) = cleanup_alerts(report)
     # it was back InService, so nothing more was done to it; its alert, which the stop cut off, is this one
-    assert f"Instances this run found failed (tagged Failed): {first(report)['instance_id']}" in alert["message"]
+    sick = first(report)["instance_id"]
+    assert "Instances this run found failed (tagged Failed), and why:" in alert["message"]
+    assert f"- {sick}: Patch: PatchCommandFailed: AWS-RunPatchBaseline ended Failed on {sick}" in alert["message"]
     assert not [c for c in calls_on(report, first(report)["instance_id"]) if c["execution"] == "eventbridge"]
 
 

@@ -370,7 +370,14 @@ SPECS: dict[str, list[Field]] = {
         _run(),
         Field("PreviousExecutionArn", str, st.just(EXECUTION_ARN + "-part1"), required=False),
     ],
-    "plan_slice": [_run(), _int("Offset", 0, 1000), _int("MaxErrors"), _bool("BakeAmi", required=False)],
+    "plan_slice": [
+        _run(),
+        _int("Offset", 0, 1000),
+        _int("MaxErrors"),
+        _bool("BakeAmi", required=False),
+        _int("StandbyTimeoutSeconds", 30, 7200),
+        _int("HealthTimeoutSeconds", 30, 7200),
+    ],
     "create_image": [_group(), _instance(), _run(), _int("TimeoutSeconds", 600, 14_400)],
     "check_image": [
         Field("ImageId", str, IMAGE_ID, bad_format=FORGED_IMAGE_IDS),
@@ -427,7 +434,12 @@ SPECS: dict[str, list[Field]] = {
         Field("Recovered", list, RECOVERED, required=False, bad_format=BAD_OBJECT_LISTS),
         _bool("BakeAmi", required=False),
     ],
-    "tag_instance": [_instance(), _run(), _choice("Value", ["InProgress", "Completed", "Failed"])],
+    "tag_instance": [
+        _instance(),
+        _run(),
+        _choice("Value", ["InProgress", "Completed", "Failed"]),
+        *(Field(name, str, st.text(max_size=100), required=False) for name in ("Step", "Error", "Cause")),
+    ],
     "validate_input": [
         _execution(),
         Field("ExecutionName", str, st.just(RUN_ID)),
@@ -814,6 +826,7 @@ FIXED_VALID = {
     "PollIntervalSeconds": 30,
     "TimeoutSeconds": 900,
     "HealthTimeoutSeconds": 600,
+    "StandbyTimeoutSeconds": 900,
 }
 
 

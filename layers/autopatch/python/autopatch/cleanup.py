@@ -99,6 +99,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     ledger.release_locks(held, execution_arn)
     done["Released"] = sorted(left_holds)
     done["Failed"] = ledger.failures(run_id)
+    done["FailureReasons"] = {instance: ledger.failure_reason(run_id, instance) for instance in done["Failed"]}
     anything = any(done[k] for k in ("Instances", "MinSize", "Released", "Skipped", "Unfinished"))
     alert_key = f"cleanup#{execution_name}"
     if anything and ledger.stop(alert_key, f"execution ended {status}", claimant):
@@ -236,7 +237,10 @@ def alert_message(run_id: str, execution_arn: str, status: str, names: list[str]
         for u in done["Unfinished"]
     ]
     if done["Failed"]:
-        lines += ["", f"Instances this run found failed (tagged Failed): {', '.join(done['Failed'])}."]
+        lines += ["", "Instances this run found failed (tagged Failed), and why:"]
+        lines += [
+            f"- {instance}: {ledger.failure_reason(run_id, instance) or 'see the run'}" for instance in done["Failed"]
+        ]
     lines += ["", f"Execution:  {alerts.execution_console_url(execution_arn)}"]
     subject = f"Patch run {run_id} cleaned up after it ended {status}: {', '.join(names)}"
     return subject, "\n".join(lines)

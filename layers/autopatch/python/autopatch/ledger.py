@@ -186,14 +186,31 @@ def stop_reason(key: str) -> str | None:
     return item["Reason"]["S"] if item else None
 
 
-def record_failure(run_id: str, instance_id: str) -> None:
-    """Count a failed instance against the run's MaxErrors. A string set: recording twice counts once."""
-    client("dynamodb").update_item(
+REASON_MAX = 1000  # characters of a failure's reason kept for the clean-up's alert
+
+
+def record_failure(run_id: str, instance_id: str, reason: str | None = None) -> None:
+    """Count a failed instance against the run's MaxErrors. A string set: recording twice counts once. The
+    reason (step, error and cause) is kept for the clean-up, whose alert stands in for one a stop cut off."""
+    ddb = client("dynamodb")
+    ddb.update_item(
         TableName=_table(),
         Key={"Id": {"S": f"failed#{run_id}"}},
         UpdateExpression="ADD Instances :instance SET ExpiresAt = :expires",
         ExpressionAttributeValues={":instance": {"SS": [instance_id]}, ":expires": _expires()},
     )
+    if reason:
+        item = {"Id": {"S": f"failed#{run_id}#{instance_id}"}, "Reason": {"S": reason[:REASON_MAX]}}
+        ddb.put_item(TableName=_table(), Item={**item, "ExpiresAt": _expires()})
+
+
+def failure_reason(run_id: str, instance_id: str) -> str | None:
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"failed#{run_id}#{instance_id}"}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return item["Reason"]["S"] if item else None
 
 
 def failures(run_id: str) -> list[str]:

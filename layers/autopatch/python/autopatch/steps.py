@@ -152,6 +152,14 @@ class TagInstanceEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     run_id: str = payload("RunId", str)
     value: str = payload("Value", str)  # InProgress, Completed or Failed (autopatch.tags checks it)
+    # why it failed (Failed only): the step, the error and its cause
+    failed_step: str | None = payload("Step", str, default=None)
+    error: str | None = payload("Error", str, default=None)
+    cause: str | None = payload("Cause", str, default=None)
+
+    @property
+    def reason(self) -> str | None:
+        return ": ".join(part for part in (self.failed_step, self.error, self.cause) if part) or None
 
 
 @dataclass(frozen=True)
