@@ -23,6 +23,7 @@ first, the holds are conditional writes, and the alert is claimed in the ledger 
 
 import json
 import time
+from typing import Any
 
 from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, groups, ledger, patching, polling
 from .clients import client
@@ -70,7 +71,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     stopped = detail.stop_date
     _sleep_until((stopped / 1000 if isinstance(stopped, (int, float)) else time.time()) + IN_FLIGHT_SECONDS)
 
-    done: dict[str, list] = {"Instances": [], "MinSize": [], "Released": [], "Skipped": [], "Unfinished": []}
+    done: dict[str, Any] = {"Instances": [], "MinSize": [], "Released": [], "Skipped": [], "Unfinished": []}
     held = list(left_holds)
     for name in names:
         left = left_behind(name, run_id)
