@@ -143,10 +143,18 @@ class Simulation:
                 self._leave_earlier_images(os.environ["STACK_NAME"])
                 machine_arn = self._create_state_machine(refs, attributes)
                 name = f"run-{START:%Y%m%dT%H%M}"
-                executions = [self._start(machine_arn, name, self.scenario.input)] + [
-                    self._start(machine_arn, f"{name}-{n}", run_input)
-                    for n, run_input in enumerate(self.scenario.also_start, start=2)
-                ]
+                executions = [self._start(machine_arn, name, self.scenario.input)]
+
+                def start_the_others(_t=None) -> None:
+                    executions.extend(
+                        self._start(machine_arn, f"{name}-{n}", run_input)
+                        for n, run_input in enumerate(self.scenario.also_start, start=2)
+                    )
+
+                if self.scenario.also_start_at is None:
+                    start_the_others()
+                else:
+                    self.clock.call_later(self.scenario.also_start_at, start_the_others)
                 if self.scenario.stop_at is not None:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 if self.scenario.crash_at is not None:

@@ -82,6 +82,7 @@ class Scenario:
     parameters: dict = field(default_factory=dict)  # stack parameter values, e.g. SlackWebhookSecretName
     stop_at: float | None = None  # virtual seconds after the start at which the run is stopped by hand
     crash_at: float | None = None  # virtual seconds after the start at which the run crashes (an uncaught error)
+    also_start_at: float | None = None  # virtual seconds after the start at which the also_start runs start
 
 
 _GROUP_FIELDS: dict[str, type[Any]] = {
@@ -119,7 +120,16 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
 def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError("a scenario is a JSON object")
-    unknown = set(raw) - {"groups", "input", "description", "also_start", "parameters", "stop_at", "crash_at"}
+    unknown = set(raw) - {
+        "groups",
+        "input",
+        "description",
+        "also_start",
+        "also_start_at",
+        "parameters",
+        "stop_at",
+        "crash_at",
+    }
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
     groups = raw.get("groups")
@@ -138,11 +148,13 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
         raise ScenarioError("parameters must map stack parameter names to string values")
     moments = {}
-    for key in ("stop_at", "crash_at"):
+    for key in ("stop_at", "crash_at", "also_start_at"):
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ScenarioError(f"{key} must be a number of virtual seconds")
         moments[key] = value
+    if moments["also_start_at"] is not None and not also_start:
+        raise ScenarioError("also_start_at needs also_start: the inputs to start then")
     return Scenario(specs, run_input, name, also_start, parameters, **moments)
 
 

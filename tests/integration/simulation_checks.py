@@ -90,17 +90,28 @@ def calls_on(report: dict, instance_id: str) -> list[dict]:
 
 def assert_invariants(scenario: dict, report: dict) -> None:
     specs = {g["name"]: g for g in scenario["groups"]}
+    # what a dead run left (a stale_standby instance, a lowered MinSize) stays exactly as it was, or is put right
+    untouched = untouched_leftovers(scenario, report)
     for group in report["groups"]:
         spec = specs[group["name"]]
-        expected = spec.get("instances", 4) + spec.get("scale_out_after", 0)
+        left = [i for i in report["instances"] if i["group"] == group["name"] and i["instance_id"] in untouched]
+        expected = spec.get("instances", 4) + spec.get("scale_out_after", 0) - len(left)
         assert group["desired"] == expected, f"{group['name']}: desired capacity not restored"
-        assert group["min_size"] == spec.get("min_size", 1), f"{group['name']}: MinSize changed"
+        resized = any(
+            c["operation"] == "UpdateAutoScalingGroup" and c["params"]["AutoScalingGroupName"] == group["name"]
+            for c in report["api_calls"]
+        )
+        min_size = spec.get("min_size", 1) - (spec.get("dead_run_lowered_min_size", False) and not resized)
+        assert group["min_size"] == min_size, f"{group['name']}: MinSize changed"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
     failed = 0
     # a run stopped by hand or crashed has no summary: its instances' results are unknown, their tags tell
     summarized = isinstance(report["summary"].get("Instances"), list)
     for instance in report["instances"]:
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
+        if instance["instance_id"] in untouched:
+            assert (instance["lifecycle_state"], instance["tag"]) == ("Standby", "InProgress"), f"{where} changed"
+            continue
         assert instance["lifecycle_state"] == "InService", f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
         if instance["result"] == "NotStarted" and summarized:
@@ -129,6 +140,16 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     assert report["holds"] == [], f"groups still held at the end: {report['holds']}"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
+
+
+def untouched_leftovers(scenario: dict, report: dict) -> set[str]:
+    """The instances a dead run left in Standby (stale_standby) on which the runs made no call."""
+    faults = {g["name"]: g.get("faults", {}) for g in scenario["groups"]}
+    return {
+        i["instance_id"]
+        for i in report["instances"]
+        if faults[i["group"]].get(str(i["index"])) == "stale_standby" and not calls_on(report, i["instance_id"])
+    }
 
 
 def _cause(report: dict) -> dict:
