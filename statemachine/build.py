@@ -323,18 +323,32 @@ def run() -> dict:
                 "RunId.$": "$.RunId",
                 "DryRun": True,
                 "Status": "Succeeded",
-                "Message": "Dry run: every preflight check passed. Nothing was changed. The plan lists, per group,"
-                " the instances a run would patch, in order.",
+                "Message": "Dry run: no run holds the groups and every preflight check passed. Nothing was changed."
+                " The plan lists, per group, the instances a run would patch, in order, what it would first return"
+                " to service for a run that died (Recover) and that run's hold it would take over (TakeOverHoldOf).",
                 "Plan.$": "$.Plan",
             },
             "End": True,
         },
-        "Hold the groups": lambda_task("LockGroups", THIS_RUN, "Recover what a dead run left"),
+        "Hold the groups": lambda_task("LockGroups", THIS_RUN, "Check the fleet"),
         # Part 2 and later of a run: take the locks over from the execution that continued here.
         "Hold the groups again": lambda_task(
             "LockGroups",
             {**THIS_RUN, "PreviousExecutionArn.$": "$.PreviousExecutionArn"},
             "Take the next slice",
+            catch=RELEASE_ON_ERROR,
+        ),
+        # Before any change: each group judged as it will be once what a dead run left is recovered.
+        "Check the fleet": lambda_task(
+            "CheckFleet",
+            {
+                **THIS_RUN_GROUPS,
+                "LowerMinSize.$": "$.Settings.LowerMinSize",
+                "OfflineInstances.$": "$.Settings.OfflineInstances",
+            },
+            "Recover what a dead run left",
+            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
+            result_path="$.Plan",
             catch=RELEASE_ON_ERROR,
         ),
         "Recover what a dead run left": lambda_task(
@@ -357,20 +371,8 @@ def run() -> dict:
             "ItemProcessor": inline_map(wait_for_one_recovered()),
             "ResultPath": None,
             "Catch": RELEASE_ON_ERROR,
-            "Next": "Check the fleet",
+            "Next": "Take the next slice",
         },
-        "Check the fleet": lambda_task(
-            "CheckFleet",
-            {
-                **THIS_RUN_GROUPS,
-                "LowerMinSize.$": "$.Settings.LowerMinSize",
-                "OfflineInstances.$": "$.Settings.OfflineInstances",
-            },
-            "Take the next slice",
-            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
-            result_path="$.Plan",
-            catch=RELEASE_ON_ERROR,
-        ),
         # A slice is the share of the plan one execution patches; the rest continues in a new execution.
         "Take the next slice": lambda_task(
             "PlanSlice",
@@ -490,7 +492,8 @@ def run() -> dict:
 
 
 def wait_for_one_recovered() -> dict:
-    """An instance a dead run left out of service, that recover_groups returned to service: wait until healthy."""
+    """An instance a dead run left out of service, that recover_groups returned to service: wait until healthy.
+    One not healthy in time ends the run (HealthCheckTimedOut naming it) before any instance is taken out."""
     return {
         **wait_until_healthy(
             "Check the recovered instance",
@@ -498,14 +501,10 @@ def wait_for_one_recovered() -> dict:
             deadline="$.Deadline",
             poll_interval="$.PollIntervalSeconds",
             result_path="$.HealthCheck",
-            catch=[on_error("Leave it to the preflight")],
+            catch=[],
             then="Recovered instance is healthy",
         ),
         "Recovered instance is healthy": {"Type": "Succeed"},
-        "Leave it to the preflight": {
-            "Type": "Succeed",
-            "Comment": "The preflight that follows refuses to start and names it.",
-        },
     }
 
 

@@ -1,7 +1,9 @@
-"""Preflight: refuse (PreflightFailed, every problem listed) unless every group can safely lose an instance.
-Otherwise the plan, the instances to patch per group in order and the ones skipped, is kept in the run's
-report (S3) for the slices to read; a dry run returns it instead and writes nothing (with BakeAmi, saying per
-group which launch template a bake would change, or why it would not bake)."""
+"""Preflight, before the run changes anything: refuse (PreflightFailed, every problem listed) unless every group,
+as it will be once the run has recovered what a run that died left in it, can safely lose an instance.
+Otherwise the plan, the instances to patch per group in order, what the run recovers first and the ones
+skipped, is kept in the run's report (S3) for the slices to read. A dry run first checks the holds as a run
+would take them (GroupLocked while a live run holds a group) and returns the plan instead, writing nothing
+(with BakeAmi, saying per group which launch template a bake would change, or why it would not bake)."""
 
 import os
 
@@ -19,7 +21,7 @@ def lambda_handler(event: CheckFleetEvent, context):
     checks = {"lower_min_size": event.lower_min_size, "skip_offline": event.offline_instances == "skip"}
     if event.dry_run:
         plan = preflight.dry_run(
-            event.group_names, **checks, bake=event.bake_ami, opt_in_value=os.environ["OPT_IN_TAG_VALUE"]
+            event.run_id, event.group_names, **checks, bake=event.bake_ami, opt_in_value=os.environ["OPT_IN_TAG_VALUE"]
         )
     else:
         plan = preflight.plan_run(event.run_id, event.group_names, **checks)

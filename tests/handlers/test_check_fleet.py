@@ -1,8 +1,22 @@
 """check_fleet, the preflight: the plan of every instance, or every problem of every group.
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
-from autopatch.errors import PreflightFailed
-from tests.handlers.helpers import fleet_event, mutating, raises_twice, saved_plan, standby, twice
+import pytest
+
+from autopatch import patching
+from autopatch.errors import GroupLocked, PreflightFailed
+from tests.handlers.helpers import (
+    fleet_event,
+    lifecycle,
+    mutating,
+    raises_twice,
+    saved_plan,
+    standby,
+    tag,
+    twice,
+)
+
+pytestmark = pytest.mark.usefixtures("ledger")  # the holds and a MinSize a dead run lowered are read there
 
 
 def test_check_fleet_keeps_the_plan_of_every_in_service_instance_in_the_report(
@@ -157,7 +171,7 @@ def test_check_fleet_skips_offline_instances_when_asked(
     # Then only the online instance is planned, and the other two are kept as skipped with the reason
     assert first == second == {"Groups": [{"GroupName": "web", "Count": 1}], "Skipped": 2}
     plan = saved_plan(aws, report_bucket)
-    assert plan["Groups"] == [{"GroupName": "web", "Instances": [online]}]
+    assert plan["Groups"] == [{"GroupName": "web", "Instances": [online], "Recover": []}]
     assert sorted(plan["Skipped"], key=lambda s: s["Reason"]) == [
         {"InstanceId": lost, "GroupName": "web", "Result": "Skipped", "Reason": "ConnectionLost"},
         {
@@ -177,3 +191,118 @@ def test_check_fleet_refuses_offline_instances_by_default(aws, fleet, unimplemen
     message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
     # Then the run is refused, naming it
     assert f"{fleet.instance_ids[2]}: SSM agent not registered with Systems Manager" in message
+
+
+def hold(aws, ledger, group, execution_arn, run_id, **extra):
+    item = {"Id": {"S": f"lock#{group}"}, "Holder": {"S": execution_arn}, "RunId": {"S": run_id}, **extra}
+    aws.client("dynamodb").put_item(TableName=ledger, Item=item)
+
+
+def test_check_fleet_counts_a_dead_runs_standby_leftover_as_back_in_service(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given "web" of 3 whose instance a dead run left in Standby: alone, desired 2 of MinSize 1, two InService
+    left = fleet.instance_ids[0]
+    tag(aws, left, "InProgress", "run-dead")
+    standby(aws, "web", left)
+    app = load_handler("check_fleet")
+    # When the fleet is checked before the run recovers it, twice
+    first, second = twice(app, fleet_event("web"), lambda_context)
+    # Then it passes and plans all three, the leftover named as what the run recovers first
+    assert first == second == {"Groups": [{"GroupName": "web", "Count": 3}], "Skipped": 0}
+    plan = saved_plan(aws, report_bucket)
+    assert sorted(plan["Groups"][0]["Instances"]) == fleet.instance_ids
+    assert plan["Groups"][0]["Recover"] == [
+        {"InstanceId": left, "LifecycleState": "Standby", "LeftBy": "run-dead", "Tag": "InProgress"}
+    ]
+    # and the leftover is untouched: only the report was written
+    assert lifecycle(aws, left) == "Standby"
+    assert mutating(api_calls) == ["PutObject", "PutObject"]
+
+
+def test_check_fleet_refuses_a_leftover_whose_patch_command_may_still_reboot_it(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context, api_calls, monkeypatch
+):
+    # Given an instance a dead run left in Standby while its patch command is still InProgress
+    left = fleet.instance_ids[1]
+    tag(aws, left, "InProgress", "run-dead")
+    standby(aws, "web", left)
+    command = {"CommandId": "c-1", "Operation": "Install", "Status": "InProgress"}
+    monkeypatch.setattr(patching, "run_command", lambda instance, run: command if run == "run-dead" else None)
+    app = load_handler("check_fleet")
+    # When the fleet is checked, twice
+    message = preflight_error(app, fleet_event("web"), lambda_context)
+    # Then the preflight names the command, before anything is changed
+    assert f"{left}, left in Standby by run run-dead, still has its patch command c-1 InProgress" in message
+    assert mutating(api_calls) == []
+
+
+def test_check_fleet_dry_run_refuses_as_a_run_would_a_group_a_live_run_holds(
+    aws, fleet, ledger, executions, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given "web" held by a running execution "run-other"
+    hold(aws, ledger, "web", executions.start("run-other"), "run-other")
+    app = load_handler("check_fleet")
+    # When a dry run checks the fleet, twice
+    errors = raises_twice(app, fleet_event("web", dry_run=True), lambda_context, GroupLocked)
+    # Then it ends GroupLocked naming the run, as the run would, and writes nothing
+    assert str(errors[0]) == (
+        "Another run is patching web (held by run-other). A run started now would end GroupLocked. Nothing was changed."
+    )
+    assert mutating(api_calls) == []
+
+
+def test_check_fleet_dry_run_refuses_a_group_the_clean_up_of_a_run_holds(
+    aws, fleet, ledger, executions, unimplemented, load_handler, lambda_context, frozen_now
+):
+    # Given "web" held by the clean-up of a stopped execution, for a minute more
+    stopped = executions.start("run-stopped")
+    executions.stop(stopped)
+    hold(aws, ledger, "web", stopped, "run-stopped", CleaningUntil={"N": str(frozen_now + 60)})
+    app = load_handler("check_fleet")
+    # When a dry run checks the fleet
+    errors = raises_twice(app, fleet_event("web", dry_run=True), lambda_context, GroupLocked)
+    # Then it says the clean-up holds it
+    assert "web (held by the clean-up of run-stopped)" in str(errors[0])
+
+
+def test_check_fleet_dry_run_reports_the_hold_and_the_leftover_of_a_dead_run(
+    aws, fleet, fleet_builder, ledger, executions, unimplemented, load_handler, lambda_context, api_calls
+):
+    # Given "web" held by a stopped execution that left an instance in Standby, and "api" held by nobody
+    dead = executions.start("run-dead")
+    executions.stop(dead)
+    hold(aws, ledger, "web", dead, "run-dead")
+    left = fleet.instance_ids[2]
+    tag(aws, left, "Failed", "run-dead")
+    standby(aws, "web", left)
+    fleet_builder.group("api", size=2)
+    app = load_handler("check_fleet")
+    # When a dry run checks the fleet, twice
+    first, second = twice(app, fleet_event("web", "api", dry_run=True), lambda_context)
+    # Then it lists the leftover as recovered first and the hold it would take over; "api" has neither
+    assert first == second
+    web, api = first["Groups"]
+    assert web["Recover"] == [{"InstanceId": left, "LifecycleState": "Standby", "LeftBy": "run-dead", "Tag": "Failed"}]
+    assert web["TakeOverHoldOf"] == "run-dead"
+    assert (web["Count"], sorted(web["Instances"])) == (3, fleet.instance_ids)
+    assert (api["Recover"], api["TakeOverHoldOf"]) == ([], None)
+    # and nothing was written, the hold still the dead run's
+    assert mutating(api_calls) == []
+    assert lifecycle(aws, left) == "Standby"
+
+
+def test_check_fleet_judges_a_min_size_a_dead_run_lowered_at_the_value_it_restores(
+    aws, fleet_builder, ledger, unimplemented, load_handler, lambda_context
+):
+    # Given "web" of 3 at MinSize 2, which a dead run lowered from 3 (recorded in the ledger)
+    fleet_builder.group("web", size=3, min_size=2)
+    aws.client("dynamodb").put_item(
+        TableName=ledger,
+        Item={"Id": {"S": "minsize#web"}, "OriginalMinSize": {"N": "3"}, "RunId": {"S": "run-dead"}},
+    )
+    app = load_handler("check_fleet")
+    # When the fleet is checked (dry run) without LowerMinSize
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then it is refused at MinSize 3, the value the run's recovery would put back
+    assert "desired capacity 3 minus one is below MinSize 3" in message

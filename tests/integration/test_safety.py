@@ -264,6 +264,181 @@ def test_the_hold_a_dead_run_left_with_its_standby_instance_is_taken_over_then_r
     assert report["output"]["Recovered"] == [report["instances"][1]["instance_id"]]
 
 
+# refusals come before changes -----------------------------------------------------------------------------
+STALE = "stale_standby"
+LEFT_BY = "run-that-died"  # the run the simulator's stale_standby instances were left by
+
+
+def standby_leftovers(report):
+    return [i for i in report["instances"] if i["lifecycle_state"] == "Standby"]
+
+
+def patch_order(report, execution=None):
+    """(group, index) of each instance the run took out of service, in order."""
+    where = {i["instance_id"]: (i["group"], i["index"]) for i in report["instances"]}
+    return [
+        where[c["params"]["InstanceIds"][0]]
+        for c in report["api_calls"]
+        if c["operation"] == "EnterStandby" and execution in (None, c["execution"])
+    ]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(
+    ("groups", "run_input", "problem"),
+    [
+        ([group(faults={"1": STALE}, suspended_processes=["Launch"])], {}, "group web: suspended processes: Launch"),
+        ([group(faults={"0": STALE}, instance_refresh=True)], {}, "is InProgress"),
+        ([group(faults={"1": STALE, "2": "agent_offline"})], {}, "SSM agent ConnectionLost"),
+        ([group(faults={"0": "unhealthy_before", "2": STALE})], {}, "is unhealthy in target group web-tg"),
+        # the dead run had lowered MinSize 3 to 2: judged at 3, the MinSize the run would restore
+        (
+            [group(min_size=3, dead_run_lowered_min_size=True, faults={"1": STALE})],
+            {},
+            "group web: desired capacity 3 minus one is below MinSize 3",
+        ),
+        # another group of the run refuses: web's leftover is not recovered either
+        (
+            [group("web", faults={"2": STALE}), group("api", instances=1)],
+            {"AutoScalingGroupNames": ["web", "api"]},
+            "group api: fewer than two InService instances (1)",
+        ),
+    ],
+    ids=["launch-suspended", "instance-refresh", "agent-offline", "unhealthy", "restored-min-size", "other-group"],
+)
+def test_a_refused_run_leaves_what_a_dead_run_left_as_it_was(groups, run_input, problem, dry_run):
+    # Given a group with an instance a dead run left in Standby (its hold still in the ledger), and a reason to refuse
+    scenario = {"groups": groups, "input": {**run_input, "DryRun": dry_run}}
+
+    # When a run (or a dry run) starts
+    report = simulate(scenario)
+
+    # Then it ends PreflightFailed naming the reason, before it changed anything
+    assert (report["status"], report["error"]) == ("FAILED", "PreflightFailed")
+    assert problem in cause(report)["errorMessage"]
+    # and the leftover is as the dead run left it: still Standby, still tagged InProgress by it, capacity one short
+    (left,) = standby_leftovers(report)
+    assert left["tag"] == "InProgress" and calls_on(report, left["instance_id"]) == []
+    web = report["groups"][0]
+    assert web["desired"] == groups[0]["instances"] - 1
+    assert web["min_size"] == groups[0]["min_size"] - groups[0].get("dead_run_lowered_min_size", False)
+    # and nobody was alerted, nothing on the fleet was called, no plan written: a run only wrote its ledger
+    # (it took the dead run's hold and let it go), a dry run nothing at all
+    assert run_alerts(report) == [] and fleet_calls(report) == []
+    assert {c["service"] for c in report["api_calls"]} == (set() if dry_run else {"dynamodb"})
+
+
+@pytest.mark.parametrize(
+    ("spec", "run_input"),
+    [
+        (group(instances=2, faults={"0": STALE}), {}),  # alone it looks like one InService, at MinSize
+        (group(instances=3, min_size=2, faults={"2": STALE}), {}),  # desired 2 looks at MinSize 2
+        (group(instances=2, min_size=2, dead_run_lowered_min_size=True, faults={"1": STALE}), {"LowerMinSize": True}),
+    ],
+    ids=["looks-one-instance", "looks-at-min-size", "lowered-min-size"],
+)
+def test_a_group_one_short_only_because_of_a_dead_runs_leftover_is_recovered_and_patched(spec, run_input):
+    # Given a group that looks too small to patch only because a dead run left one of its instances in Standby
+    scenario = {"groups": [spec], "input": run_input}
+
+    # When a run starts
+    report = simulate(scenario)
+
+    # Then it is not refused: the leftover is returned to service and alerted first, then every instance patched
+    assert report["status"] == "SUCCEEDED"
+    stale = next(i for i in report["instances"] if str(i["index"]) in spec["faults"])
+    assert report["output"]["Recovered"] == [stale["instance_id"]]
+    first_standby = min(c["t"] for c in report["api_calls"] if c["operation"] == "EnterStandby")
+    (exit_left,) = [c for c in calls_on(report, stale["instance_id"]) if c["operation"] == "ExitStandby"][:1]
+    assert exit_left["t"] <= first_standby
+    (alert,) = run_alerts(report)
+    assert "LeftByDeadRun" in alert["message"]
+    assert [i["result"] for i in report["instances"]] == ["Completed"] * spec["instances"]
+    assert report["groups"][0]["min_size"] == spec["min_size"]
+
+
+@pytest.mark.parametrize("warmup", [120, 900], ids=lambda w: f"warmup-{w}s")
+def test_a_recovered_instance_not_healthy_in_time_ends_the_run_before_any_instance_is_taken_out(warmup):
+    # Given a dead run's leftover in a group whose instances take longer to warm up than HealthTimeoutSeconds
+    scenario = {
+        "groups": [group(warmup_seconds=warmup, faults={"1": STALE})],
+        "input": {"HealthTimeoutSeconds": 30},
+    }
+
+    # When a run starts
+    report = simulate(scenario)
+
+    # Then the leftover is returned to service, tagged Failed and alerted, and the run ends HealthCheckTimedOut
+    # naming it, without taking any instance out of service
+    stale = report["instances"][1]
+    assert (report["status"], report["error"]) == ("FAILED", "HealthCheckTimedOut")
+    assert stale["instance_id"] in cause(report)["errorMessage"]
+    assert (stale["lifecycle_state"], stale["tag"]) == ("InService", "Failed")
+    (alert,) = run_alerts(report)
+    assert "LeftByDeadRun" in alert["message"]
+    assert [c for c in report["api_calls"] if c["operation"] == "EnterStandby"] == []
+
+
+@pytest.mark.parametrize("at", [60, 500, 1000], ids=lambda at: f"{at}s")
+def test_a_dry_run_while_a_live_run_holds_the_group_says_it_would_be_refused_and_changes_nothing(at):
+    # Given a run patching "web", and a dry run started `at` virtual seconds later
+    scenario = {"groups": [group("web")], "input": {}, "also_start": [{"DryRun": True}], "also_start_at": at}
+
+    # When both have ended
+    report = simulate(scenario)
+
+    # Then the dry run ended GroupLocked, as a run would, naming the run that holds the group
+    run, dry = report["executions"]
+    assert (dry["status"], dry["error"]) == ("FAILED", "GroupLocked")
+    message = json.loads(dry["cause"])["errorMessage"]
+    assert f"web (held by {run['name']})" in message and "Nothing was changed." in message
+    # and it made no call that changes anything, while the run patched every instance undisturbed
+    assert [c for c in report["api_calls"] if c["execution"] == dry["name"]] == []
+    assert run["status"] == "SUCCEEDED"
+    assert {i["result"] for i in report["instances"]} == {"Completed"}
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [group(faults={"0": STALE})],
+        [group(faults={"1": STALE})],
+        [group(instances=4, min_size=2, dead_run_lowered_min_size=True, faults={"3": STALE})],
+        [group("web", faults={"2": STALE}), group("api", 2)],
+    ],
+    ids=["first", "middle", "last-lowered-min-size", "two-groups"],
+)
+def test_a_dry_run_lists_what_a_run_would_recover_first_and_its_plan_is_what_the_run_does(groups):
+    # Given a fleet where a dead run left an instance in Standby and its hold on the group, twice the same
+    names = {"AutoScalingGroupNames": [g["name"] for g in groups]}
+
+    # When one copy gets a dry run and the other a run
+    dry = simulate({"groups": groups, "input": {**names, "DryRun": True}})
+    run = simulate({"groups": groups, "input": names})
+
+    # Then the dry run changed nothing: the leftover is still in Standby, tagged by the dead run
+    assert dry["status"] == "SUCCEEDED" and dry["api_calls"] == []
+    (left,) = standby_leftovers(dry)
+    assert left["tag"] == "InProgress"
+    # and it lists that instance as what a run recovers first, and the dead run's hold it would take over
+    plan = {g["GroupName"]: g for g in dry["output"]["Plan"]["Groups"]}
+    web = plan["web"]
+    assert web["Recover"] == [
+        {"InstanceId": left["instance_id"], "LifecycleState": "Standby", "LeftBy": LEFT_BY, "Tag": "InProgress"}
+    ]
+    assert web["TakeOverHoldOf"] == LEFT_BY
+    assert all(plan[name]["Recover"] == [] and plan[name]["TakeOverHoldOf"] is None for name in plan if name != "web")
+    # and the run does just that: it takes the hold over, recovers that instance, then patches in the plan's order
+    assert any("Took over groups held by runs that are no longer running" in line for line in run["logs"])
+    index = {i["instance_id"]: i["index"] for i in dry["instances"]}
+    (recovered,) = run["output"]["Recovered"]
+    assert next(i["index"] for i in run["instances"] if i["instance_id"] == recovered) == left["index"]
+    planned = [(name, index[i]) for name in names["AutoScalingGroupNames"] for i in plan[name]["Instances"]]
+    assert patch_order(run) == planned
+    assert [plan[name]["Count"] for name in plan] == [g["instances"] for g in groups]
+    assert run["status"] == "SUCCEEDED"
+
+
 # AWS errors ---------------------------------------------------------------------------------------------
 def test_throttling_and_resource_contention_are_retried_and_never_become_failures():
     scenario = {"groups": [group(faults={"1": "throttled"})], "input": {}}

@@ -70,13 +70,12 @@ def _acquire(
     except ClientError as error:
         if not _conditional_failed(error):
             raise
-    current = ddb.get_item(TableName=_table(), Key={"Id": {"S": f"lock#{name}"}}, ConsistentRead=True).get("Item")
+    current = _hold(name)
     holder = current["Holder"]["S"] if current else None
-    handed_over = holder is not None and holder == previous_execution_arn and current["RunId"]["S"] == run_id
-    if holder and not handed_over and _cleaning(current):
-        return f"held by the clean-up of {holder.rsplit(':', 1)[-1]}"
-    if holder and not handed_over and _is_running(holder):
-        return f"held by {holder.rsplit(':', 1)[-1]}"
+    handed_over = current is not None and holder == previous_execution_arn and current["RunId"]["S"] == run_id
+    in_the_way = None if handed_over else _held_by(current)
+    if in_the_way:
+        return in_the_way
     try:
         ddb.put_item(
             TableName=_table(),
@@ -89,6 +88,38 @@ def _acquire(
             return "held by another run"
         raise
     return "taken over"
+
+
+def holds_to_take_over(group_names: list[str]) -> dict[str, str]:
+    """What acquire_locks would find, read only (a dry run's): the groups it would take over from runs that no
+    longer run -> the execution name of each. Raises GroupLocked, as acquire_locks would, when a live run (or
+    its clean-up) holds one of them."""
+    holds = {name: _hold(name) for name in group_names}
+    in_the_way = {name: _held_by(item) for name, item in holds.items()}
+    held = [f"{name} ({why})" for name, why in in_the_way.items() if why]
+    if held:
+        raise GroupLocked(
+            "Another run is patching " + "; ".join(held) + ". A run started now would end GroupLocked. "
+            "Nothing was changed."
+        )
+    return {name: item["Holder"]["S"].rsplit(":", 1)[-1] for name, item in holds.items() if item}
+
+
+def _hold(name: str) -> dict | None:
+    ddb = client("dynamodb")
+    return ddb.get_item(TableName=_table(), Key={"Id": {"S": f"lock#{name}"}}, ConsistentRead=True).get("Item")
+
+
+def _held_by(item: dict | None) -> str | None:
+    """ "held by ..." while the hold belongs to a live run or to its clean-up; None when it may be taken over."""
+    if not item:
+        return None
+    holder = item["Holder"]["S"]
+    if _cleaning(item):
+        return f"held by the clean-up of {holder.rsplit(':', 1)[-1]}"
+    if _is_running(holder):
+        return f"held by {holder.rsplit(':', 1)[-1]}"
+    return None
 
 
 def _cleaning(item: dict) -> bool:

@@ -1,6 +1,6 @@
 """Preflight: before any instance is touched, is every group in a state where one can safely be taken out?"""
 
-from . import groups, images, runs
+from . import groups, images, ledger, recovery, runs
 from .clients import client
 from .errors import PreflightFailed
 
@@ -13,7 +13,7 @@ SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the count
 def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
     """Check the groups and keep the plan in the run's report (S3) for the slices to read: per group how many
     instances it patches, and how many are skipped."""
-    plan = check(group_names, lower_min_size, skip_offline)
+    plan = check(run_id, group_names, lower_min_size, skip_offline)
     runs.save_plan(run_id, plan)
     return {
         "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"])} for g in plan["Groups"]],
@@ -21,16 +21,23 @@ def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_off
     }
 
 
-def dry_run(group_names: list[str], lower_min_size: bool, skip_offline: bool, bake: bool, opt_in_value: str) -> dict:
-    """Check the groups and say what a run would do, writing nothing: per group its instances in order (the first
-    SHOWN_PER_GROUP) and, with BakeAmi, which launch template a bake would change or why it would not bake."""
-    plan = check(group_names, lower_min_size, skip_offline)
+def dry_run(
+    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, bake: bool, opt_in_value: str
+) -> dict:
+    """Check the groups as a run would, holds first (GroupLocked while a live run holds one), and say what it
+    would do, writing nothing: per group its instances in order (the first SHOWN_PER_GROUP), what it would
+    recover first (Recover) and whose hold it would take over (TakeOverHoldOf), and, with BakeAmi, which launch
+    template a bake would change or why it would not bake."""
+    taken_over = ledger.holds_to_take_over(group_names)
+    plan = check(run_id, group_names, lower_min_size, skip_offline)
     return {
         "Groups": [
             {
                 "GroupName": g["GroupName"],
                 "Count": len(g["Instances"]),
                 "Instances": g["Instances"][:SHOWN_PER_GROUP],
+                "Recover": g["Recover"],
+                "TakeOverHoldOf": taken_over.get(g["GroupName"]),
                 **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
             }
             for g in plan["Groups"]
@@ -39,12 +46,19 @@ def dry_run(group_names: list[str], lower_min_size: bool, skip_offline: bool, ba
     }
 
 
-def check(group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
-    """The plan (instances to patch per group, instances skipped), or PreflightFailed listing every problem."""
+def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
+    """The plan (instances to patch per group, what the run recovers first in each, instances skipped), or
+    PreflightFailed listing every problem. Each group is judged as it will be once the run has recovered what
+    runs that died left in it (recovery.left_behind): an instance it will return from Standby counts as InService,
+    a MinSize it will restore at its restored value."""
     plan, skipped, problems = [], [], []
     for name in group_names:
         group = groups.describe_group(name)
-        found, offline = _group_problems(group, lower_min_size)
+        left = recovery.left_behind(group, run_id)
+        returning = {i["InstanceId"] for i in left if i["LifecycleState"] == "Standby" and "NotReady" not in i}
+        group = _as_recovered(group, returning)
+        found, offline = _group_problems(group, lower_min_size, returning)
+        found += [i["NotReady"] for i in left if "NotReady" in i]
         if offline and skip_offline:
             skipped += [{"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": r} for i, r in offline]
         else:
@@ -52,13 +66,28 @@ def check(group_names: list[str], lower_min_size: bool, skip_offline: bool) -> d
         if found:
             problems.append(f"group {name}: " + "; ".join(found))
         skip = {s["InstanceId"] for s in skipped}
-        plan.append({"GroupName": name, "Instances": [i for i in groups.in_service_instances(group) if i not in skip]})
+        in_service = [i for i in groups.in_service_instances(group) if i not in skip]
+        plan.append({"GroupName": name, "Instances": in_service, "Recover": left})
     if problems:
         raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
     return {"Groups": plan, "Skipped": skipped}
 
 
-def _group_problems(group: dict, lower_min_size: bool) -> tuple[list[str], list[tuple[str, str]]]:
+def _as_recovered(group: dict, returning: set[str]) -> dict:
+    """The group once the instances returning from Standby are back InService (ExitStandby adds each to the
+    desired capacity) and a MinSize a run lowered is restored."""
+    restored = ledger.lowered_min_size(group["AutoScalingGroupName"])
+    instances = group["Instances"]
+    return {
+        **group,
+        "Instances": [{**i, "LifecycleState": "InService"} if i["InstanceId"] in returning else i for i in instances],
+        "DesiredCapacity": group["DesiredCapacity"] + len(returning),
+        "MinSize": group["MinSize"] if restored is None else restored,
+    }
+
+
+def _group_problems(group: dict, lower_min_size: bool, returning: set[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """returning: instances the run returns from Standby before it patches; their health is waited for then."""
     name, problems = group["AutoScalingGroupName"], []
     instances = group["Instances"]
     in_service = groups.in_service_instances(group)
@@ -80,7 +109,7 @@ def _group_problems(group: dict, lower_min_size: bool) -> tuple[list[str], list[
     ]
     problems += [f"{i['InstanceId']} is {i['LifecycleState']}" for i in instances if i["LifecycleState"] != "InService"]
     unhealthy = groups.target_problems(group)
-    problems += [f"{i} is {', '.join(unhealthy[i])}" for i in in_service if i in unhealthy]
+    problems += [f"{i} is {', '.join(unhealthy[i])}" for i in in_service if i in unhealthy and i not in returning]
     return problems, _offline(in_service)
 
 

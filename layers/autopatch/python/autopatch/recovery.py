@@ -1,6 +1,7 @@
 """Start of a run: put right what a run that died left behind in this run's groups.
 
-Called once this run holds the groups, so any instance still tagged InProgress by another run, any instance
+The preflight reads the same leftovers first (left_behind) and judges each group as it will be once they are
+back. Called once this run holds the groups, so any instance still tagged InProgress by another run, any instance
 another run of this stack left in Standby (whatever its tag: a deregistration that outlasted that run's waits
 leaves one tagged Failed), and any MinSize another run lowered, belong to a run that is no longer running."""
 
@@ -26,19 +27,10 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
     """Return left-behind instances to service, alert and tag them Failed; restore a lowered MinSize.
     Safe to repeat: what this run recovered is kept in the ledger, and returned again, before anything is done
     to it; the tag comes last, so a retry after a failed alert still finds the instance and alerts."""
-    group = groups.describe_group(group_name)
-    states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
-    for instance_id, (dead_run, tag) in _left_by_other_runs(states, run_id).items():
-        state = states[instance_id]
-        if state == "EnteringStandby":
-            raise InstanceNotReady(f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby.")
-        command = patching.run_command(instance_id, dead_run) if state == "Standby" else None
-        if command and command["Status"] not in patching.TERMINAL:
-            raise InstanceNotReady(
-                f"Instance {instance_id}, left in Standby by run {dead_run}, still has its patch command "
-                f"{command['CommandId']} {command['Status']}: it is not returned to service while that command may "
-                "reboot it."
-            )
+    for left in left_behind(groups.describe_group(group_name), run_id):
+        instance_id, state, dead_run = left["InstanceId"], left["LifecycleState"], left["LeftBy"]
+        if "NotReady" in left:  # the preflight refuses this; here only if it changed since
+            raise InstanceNotReady(left["NotReady"])
         ledger.record_recovered(run_id, group_name, instance_id)
         if state == "Standby":
             client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
@@ -49,7 +41,7 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
                 "GroupName": group_name,
                 "RunId": run_id,
                 "ExecutionArn": execution_arn,
-                "Step": f"Recovery: left {state} with tag {tag} by run {dead_run}, which is no longer running",
+                "Step": f"Recovery: left {state} with tag {left['Tag']} by run {dead_run}, which is no longer running",
                 "Error": "LeftByDeadRun",
                 "Cause": "A run stopped or crashed while patching this instance; its patch state is unknown.",
                 "ReturnedToService": "ExitStandby called; the run waits until it is healthy before going on"
@@ -68,6 +60,31 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
         {"InstanceId": instance_id, "GroupName": group_name, "Deadline": deadline}
         for instance_id in ledger.recovered(run_id, group_name)
     ]
+
+
+def left_behind(group: dict, run_id: str) -> list[dict]:
+    """What runs that no longer run left in the group, read only: per instance InstanceId, LifecycleState,
+    LeftBy (that run's id) and Tag, and NotReady (why) while it cannot be returned to service yet."""
+    states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+    found = []
+    for instance_id, (dead_run, tag) in _left_by_other_runs(states, run_id).items():
+        left = {"InstanceId": instance_id, "LifecycleState": states[instance_id], "LeftBy": dead_run, "Tag": tag}
+        not_ready = _not_ready(instance_id, states[instance_id], dead_run)
+        found.append({**left, "NotReady": not_ready} if not_ready else left)
+    return found
+
+
+def _not_ready(instance_id: str, state: str, dead_run: str) -> str | None:
+    if state == "EnteringStandby":
+        return f"Instance {instance_id}, left by run {dead_run}, is still EnteringStandby."
+    command = patching.run_command(instance_id, dead_run) if state == "Standby" else None
+    if command and command["Status"] not in patching.TERMINAL:
+        return (
+            f"Instance {instance_id}, left in Standby by run {dead_run}, still has its patch command "
+            f"{command['CommandId']} {command['Status']}: it is not returned to service while that command may "
+            "reboot it."
+        )
+    return None
 
 
 OUT_OF_SERVICE = ("EnteringStandby", "Standby")
