@@ -323,9 +323,10 @@ def run() -> dict:
                 "RunId.$": "$.RunId",
                 "DryRun": True,
                 "Status": "Succeeded",
-                "Message": "Dry run: no run holds the groups and every preflight check passed. Nothing was changed."
-                " The plan lists, per group, the instances a run would patch, in order, what it would first return"
-                " to service for a run that died (Recover) and that run's hold it would take over (TakeOverHoldOf).",
+                "Message": "Dry run: no live run holds the groups and every preflight check passed. Nothing was"
+                " changed. The plan lists, per group, the instances a run would patch, in order, what it would first"
+                " return to service for a run that died (Recover) and that run's hold it would take over"
+                " (TakeOverHoldOf).",
                 "Plan.$": "$.Plan",
             },
             "End": True,

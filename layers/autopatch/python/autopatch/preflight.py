@@ -1,4 +1,4 @@
-"""Preflight: before any instance is touched, is every group in a state where one can safely be taken out?"""
+"""Preflight: before the run changes anything, is every group in a state where an instance can safely be taken out?"""
 
 from . import groups, images, ledger, recovery, runs
 from .clients import client
