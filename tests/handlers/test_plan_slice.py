@@ -21,7 +21,7 @@ def slice_event(offset, max_errors=0, bake=False, standby_timeout=900, health_ti
 
 
 @pytest.fixture
-def planned(aws, fleet, fleet_builder, report_bucket, unimplemented, load_handler, lambda_context):
+def planned(aws, fleet, fleet_builder, ledger, report_bucket, unimplemented, load_handler, lambda_context):
     """A run's plan kept by check_fleet: "web" (3 instances) then "api" (2)."""
     api = fleet_builder.group("api", size=2)
     load_handler("check_fleet").lambda_handler(fleet_event("web", "api"), lambda_context)
