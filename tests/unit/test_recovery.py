@@ -1,4 +1,4 @@
-"""A later run's recovery (recover_groups, before its preflight): any instance another run of this stack left in
+"""A later run's recovery (recover_groups, after its preflight): any instance another run of this stack left in
 Standby is returned, whatever its tag (issue 12, point 2: a deregistration that outlasted the run's waits leaves
 one tagged Failed); one no run of the stack tagged is not ours to touch."""
 
