@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from autopatch import runs
 from autopatch.run_input import RunSettings
-from simulator.engine import Simulation
+from simulator.engine import DEAD_RUN, Simulation
 from simulator.scenario import parse_scenario
 
 
@@ -136,8 +136,11 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     bakes = (report["output"] or _cause(report)).get("Bakes", [])
     bake_alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Image bake failed")]
     assert len(bake_alerts) == sum(b["Status"] == "Failed" for b in bakes), "exactly one alert per failed bake"
-    # whatever ended the run, its clean-up included, no group is left held
-    assert report["holds"] == [], f"groups still held at the end: {report['holds']}"
+    # whatever ended the run, its clean-up included, no group is left held, but for a dead run's hold on a group
+    # whose leftover no run touched (a dry run, a refused run)
+    left_alone = {i["group"] for i in report["instances"] if i["instance_id"] in untouched}
+    held = [h for h in report["holds"] if not (h["held_by"] == DEAD_RUN and h["group"] in left_alone)]
+    assert held == [], f"groups still held at the end: {held}"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
 
