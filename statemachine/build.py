@@ -252,6 +252,21 @@ def record(result: str, **failure: str) -> dict:
     }
 
 
+def untouched(result: str) -> dict:
+    """The line in the run's results of an instance the run did not touch: NotStarted, or Gone."""
+    return {
+        "Type": "Pass",
+        "Parameters": {
+            "GroupName.$": "$.GroupName",
+            "InstanceId.$": "$.InstanceId",
+            "Result": result,
+            "CommandId": None,
+            "Bake.$": "$.Bake.Result",
+        },
+        "End": True,
+    }
+
+
 def failed_step(step: str) -> dict:
     """Name the step that failed, for the alert and the results."""
     return {"Type": "Pass", "Result": step, "ResultPath": "$.Failure.Step", "Next": "Was the instance being patched?"}
@@ -545,7 +560,7 @@ def patch_one_instance() -> dict:
                 "AlarmNames.$": "$.Run.Settings.AlarmNames",
             },
             "Is it safe to go on?",
-            selector={"Proceed.$": "$.Payload.Proceed"},
+            selector={"Proceed.$": "$.Payload.Proceed", "Gone.$": "$.Payload.Gone"},
             result_path="$.Budget",
             catch=[on_error("The gate failed")],
         ),
@@ -565,22 +580,15 @@ def patch_one_instance() -> dict:
             catch=[on_error("Leave instance untouched", "$.AlertError")],
         ),
         "Is it safe to go on?": choice(
+            {"Variable": "$.Budget.Gone", "BooleanEquals": True, "Next": "Instance left the group"},
             {"Variable": "$.Budget.Proceed", "BooleanEquals": False, "Next": "Leave instance untouched"},
             {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Run patch baseline"},
             {"Variable": "$.Run.Settings.SkipCompliant", "BooleanEquals": True, "Next": "Scan before patching"},
             default="Mark patch in progress",
         ),
-        "Leave instance untouched": {
-            "Type": "Pass",
-            "Parameters": {
-                "GroupName.$": "$.GroupName",
-                "InstanceId.$": "$.InstanceId",
-                "Result": "NotStarted",
-                "CommandId": None,
-                "Bake.$": "$.Bake.Result",
-            },
-            "End": True,
-        },
+        "Leave instance untouched": untouched("NotStarted"),
+        # A scale-in, a Spot interruption or a replacement took it before its turn: not a failure.
+        "Instance left the group": untouched("Gone"),
         # SkipCompliant: an instance that a scan finds compliant stays in service, untouched.
         **patch_command(
             "Scan before patching",

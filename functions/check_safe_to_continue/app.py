@@ -1,5 +1,6 @@
-"""The gate before each instance: error budget, a stopped run, a paused group, the other instances' health
-and the alarms. Says whether to go on; the one call that stops the run (or a group) sends the alert."""
+"""The gate before each instance: error budget, a stopped run, a paused group, the instance still in the group,
+the other instances' health and the alarms. Says whether to go on; the one call that stops the run (or a group)
+sends the alert."""
 
 import os
 
@@ -26,4 +27,6 @@ def lambda_handler(event: CheckSafeToContinueEvent, context):
     )
     if verdict.get("Announce"):
         logger.warning("Stopping before the next instance", extra={"reason": verdict["Reason"]})
-    return {"Proceed": verdict["Proceed"], "Reason": verdict.get("Reason")}
+    if verdict.get("Gone"):
+        logger.info("The instance left the group before its turn", extra={"reason": verdict["Reason"]})
+    return {"Proceed": verdict["Proceed"], "Gone": verdict.get("Gone", False), "Reason": verdict.get("Reason")}

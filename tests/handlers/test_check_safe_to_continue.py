@@ -47,7 +47,7 @@ def test_check_safe_to_continue_proceeds_when_all_is_well(
     # When the gate is checked before the first instance, twice
     results = twice(app, gate_event(fleet.instance_ids[0], alarm_names=["cpu-high"]), lambda_context)
     # Then the run goes on, nothing is recorded and nobody is alerted
-    assert results == [{"Proceed": True, "Reason": None}] * 2
+    assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
     assert mutating(api_calls) == []
     assert sent_messages(alert_topic) == []
 
@@ -65,8 +65,8 @@ def test_check_safe_to_continue_stops_once_failures_exceed_max_errors(
     results = twice(app, gate_event(b), lambda_context)
     allowed = app.lambda_handler(gate_event(b, max_errors=1), lambda_context)
     # Then the run stops on this run's failure only, and sends no second alert for it
-    assert results == [{"Proceed": False, "Reason": "1 instance(s) failed, more than MaxErrors=0"}] * 2
-    assert allowed == {"Proceed": True, "Reason": None}
+    assert results == [{"Proceed": False, "Gone": False, "Reason": "1 instance(s) failed, more than MaxErrors=0"}] * 2
+    assert allowed == {"Proceed": True, "Gone": False, "Reason": None}
     assert sent_messages(alert_topic) == []
 
 
@@ -81,7 +81,7 @@ def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_s
     results = twice(app, gate_event(nxt), lambda_context)
     # Then the run stops, naming the instance and its state, and the reason is recorded for the run
     reason = f"before {nxt} of web: {other} is Standby"
-    assert results == [{"Proceed": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}")["Reason"]["S"] == reason
     # and one alert, not two, tells on-call why and what to do
     [(_, body, subject)] = sent_messages(alert_topic)
@@ -90,6 +90,43 @@ def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_s
     assert f"Why:        {reason}" in body
     assert "the run ends FAILED with error RunStopped" in body
     assert f"#/v2/executions/details/{EXECUTION_ARN}" in body
+
+
+def _detach(aws, instance):
+    aws.client("autoscaling").detach_instances(
+        InstanceIds=[instance], AutoScalingGroupName="web", ShouldDecrementDesiredCapacity=True
+    )
+
+
+def _scale_in(aws, instance):
+    aws.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=instance, ShouldDecrementDesiredCapacity=True
+    )
+
+
+def _replace(aws, instance):
+    aws.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=instance, ShouldDecrementDesiredCapacity=False
+    )
+
+
+@pytest.mark.parametrize("leave", [_detach, _scale_in, _replace], ids=["detached", "scaled-in", "replaced"])
+def test_check_safe_to_continue_says_an_instance_that_left_the_group_is_gone_not_failed(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls, leave
+):
+    # Given a planned instance that left "web" before its turn (a detach, a scale-in, a replacement)
+    gone = fleet.instance_ids[1]
+    leave(aws, gone)
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked before it, twice, and then before the next planned instance
+    results = twice(app, gate_event(gone), lambda_context)
+    nxt = app.lambda_handler(gate_event(fleet.instance_ids[2]), lambda_context)
+    # Then it is Gone: nothing is changed or recorded, nobody is alerted, and the run goes on with the next one
+    assert results == [{"Proceed": False, "Gone": True, "Reason": f"{gone} left group web before its turn"}] * 2
+    assert mutating(api_calls) == []
+    assert sent_messages(alert_topic) == []
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None
+    assert nxt == {"Proceed": True, "Gone": False, "Reason": None}
 
 
 def test_check_safe_to_continue_stops_the_run_while_another_instance_is_unhealthy(
@@ -120,7 +157,7 @@ def test_check_safe_to_continue_stops_the_run_on_an_alarm(
     results = twice(app, gate_event(fleet.instance_ids[0], alarm_names=alarm_names), lambda_context)
     # Then the run stops on the alarm, and one alert says so
     reason = f"before {fleet.instance_ids[0]} of web: alarm cpu-high is in ALARM"
-    assert results == [{"Proceed": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
     assert len(sent_messages(alert_topic)) == 1
 
 
@@ -164,8 +201,8 @@ def test_check_safe_to_continue_pauses_a_group_taken_out_of_the_run(
     other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
     # Then "web" stops with the reason, one alert says only this group pauses, and "api" goes on
     reason = f"group web is {state}: its remaining instances are left as they are"
-    assert results == [{"Proceed": False, "Reason": reason}] * 2
-    assert other_group == {"Proceed": True, "Reason": None}
+    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
     assert subject == f"Patching paused: group web, run {RUN_ID}"
@@ -184,7 +221,7 @@ def test_check_safe_to_continue_stops_every_group_once_the_run_stopped(
     # When the gate of the healthy group "api" is checked
     result = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
     # Then "api" stops too, with the run's reason, and no second alert
-    assert result == {"Proceed": False, "Reason": stopped["Reason"]}
+    assert result == {"Proceed": False, "Gone": False, "Reason": stopped["Reason"]}
     assert len(sent_messages(alert_topic)) == 1
 
 

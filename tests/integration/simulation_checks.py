@@ -114,7 +114,7 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             continue
         assert instance["lifecycle_state"] == "InService", f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
-        if instance["result"] == "NotStarted" and summarized:
+        if instance["result"] in ("NotStarted", "Gone") and summarized:
             assert touched == [], f"{where}: not reached by the run, yet {touched[0]['operation']} was called on it"
         if any(c["operation"] in ("CreateTags", "EnterStandby", "ExitStandby") for c in touched):
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"

@@ -7,7 +7,8 @@ def check_next_instance(
     run_id: str, group_name: str, instance_id: str, max_errors: int, alarm_names: list[str], opt_in_value: str
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
-    "group" this group only; Announce is True for the one call that should tell people."""
+    "group" this group only; Announce is True for the one call that should tell people. {"Proceed": False,
+    "Gone": True, "Reason"} when the instance left the group before its turn: nothing to patch, nothing failed."""
     # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
     if reason:
@@ -27,6 +28,9 @@ def check_next_instance(
         reason = f"group {group_name} is {state}: its remaining instances are left as they are"
         key = f"{run_id}#{group_name}"
         return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
+    gone = _gone(group, instance_id)
+    if gone:
+        return {"Proceed": False, "Gone": True, "Reason": gone}
     problems = _other_instances(group, instance_id) + _alarms(alarm_names + groups.alarm_names(group))
     if problems:
         reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
@@ -69,6 +73,21 @@ def stop_on_gate_error(topic_arn: str, failure: dict) -> str | None:
 def _stop(reason: str, scope: str, announce: bool, key: str | None = None) -> dict:
     """Announce: this call must send the alert, then call ledger.announced(StopKey)."""
     return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce, "StopKey": key}
+
+
+# An instance on its way out of the group, or out of it: a scale-in, a Spot interruption, a replacement, a detach
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html)
+LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached")
+
+
+def _gone(group: dict, instance_id: str) -> str | None:
+    """Why the instance is no longer the group's to patch, or None while it is."""
+    member = next((i for i in group["Instances"] if i["InstanceId"] == instance_id), None)
+    if member is None:
+        return f"{instance_id} left group {group['AutoScalingGroupName']} before its turn"
+    if member["LifecycleState"] in LEAVING:
+        return f"{instance_id} is {member['LifecycleState']} in group {group['AutoScalingGroupName']}"
+    return None
 
 
 def _other_instances(group: dict, instance_id: str) -> list[str]:

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-RESULTS = ("Completed", "Failed", "Skipped", "NotStarted")
+RESULTS = ("Completed", "Failed", "Skipped", "NotStarted", "Gone")
 
 
 def bakes(reached: dict, planned: dict) -> list[dict]:
@@ -64,6 +64,8 @@ def summarize(
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
         if counts["Skipped"]:
             message += f" {counts['Skipped']} skipped (already compliant, or SSM agent offline)."
+        if counts["Gone"]:
+            message += f" {counts['Gone']} left their group before their turn (Gone)."
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
     summary: dict[str, Any]
