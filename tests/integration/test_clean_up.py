@@ -136,3 +136,22 @@ def test_a_run_that_ends_failed_with_everything_back_gets_no_clean_up_alert():
 
     assert report["error"] == "PatchingFailed"
     assert cleanup_alerts(report) == []
+
+
+@pytest.mark.parametrize("moment", [750, 850, 970], ids=["image-just-requested", "image-pending", "image-nearly-ready"])
+def test_a_stop_while_the_image_is_baked_returns_the_instance_and_leaves_the_launch_template_as_it_was(moment):
+    # Given a BakeAmi run whose last instance (patched at about 737 s) is in Standby while its image is made
+    # (pending until about 978 s), stopped by hand at that moment
+    report = simulate({"groups": [group(instances=2)], "input": {"BakeAmi": True}, "stop_at": moment})
+
+    assert report["status"] == "ABORTED"
+    last = report["instances"][-1]
+    # Then the clean-up returned it to service, patched and healthy, and said so in its one alert
+    assert (last["lifecycle_state"], last["tag"], last["health"]) == ("InService", "Completed", "healthy")
+    (alert,) = cleanup_alerts(report)
+    assert last["instance_id"] in alert["message"]
+    # and the group still launches from the image it had: the run never pointed it at the new one
+    (web,) = report["groups"]
+    assert web["image_id"] not in {i["image_id"] for i in report["images"] if i["baked_by"]}
+    changed = {"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "UpdateAutoScalingGroup"}
+    assert [c["operation"] for c in report["api_calls"] if c["operation"] in changed] == []
