@@ -4,6 +4,7 @@ Everything is read from the template, so the simulation follows the template: a 
 an environment variable added or a substitution changed there is what the simulator runs.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class Function:
     event_patterns: list = field(default_factory=list)  # EventBridge rules that target the function
     sns_topics: list = field(default_factory=list)  # topics (template expressions) the function subscribes to
     async_retries: int = 2  # EventInvokeConfig.MaximumRetryAttempts: Lambda's retries of an asynchronous invocation
+    schedules: list[int] = field(default_factory=list)  # the periods (seconds) of the rate() rules that invoke it
 
 
 @dataclass
@@ -90,6 +92,11 @@ def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
                 event["Properties"]["Topic"] for event in props.get("Events", {}).values() if event["Type"] == "SNS"
             ],
             async_retries=int(props.get("EventInvokeConfig", {}).get("MaximumRetryAttempts", 2)),
+            schedules=[
+                rate_seconds(event["Properties"]["Schedule"])
+                for event in props.get("Events", {}).values()
+                if event["Type"] == "Schedule"
+            ],
         )
     (sm_name, sm), *others = [
         (name, res) for name, res in resources.items() if res["Type"] == "AWS::Serverless::StateMachine"
@@ -102,6 +109,25 @@ def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
         substitutions=dict(sm["Properties"].get("DefinitionSubstitutions", {})),
     )
     return Stack(parameters, functions, layers, machine, resources)
+
+
+RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """The period of an EventBridge rate expression, rate(value unit): 1 takes the singular unit, more the plural
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)."""
+    match = re.fullmatch(r"rate\((\d+) (\w+)\)", expression)
+    value, unit = (int(match[1]), match[2]) if match else (0, "")
+    if value < 1 or unit not in RATE_UNITS or (value == 1) != (not unit.endswith("s")):
+        raise ValueError(f"the simulator runs rate(value unit) schedules only, not {expression!r}")
+    return value * RATE_UNITS[unit]
+
+
+def table_definition(properties: dict) -> dict:
+    """CreateTable's arguments for an AWS::DynamoDB::Table's properties (its keys and indexes)."""
+    keys = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
+    return {key: properties[key] for key in keys if key in properties}
 
 
 def _condition(expression, parameters: dict, conditions: dict) -> bool:

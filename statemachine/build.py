@@ -195,7 +195,8 @@ def patch_command(send: str, did_it_succeed: str, read_compliance: str, *, opera
         },
         did_it_succeed,
         Resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
-        Comment="Waits for the task token: command_finished returns it when SSM reports the command's end.",
+        Comment="Waits for the task token: command_finished (SSM's status-change event) or follow_commands (every"
+        " minute) returns it when the command ends.",
         TimeoutSecondsPath="$.Run.Settings.CommandTimeoutSeconds",
         # The task token returns the command's own result, not a Lambda response.
         selector={"CommandId.$": "$.CommandId", "Status.$": "$.Status"},

@@ -99,14 +99,9 @@ def api_calls(aws):
 
 @pytest.fixture
 def ledger(aws, monkeypatch):
-    """The run ledger table of the template (partition key Id), named in LEDGER_TABLE."""
+    """The run ledger table of the template (partition key Id, its index of waiting tasks), named in LEDGER_TABLE."""
     name = "autopatch-ledger"
-    aws.client("dynamodb").create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    aws.client("dynamodb").create_table(TableName=name, **support.ledger_table_definition())
     monkeypatch.setenv("LEDGER_TABLE", name)
     return name
 

@@ -4,6 +4,7 @@ and the handler modules.
 Imported by tests/conftest.py and by the test modules that set up an account of their own."""
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import pathlib
@@ -60,6 +61,14 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started + self.timeout_seconds - time.time()) * 1000))
+
+
+@functools.cache
+def ledger_table_definition() -> dict:
+    """CreateTable's arguments (but the name) for the template's run ledger table, its index included."""
+    from simulator.stack import load_stack, table_definition
+
+    return table_definition(load_stack().resources["RunLedgerTable"]["Properties"])
 
 
 def handler_names() -> list[str]:

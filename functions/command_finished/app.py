@@ -1,8 +1,9 @@
 """EventBridge target for "EC2 Command Invocation Status-change Notification": when a patch command ends,
-hand its outcome to the Step Functions task waiting for it."""
+hand its outcome to the Step Functions task waiting for it. The event is best effort (follow_commands hands over
+the end of a command whose event is lost); one that comes late, twice or for a command no run waits for any more
+changes nothing."""
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
 from autopatch import patching
 from autopatch.step import step
@@ -26,8 +27,6 @@ def lambda_handler(event: CommandFinishedEvent, context):
         return {"Handled": False, "Reason": "no run waits for this command"}
     if handover.task_had_ended:
         logger.warning("The waiting task had ended", extra={"command_id": command.command_id})
-    seconds = patching.duration_seconds(command.requested, event.time)
-    if seconds is not None:
-        metrics.add_metric(name="PatchDuration", unit=MetricUnit.Seconds, value=seconds)
+    patching.count_duration(metrics, command.requested, event.time)
     logger.info("Patch command ended", extra={**ids, "status": status})
     return {"Handled": True, "Status": status}

@@ -1,5 +1,6 @@
 """Send AWS-RunPatchBaseline to the instance (once per run). The state machine's task waits for its task
-token, which command_finished returns when SSM reports the command's end."""
+token, which command_finished (SSM's status-change event) or follow_commands (every minute) returns when the
+command ends."""
 
 from aws_lambda_powertools import Logger
 

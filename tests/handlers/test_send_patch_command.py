@@ -46,12 +46,15 @@ def test_send_patch_command_sends_run_patch_baseline_and_leaves_its_task_waiting
     assert command["Comment"] == f"autopatch Install run {RUN_ID}"
     assert command["TimeoutSeconds"] == 3600
     assert calls_to(api_calls, "SendCommand")[0]["InstanceIds"] == [instance]
-    # and the ledger says which task waits for which command on this instance
+    # and the ledger says which task waits for which command on this instance, in its index of waiting tasks
     assert waiting(aws, ledger, instance) == {
         "Id": f"wait#{instance}",
+        "InstanceId": instance,
         "RunId": RUN_ID,
         "TaskToken": TOKEN,
+        "Operation": "Install",
         "CommandId": first["CommandId"],
+        "Waiting": "patch-command",
     }
 
 

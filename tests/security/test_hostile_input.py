@@ -49,7 +49,7 @@ from autopatch.run_input import (
     parse_run_input,
 )
 from simulator.aws.common import botocore_session
-from tests.support import ACCOUNT, REGION, FakeLambdaContext, handler_names, load_handler
+from tests.support import ACCOUNT, REGION, FakeLambdaContext, handler_names, ledger_table_definition, load_handler
 
 # The functions' environment, as the template sets it. The table, bucket and topic exist in the moto account;
 # the Slack secret does not (so nothing can ever be posted).
@@ -128,12 +128,7 @@ def moto_account():
         patch.setattr(autopatch.polling, "sleep", lambda seconds: None)
         scene = boto3.Session(botocore_session=botocore_session(), region_name=REGION)
         ledger, s3 = scene.client("dynamodb"), scene.client("s3")
-        ledger.create_table(
-            TableName=HANDLER_ENV["LEDGER_TABLE"],
-            AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ledger.create_table(TableName=HANDLER_ENV["LEDGER_TABLE"], **ledger_table_definition())
         s3.create_bucket(Bucket=HANDLER_ENV["REPORT_BUCKET"])
         scene.client("sns").create_topic(Name=HANDLER_ENV["ALERT_TOPIC_ARN"].rsplit(":", 1)[1])
 

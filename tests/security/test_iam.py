@@ -253,6 +253,7 @@ def scopes(template: dict) -> dict[str, Scope]:
     queues = {f"${{{q}.Arn}}" for q in resources_of_type(template, "AWS::SQS::Queue")}
     opted_in = Scope({ASG_ARN}, "opt-in", "only groups tagged AutoPatch=<OptInTagValue>")
     ledger = Scope(tables, why="only the run ledger table")
+    waiting_index = Scope({f"{t}/index/Waiting" for t in tables}, why="only the ledger's index of waiting tasks")
     return {
         "autoscaling:enterstandby": opted_in,
         "autoscaling:exitstandby": opted_in,
@@ -290,6 +291,7 @@ def scopes(template: dict) -> dict[str, Scope]:
         "secretsmanager:getsecretvalue": Scope(secrets, why="only the secret a stack parameter names"),
         "sqs:sendmessage": Scope(queues, why="only the stack's queues (a function's dead-letter queue)"),
         **{f"dynamodb:{a}": ledger for a in ("getitem", "putitem", "updateitem", "deleteitem")},
+        "dynamodb:query": waiting_index,
     }
 
 
@@ -494,6 +496,7 @@ def test_publish_start_and_data_are_scoped_to_this_stack(transformed):
     assert by_action["states:sendtasksuccess"] == {machine}
     for action in ("dynamodb:getitem", "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"):
         assert by_action[action] == {"${RunLedgerTable.Arn}"}, action
+    assert by_action["dynamodb:query"] == {"${RunLedgerTable.Arn}/index/Waiting"}  # follow_commands
     assert by_action["s3:putobject"] == by_action["s3:getobject"] == {"${ReportBucket.Arn}/runs/*"}
     assert by_action["s3:listbucket"] == {"${ReportBucket.Arn}"}
     assert not {a for a in by_action if a.startswith(("dynamodb:", "s3:"))} - {
@@ -501,6 +504,7 @@ def test_publish_start_and_data_are_scoped_to_this_stack(transformed):
         "dynamodb:putitem",
         "dynamodb:updateitem",
         "dynamodb:deleteitem",
+        "dynamodb:query",
         "s3:putobject",
         "s3:getobject",
         "s3:listbucket",

@@ -101,9 +101,9 @@ def test_the_state_machine_calls_the_functions_of_the_template(functions):
         for _, task in task_states(DEFINITION["States"])
         if task["Resource"].startswith("arn:aws:states:::lambda:invoke")
     }
-    # Then each names a function of the template, and every function but the three event targets is called
+    # Then each names a function of the template, and every function but the event and schedule targets is called
     assert called == {f"${{{name}}}" for name in functions}
-    event_targets = {"command_finished", "notify_slack", "clean_up_run"}
+    event_targets = {"command_finished", "follow_commands", "notify_slack", "clean_up_run"}
     assert set(handler_names()) - {f.folder for f in functions.values()} == event_targets
 
 

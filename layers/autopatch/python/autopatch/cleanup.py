@@ -152,7 +152,7 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
             return {**result, "Unfinished": f"{instance_id}: patch command {command['CommandId']} has not ended"}
     waiting = ledger.waiting_task(instance_id)
     if waiting and waiting.get("RunId") == run_id:
-        ledger.forget_waiting_task(instance_id)
+        ledger.forget_waiting_task(instance_id, waiting["TaskToken"])
     state = groups.lifecycle_state(group_name, instance_id)
     if state == "EnteringStandby" and not _wait(
         lambda: groups.lifecycle_state(group_name, instance_id) != "EnteringStandby", deadline

@@ -328,14 +328,24 @@ def forget_min_size(group_name: str) -> None:
     client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}})
 
 
-def remember_task_token(instance_id: str, run_id: str, token: str) -> None:
-    """Where the command-status event finds the Step Functions task waiting for this instance's patch."""
+# The ledger's sparse index of the tasks waiting for a patch command: only wait items carry its key, so the
+# follower (follow_waiting_commands) reads the waiting tasks without scanning the table.
+WAITING_INDEX = "Waiting"
+WAITING = "patch-command"  # the index key's one value
+
+
+def remember_task_token(instance_id: str, run_id: str, token: str, operation: str) -> None:
+    """Where the end of this instance's patch command (its status-change event, or the follower) finds the Step
+    Functions task waiting for it."""
     client("dynamodb").put_item(
         TableName=_table(),
         Item={
             "Id": {"S": f"wait#{instance_id}"},
+            "InstanceId": {"S": instance_id},
             "RunId": {"S": run_id},
             "TaskToken": {"S": token},
+            "Operation": {"S": operation},
+            WAITING_INDEX: {"S": WAITING},
             "ExpiresAt": _expires(),
         },
     )
@@ -356,15 +366,50 @@ def attach_command(instance_id: str, command_id: str) -> None:
             raise
 
 
+def _strings(item: dict) -> dict:
+    return {key: value["S"] for key, value in item.items() if "S" in value}
+
+
 def waiting_task(instance_id: str) -> dict | None:
-    """{"TaskToken", "CommandId", "RunId"} of the task waiting for this instance's patch, if any."""
+    """{"InstanceId", "TaskToken", "RunId", "Operation", "CommandId"} of the task waiting for this instance's
+    patch, if any (CommandId once attached)."""
     item = (
         client("dynamodb")
         .get_item(TableName=_table(), Key={"Id": {"S": f"wait#{instance_id}"}}, ConsistentRead=True)
         .get("Item")
     )
-    return {key: value["S"] for key, value in item.items() if "S" in value} if item else None
+    return _strings(item) if item else None
 
 
-def forget_waiting_task(instance_id: str) -> None:
-    client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"wait#{instance_id}"}})
+def waiting_tasks() -> list[dict]:
+    """Every task waiting for a patch command, as waiting_task gives them (from the index, eventually
+    consistent: a task that has just started waiting may be missing)."""
+    pages = (
+        client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            IndexName=WAITING_INDEX,
+            KeyConditionExpression="#waiting = :waiting",
+            ExpressionAttributeNames={"#waiting": WAITING_INDEX},
+            ExpressionAttributeValues={":waiting": {"S": WAITING}},
+        )
+    )
+    return [_strings(item) for page in pages for item in page["Items"]]
+
+
+def forget_waiting_task(instance_id: str, token: str) -> bool:
+    """Forget the task waiting on `token`; False when the ledger no longer holds it (it was forgotten already, or
+    a newer wait replaced it, which stays)."""
+    try:
+        client("dynamodb").delete_item(
+            TableName=_table(),
+            Key={"Id": {"S": f"wait#{instance_id}"}},
+            ConditionExpression="TaskToken = :token",
+            ExpressionAttributeValues={":token": {"S": token}},
+        )
+        return True
+    except ClientError as error:
+        if _conditional_failed(error):
+            return False
+        raise

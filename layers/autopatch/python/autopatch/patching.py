@@ -2,8 +2,10 @@
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from . import PATCH_DOCUMENT, ledger
@@ -23,13 +25,11 @@ def send_patch_command(
     instance_id: str, run_id: str, operation: str, reboot_option: str, snapshot_id: str, timeout: int
 ) -> str:
     """Send AWS-RunPatchBaseline to one instance; a command this run already sent there is reused."""
-    ssm = client("ssm")
     comment = command_comment(run_id, operation)
-    for page in ssm.get_paginator("list_commands").paginate(InstanceId=instance_id):
-        for command in page["Commands"]:
-            if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:
-                return command["CommandId"]
-    sent = ssm.send_command(
+    already = sent_command(instance_id, comment)
+    if already:
+        return already["CommandId"]
+    sent = client("ssm").send_command(
         InstanceIds=[instance_id],
         DocumentName=PATCH_DOCUMENT,
         Comment=comment,
@@ -43,10 +43,13 @@ def send_patch_command(
     return sent["Command"]["CommandId"]
 
 
-def sent_by_run(command_id: str, run_id: str) -> bool:
-    """Whether this command is one the run sent (its comment says so)."""
-    commands = client("ssm").list_commands(CommandId=command_id)["Commands"]
-    return any(c["Comment"].startswith("autopatch ") and c["Comment"].endswith(f" run {run_id}") for c in commands)
+def sent_command(instance_id: str, comment: str) -> dict | None:
+    """The patch command with this comment on the instance, as ListCommands shows it, if one was sent."""
+    for page in client("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id):
+        for command in page["Commands"]:
+            if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:
+                return command
+    return None
 
 
 def cancel(command_id: str, instance_id: str) -> None:
@@ -58,7 +61,7 @@ def send_for_task(
 ) -> str:
     """Send the command for the state machine's task that waits on `task_token`; its end is handed to that task
     (hand_over_end). The token is stored before the command exists, so that no end of it can go unheard."""
-    ledger.remember_task_token(instance_id, run_id, task_token)
+    ledger.remember_task_token(instance_id, run_id, task_token, operation)
     command_id = send_patch_command(
         instance_id,
         run_id=run_id,
@@ -73,16 +76,20 @@ def send_for_task(
 
 def cancel_waiting_command(instance_id: str) -> str | None:
     """Cancel the command the instance's waiting task was sent (if it was), and forget the task."""
-    command_id = (ledger.waiting_task(instance_id) or {}).get("CommandId")
+    waiting = ledger.waiting_task(instance_id)
+    if not waiting:
+        return None
+    command_id = waiting.get("CommandId")
     if command_id:
         cancel(command_id, instance_id)
-    ledger.forget_waiting_task(instance_id)
+    ledger.forget_waiting_task(instance_id, waiting["TaskToken"])
     return command_id
 
 
 @dataclass(frozen=True)
 class Handover:
-    """What became of a command's end: handed to the task waiting for it, or no run waits for this command."""
+    """What became of a command's end: handed to the task waiting for it by this call, or not (no run waits for
+    this command, or another delivery of the same end handed it over first)."""
 
     handled: bool
     run_id: str | None  # the run whose task waits on the instance
@@ -90,12 +97,13 @@ class Handover:
 
 
 def hand_over_end(instance_id: str, command_id: str, status: str) -> Handover:
-    """Give the task that waits for this command (it ended with a TERMINAL status) its outcome."""
+    """Give the task that waits for this command (it ended with a TERMINAL status) its outcome, once: the
+    status-change event, its repeats and the follower may all bring the same end, at the same moment."""
     waiting = ledger.waiting_task(instance_id)
     run_id = waiting["RunId"] if waiting else None
-    if waiting and "CommandId" not in waiting and sent_by_run(command_id, waiting["RunId"]):
-        waiting["CommandId"] = command_id  # it ended before send_for_task could note its id
-    if not waiting or waiting.get("CommandId") != command_id:
+    if waiting and "CommandId" not in waiting:  # it ended before send_for_task could note its id
+        waiting["CommandId"] = (_waited_command(instance_id, waiting) or {}).get("CommandId")
+    if not waiting or waiting["CommandId"] != command_id:
         return Handover(handled=False, run_id=run_id)
     task_had_ended = False
     try:
@@ -104,15 +112,73 @@ def hand_over_end(instance_id: str, command_id: str, status: str) -> Handover:
             output=json.dumps({"CommandId": command_id, "Status": status}),
         )
     except ClientError as error:
+        # a token already used (by a delivery of the same end a moment ago) is refused the same way
         if error.response["Error"]["Code"] not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
             raise
         task_had_ended = True
-    ledger.forget_waiting_task(instance_id)
+    # Forgotten only after SendTaskSuccess, so that a crash in between leaves the end for the next delivery or
+    # the follower; the one that forgets the task is the one that handled it.
+    if not ledger.forget_waiting_task(instance_id, waiting["TaskToken"]):
+        return Handover(handled=False, run_id=run_id)
     return Handover(handled=True, run_id=run_id, task_had_ended=task_had_ended)
 
 
+def _waited_command(instance_id: str, waiting: dict) -> dict | None:
+    """The command sent for the waiting task, found by the comment its run and operation give it."""
+    if "Operation" not in waiting:
+        return None
+    return sent_command(instance_id, command_comment(waiting["RunId"], waiting["Operation"]))
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A waited-for command the follower found ended, and what became of its end."""
+
+    instance_id: str
+    command_id: str
+    status: str
+    requested: str  # when it was sent (ISO 8601)
+    learnt: str  # when the follower found it ended (ISO 8601), within a minute of its end
+    handover: Handover
+
+
+def follow_waiting_commands() -> Iterator[Followed]:
+    """Read the status of every waited-for patch command and hand over the end of each one that ended: the end
+    is learnt within a minute (the follower's schedule) even when its status-change event never comes. An AWS
+    error on one task holds up no other's handover: the first is raised once the others are followed."""
+    failed = None
+    for waiting in ledger.waiting_tasks():
+        try:
+            followed = _follow(waiting)
+        except ClientError as error:
+            failed = failed or error
+            continue
+        if followed is not None:
+            yield followed
+    if failed is not None:
+        raise failed
+
+
+def _follow(waiting: dict) -> Followed | None:
+    instance_id = waiting["InstanceId"]
+    command = _followed_command(instance_id, waiting)
+    if command is None or command["Status"] not in TERMINAL:
+        return None
+    handover = hand_over_end(instance_id, command["CommandId"], command["Status"])
+    requested, learnt = command["RequestedDateTime"].isoformat(), dt.datetime.now(dt.UTC).isoformat()
+    return Followed(instance_id, command["CommandId"], command["Status"], requested, learnt, handover)
+
+
+def _followed_command(instance_id: str, waiting: dict) -> dict | None:
+    if "CommandId" not in waiting:
+        return _waited_command(instance_id, waiting)
+    commands = client("ssm").list_commands(CommandId=waiting["CommandId"])["Commands"]
+    return commands[0] if commands else None
+
+
 def duration_seconds(requested, ended) -> float | None:
-    """Seconds from SendCommand to the end of the command, as its event tells them (ISO 8601), if it does."""
+    """Seconds from SendCommand to the end of the command (ISO 8601 times, as its event or the follower tell
+    them), if they tell them."""
     try:
         start = dt.datetime.fromisoformat(requested.replace("Z", "+00:00"))
         end = dt.datetime.fromisoformat(ended.replace("Z", "+00:00"))
@@ -121,6 +187,13 @@ def duration_seconds(requested, ended) -> float | None:
     if (start.tzinfo is None) != (end.tzinfo is None):
         return None  # one of them without a zone: no duration to tell
     return (end - start).total_seconds()
+
+
+def count_duration(metrics, requested, ended) -> None:
+    """PatchDuration, counted by whichever delivery handed the end over (so once per command)."""
+    seconds = duration_seconds(requested, ended)
+    if seconds is not None:
+        metrics.add_metric(name="PatchDuration", unit=MetricUnit.Seconds, value=seconds)
 
 
 def run_command(instance_id: str, run_id: str) -> dict | None:

@@ -315,6 +315,11 @@ class CommandFinishedEvent(StepEvent):
     time: object = payload("time", any_json, default=None)  # when the command ended, ISO 8601
 
 
+@dataclass(frozen=True)
+class FollowCommandsEvent(StepEvent):
+    """EventBridge's "Scheduled Event" of the follower's rate(1 minute) rule: the follower reads nothing of it."""
+
+
 # An execution that ended so ran none or not all of its own error handling: clean_up_run puts right what it left
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
