@@ -35,7 +35,7 @@ from .aws import AwsError, AwsModel, SimGroup, SimInstance, error_response, ok_r
 from .aws.common import BASE_AMIS, botocore_session
 from .clock import VirtualClock
 from .scenario import Scenario
-from .stack import Function, load_stack, matches, resolve
+from .stack import Function, load_stack, matches, resolve, table_definition
 
 REGION = "us-east-1"
 START = dt.datetime(2026, 1, 4, 3, 0, tzinfo=dt.UTC)  # a Sunday, 03:00 UTC: the default schedule
@@ -97,6 +97,7 @@ class Simulation:
         self.dead_letters: list[dict] = []  # events a function's asynchronous invocations could not handle
         self._status_announced: set[str] = set()  # executions whose status-change event has gone out
         self._crashed: dict[str, tuple[str, str]] = {}  # execution arn -> (error, cause) of a simulated crash
+        self._schedules_on = True  # the functions' rate() rules invoke them while the run goes on
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -155,11 +156,13 @@ class Simulation:
                     start_the_others()
                 else:
                     self.clock.call_later(self.scenario.also_start_at, start_the_others)
+                self._start_schedules()
                 if self.scenario.stop_at is not None:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 if self.scenario.crash_at is not None:
                     self.clock.call_later(self.scenario.crash_at, lambda _t: self._crash(executions[0]))
                 self.clock.run(LIMIT_SECONDS)
+                self._schedules_on = False  # the run is over: what the rules would invoke now is no part of it
                 self.clock.run_timers(within=60)  # deliveries still on their way (SNS to its subscribers)
                 self._scale_out()
                 report = self._report(executions)
@@ -191,12 +194,7 @@ class Simulation:
         for name, resource in self.stack.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]
-                dynamodb.create_table(
-                    TableName=name,
-                    KeySchema=props["KeySchema"],
-                    AttributeDefinitions=props["AttributeDefinitions"],
-                    BillingMode=props["BillingMode"],
-                )
+                dynamodb.create_table(TableName=name, **table_definition(props))
                 refs[name] = name
             if resource["Type"] == "AWS::S3::Bucket":
                 refs[name] = name.lower()
@@ -255,13 +253,13 @@ class Simulation:
                 spec.instance_refresh,
             )
             for index, instance in enumerate(group["Instances"]):
-                fault = spec.faults.get(index)
+                faults = spec.faults.get(index, set())
                 sim = SimInstance(
                     instance["InstanceId"],
                     spec.name,
                     index,
-                    {fault} if fault else set(),
-                    agent_online=fault != "agent_offline",
+                    set(faults),
+                    agent_online="agent_offline" not in faults,
                     patch_seconds=spec.patch_seconds,
                     targets={arn: ("healthy", None) for arn in target_groups},
                 )
@@ -269,11 +267,11 @@ class Simulation:
                 self.instance_order.append(sim)
                 if index not in spec.compliant:
                     sim.patches["missing"] = MISSING_PATCHES
-                if fault == "unhealthy_before":
+                if "unhealthy_before" in faults:
                     sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
-                if fault == "stale_standby":
+                if "stale_standby" in faults:
                     self._leave_in_standby(ec2, spec.name, sim)
-            if "stale_standby" in spec.faults.values():
+            if any("stale_standby" in faults for faults in spec.faults.values()):
                 self._leave_hold(spec.name)
             if spec.dead_run_lowered_min_size:
                 self._leave_min_size_lowered(asg, spec)
@@ -420,8 +418,9 @@ class Simulation:
             billed = max(self.clock.now() - started, TYPICAL_INVOCATION_SECONDS)
             self.lambda_gb_seconds += billed * fn.memory_mb / 1024
 
-    def emit(self, detail_type: str, source: str, detail: dict, resources: list[str]) -> None:
-        """EventBridge: deliver an AWS event to every function whose rule matches, a second later."""
+    def emit(self, detail_type: str, source: str, detail: dict, resources: list[str], delay: float = 0) -> None:
+        """EventBridge: deliver an AWS event to every function whose rule matches, a second later (and `delay`
+        seconds more: an event the service sent late)."""
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -435,7 +434,35 @@ class Simulation:
         }
         for name, (_, _, fn) in self.handlers.items():
             if any(matches(pattern, event) for pattern in fn.event_patterns):
-                self.clock.call_later(EVENT_DELIVERY_SECONDS, lambda _t, n=name: self._deliver(n, event))
+                self.clock.call_later(EVENT_DELIVERY_SECONDS + delay, lambda _t, n=name: self._deliver(n, event))
+
+    def _start_schedules(self) -> None:
+        """EventBridge's scheduled rules (the functions' Schedule events, rate(value unit)): a rule invokes its
+        target every period from when it was created, here the start of the run, with a "Scheduled Event"
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html), asynchronously
+        as any EventBridge target. On the driver's thread, as the AWS events are: a tick costs no thread."""
+        for name, (_, _, fn) in self.handlers.items():
+            for period in fn.schedules:
+                rule = f"arn:aws:events:{REGION}:{DEFAULT_ACCOUNT_ID}:rule/{STACK_NAME}-{name}-{period}"
+
+                def fire(_t, name=name, period=period, rule=rule):
+                    if not self._schedules_on:
+                        return
+                    event = {
+                        "version": "0",
+                        "id": str(uuid.uuid4()),
+                        "detail-type": "Scheduled Event",
+                        "source": "aws.events",
+                        "account": DEFAULT_ACCOUNT_ID,
+                        "time": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "region": REGION,
+                        "resources": [rule],
+                        "detail": {},
+                    }
+                    self._deliver(name, event)
+                    self.clock.call_later(period, fire)
+
+                self.clock.call_later(period, fire)
 
     def _deliver(self, name: str, event: dict) -> None:
         try:

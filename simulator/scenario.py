@@ -19,6 +19,9 @@ FAULTS = (
     "failed_patches",  # AWS-RunPatchBaseline Install succeeds, but the instance reports failed patches
     "bake_failed",  # an image (CreateImage) of this instance ends in state "failed"
     "bake_timeout",  # an image (CreateImage) of this instance stays "pending" for ever
+    "event_lost",  # the status-change event of this instance's patch command is never delivered
+    "event_delayed",  # that event is delivered 20 minutes late
+    "event_duplicated",  # that event is delivered twice
 )
 # How a group names what it launches from: a launch template followed at $Latest, at $Default or at a fixed
 # version (a second version exists, the group stays on 1), a launch configuration, or a mixed instances policy
@@ -62,7 +65,7 @@ class GroupSpec:
     suspended_processes: list[str] = field(default_factory=list)
     dead_run_lowered_min_size: bool = False
     compliant: list[int] = field(default_factory=list)  # instances with no missing patches; the others miss some
-    faults: dict[int, str] = field(default_factory=dict)
+    faults: dict[int, set[str]] = field(default_factory=dict)  # instance index -> its faults
     launch: str = "$Latest"  # one of LAUNCH_SOURCES
     scale_out_after: int = 0  # instances the group launches once the run has ended
     previous_bakes: int = 0  # images an earlier run of the stack made of the group
@@ -194,10 +197,14 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(
             f"{where}.launch: unknown launch source {spec.launch!r}; known: {', '.join(LAUNCH_SOURCES)}"
         )
-    for index, fault in raw.get("faults", {}).items():
+    for index, faults in raw.get("faults", {}).items():
         if not str(index).isdigit() or int(index) >= spec.instances:
             raise ScenarioError(f"{where}.faults: {index!r} is not the index of one of its instances")
-        if fault not in FAULTS:
-            raise ScenarioError(f"{where}.faults[{index}]: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
-        spec.faults[int(index)] = fault
+        faults = [faults] if isinstance(faults, str) else faults  # one fault, or a list of them
+        if not isinstance(faults, list) or not faults:
+            raise ScenarioError(f"{where}.faults[{index}] must be a fault or a non-empty list of faults")
+        for fault in faults:
+            if fault not in FAULTS:
+                raise ScenarioError(f"{where}.faults[{index}]: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        spec.faults[int(index)] = set(faults)
     return spec

@@ -15,7 +15,7 @@ from .ec2 import Ec2
 from .elbv2 import Elbv2
 from .ssm import Invocation, Ssm
 
-MUTATING_PREFIXES = ("Describe", "Get", "List")
+MUTATING_PREFIXES = ("Describe", "Get", "List", "Query", "Scan")
 # The error a throttled call gets, by service (ResourceContention for Auto Scaling's standby calls).
 THROTTLE_CODES = {
     "autoscaling": "Throttling",

@@ -9,8 +9,13 @@ the "EC2 Command Invocation Status-change Notification" event to EventBridge:
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CancelCommand.html
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstancePatchStates.html
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html
+Systems Manager sends its events to EventBridge on a best-effort basis ("in some rare cases an event might not be
+delivered": https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html), and
+EventBridge delivers an event to its targets at least once: faults event_lost, event_delayed and event_duplicated
+play what that allows.
 """
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -20,6 +25,7 @@ from .common import AwsError, ModelState
 INVOCATION_VISIBLE_AFTER = 2
 # Seconds an online agent takes to pick a command up (Pending -> InProgress).
 DELIVERY_SECONDS = 3
+EVENT_DELAY_SECONDS = 20 * 60  # fault event_delayed: how late the status-change event is delivered
 
 
 @dataclass
@@ -121,20 +127,29 @@ class Ssm(ModelState):
             self._ended(t, invocation)
 
     def _ended(self, t, invocation):
-        """An invocation reached a terminal status: SSM sends its status-change event to EventBridge."""
+        """An invocation reached a terminal status: SSM sends its status-change event to EventBridge (its faults
+        may lose it, delay it, or have it delivered twice)."""
         invocation.end_at = t
-        self.emit(
-            "EC2 Command Invocation Status-change Notification",
-            "aws.ssm",
-            {
-                "command-id": invocation.command_id,
-                "document-name": invocation.document,
-                "instance-id": invocation.instance_id,
-                "requested-date-time": self.clock.start_plus(invocation.sent_at),
-                "status": invocation.status,
-            },
-            [f"arn:aws:ec2:us-east-1:123456789012:instance/{invocation.instance_id}"],
-        )
+        sim = self.instances[invocation.instance_id]
+        if "event_lost" in sim.faults:
+            self.log(t, sim.group, sim.instance_id, "its status-change event is lost")
+            return
+        detail = {
+            "command-id": invocation.command_id,
+            "document-name": invocation.document,
+            "instance-id": invocation.instance_id,
+            "requested-date-time": self.clock.start_plus(invocation.sent_at),
+            "status": invocation.status,
+        }
+        resources = [f"arn:aws:ec2:us-east-1:123456789012:instance/{invocation.instance_id}"]
+        delay = EVENT_DELAY_SECONDS if "event_delayed" in sim.faults else 0
+        if delay:
+            self.log(t, sim.group, sim.instance_id, f"its status-change event comes {delay // 60} min late")
+        copies = 2 if "event_duplicated" in sim.faults else 1
+        if copies > 1:
+            self.log(t, sim.group, sim.instance_id, "its status-change event is delivered twice")
+        for _ in range(copies):
+            self.emit("EC2 Command Invocation Status-change Notification", "aws.ssm", detail, resources, delay)
 
     def _invocation(self, params) -> Invocation:
         invocation = self.invocations.get((params["CommandId"], params["InstanceId"]))
@@ -155,12 +170,15 @@ class Ssm(ModelState):
         }
 
     def _ssm_ListCommands(self, params):
-        instance_id = params.get("InstanceId")
-        ids = (
-            self.commands.get(instance_id, [])
-            if instance_id
-            else list({inv.command_id for inv in self.invocations.values()})
-        )
+        instance_id, command_id = params.get("InstanceId"), params.get("CommandId")
+        if command_id is not None:
+            if not any(cid == command_id for cid, _ in self.invocations):
+                raise AwsError("InvalidCommandId", "")
+            ids = [command_id]
+        elif instance_id:
+            ids = self.commands.get(instance_id, [])
+        else:
+            ids = list({inv.command_id for inv in self.invocations.values()})
         commands = []
         for command_id in ids:
             invs = [inv for (cid, _), inv in self.invocations.items() if cid == command_id]
@@ -171,6 +189,7 @@ class Ssm(ModelState):
                     "DocumentName": first.document,
                     "Comment": first.comment,
                     "Status": first.status,
+                    "RequestedDateTime": dt.datetime.fromtimestamp(first.sent_at, dt.UTC),
                     "InstanceIds": [inv.instance_id for inv in invs],
                 }
             )

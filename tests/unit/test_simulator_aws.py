@@ -11,6 +11,7 @@ from moto.ec2.models import ec2_backends
 from simulator.aws import IMAGE_SECONDS, AwsError, AwsModel, SimInstance
 from simulator.engine import Simulation
 from simulator.scenario import LAUNCH_SOURCES, ScenarioError, parse_scenario
+from simulator.stack import rate_seconds
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -139,11 +140,32 @@ def test_every_launch_source_parses(launch):
         ({"previous_bakes": -1}, "groups[0].previous_bakes"),
         ({"foreign_images": True}, "groups[0].foreign_images"),
         ({"faults": {"0": "bake_burnt"}}, "groups[0].faults[0]"),
+        ({"faults": {"1": ["patch_failed", "event_late"]}}, "groups[0].faults[1]: unknown fault 'event_late'"),
+        ({"faults": {"0": []}}, "groups[0].faults[0] must be a fault or a non-empty list of faults"),
+        ({"faults": {"0": {"event_lost": True}}}, "groups[0].faults[0] must be a fault or a non-empty list"),
     ],
 )
 def test_a_bad_field_is_refused_by_name(fields, named):
     with pytest.raises(ScenarioError, match=named.replace("[", r"\[").replace("]", r"\]")):
         scenario_group(**fields)
+
+
+def test_an_instance_takes_one_fault_or_a_list_of_them():
+    spec = scenario_group(faults={"0": "event_lost", "1": ["patch_failed", "event_delayed", "event_duplicated"]})
+    assert spec.faults == {0: {"event_lost"}, 1: {"patch_failed", "event_delayed", "event_duplicated"}}
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"), [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600)]
+)
+def test_a_rate_expression_gives_its_period(expression, seconds):
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "cron(0 3 * * ? *)"])
+def test_a_rate_expression_eventbridge_refuses_is_refused(expression):
+    with pytest.raises(ValueError, match="rate"):
+        rate_seconds(expression)
 
 
 # --- CreateImage and the image's life ---------------------------------------------------------------
