@@ -65,7 +65,7 @@ HANDLER_ENV = {
 RUN_ID = "patch-20260104T0300"  # the run of the valid-looking parts of every event; its plan is in the bucket
 EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:autopatch-rolling-patch:{RUN_ID}"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autopatch-rolling-patch"
-READ_PREFIXES = ("Describe", "List", "Get")
+READ_PREFIXES = ("Describe", "List", "Get", "Query", "Scan")
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")]
 
@@ -599,6 +599,8 @@ def malformed_sns_event(draw):
 
 
 CUSTOM_EVENTS = {
+    # follow_commands reads nothing of its event (the schedule's): whatever comes, it follows the waiting tasks
+    "follow_commands": st.one_of(JSON, NON_OBJECTS),
     "command_finished": malformed_command_event(),
     "notify_slack": malformed_sns_event(),
     "clean_up_run": malformed_execution_event(),
