@@ -421,7 +421,15 @@ class Simulation:
     def emit(self, detail_type: str, source: str, detail: dict, resources: list[str], delay: float = 0) -> None:
         """EventBridge: deliver an AWS event to every function whose rule matches, a second later (and `delay`
         seconds more: an event the service sent late)."""
-        event = {
+        event = self._aws_event(detail_type, source, resources, detail)
+        for name, (_, _, fn) in self.handlers.items():
+            if any(matches(pattern, event) for pattern in fn.event_patterns):
+                self.clock.call_later(EVENT_DELIVERY_SECONDS + delay, lambda _t, n=name: self._deliver(n, event))
+
+    def _aws_event(self, detail_type: str, source: str, resources: list[str], detail: dict) -> dict:
+        """An event as EventBridge delivers it: its envelope, then the service's detail
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html)."""
+        return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": detail_type,
@@ -432,9 +440,6 @@ class Simulation:
             "resources": resources,
             "detail": detail,
         }
-        for name, (_, _, fn) in self.handlers.items():
-            if any(matches(pattern, event) for pattern in fn.event_patterns):
-                self.clock.call_later(EVENT_DELIVERY_SECONDS + delay, lambda _t, n=name: self._deliver(n, event))
 
     def _start_schedules(self) -> None:
         """EventBridge's scheduled rules (the functions' Schedule events, rate(value unit)): a rule invokes its
@@ -448,18 +453,7 @@ class Simulation:
                 def fire(_t, name=name, period=period, rule=rule):
                     if not self._schedules_on:
                         return
-                    event = {
-                        "version": "0",
-                        "id": str(uuid.uuid4()),
-                        "detail-type": "Scheduled Event",
-                        "source": "aws.events",
-                        "account": DEFAULT_ACCOUNT_ID,
-                        "time": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "region": REGION,
-                        "resources": [rule],
-                        "detail": {},
-                    }
-                    self._deliver(name, event)
+                    self._deliver(name, self._aws_event("Scheduled Event", "aws.events", [rule], {}))
                     self.clock.call_later(period, fire)
 
                 self.clock.call_later(period, fire)
@@ -548,26 +542,16 @@ class Simulation:
         retries. Each delivery waits on the virtual clock in a thread of its own, so the run lasts until the
         targets are done and their waits pass in virtual time."""
         name = execution_arn.rsplit(":", 1)[-1]
-        now_ms = int(self.clock.now() * 1000)
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "source": "aws.states",
-            "detail-type": "Step Functions Execution Status Change",
-            "account": DEFAULT_ACCOUNT_ID,
-            "time": self.clock.now_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [execution_arn],
-            "detail": {
-                "executionArn": execution_arn,
-                "stateMachineArn": self.machine_arn,
-                "name": name,
-                "status": status,
-                "stopDate": now_ms,
-                "error": error,
-                "cause": cause,
-            },
+        detail = {
+            "executionArn": execution_arn,
+            "stateMachineArn": self.machine_arn,
+            "name": name,
+            "status": status,
+            "stopDate": int(self.clock.now() * 1000),
+            "error": error,
+            "cause": cause,
         }
+        event = self._aws_event("Step Functions Execution Status Change", "aws.states", [execution_arn], detail)
         rules = [r["Properties"] for r in self.stack.resources.values() if r["Type"] == "AWS::Events::Rule"]
         for rule in rules:
             pattern = _resolve_all(rule["EventPattern"], self.refs)

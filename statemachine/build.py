@@ -302,6 +302,23 @@ def definition() -> dict:
     }
 
 
+def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None = None) -> dict:
+    """The preflight and the plan (check_fleet); a dry run's adds DryRun and BakeAmi and reports instead."""
+    return lambda_task(
+        "CheckFleet",
+        {
+            **THIS_RUN_GROUPS,
+            **(dry_run or {}),
+            "LowerMinSize.$": "$.Settings.LowerMinSize",
+            "OfflineInstances.$": "$.Settings.OfflineInstances",
+        },
+        then,
+        selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
+        result_path="$.Plan",
+        catch=catch,
+    )
+
+
 def run() -> dict:
     """The run: validate, hold the groups, patch one slice of the plan, then continue or summarize."""
     return {
@@ -320,18 +337,8 @@ def run() -> dict:
             {"Variable": "$.Part", "NumericGreaterThan": 1, "Next": "Hold the groups again"},
             default="Hold the groups",
         ),
-        "Check the fleet (dry run)": lambda_task(
-            "CheckFleet",
-            {
-                **THIS_RUN_GROUPS,
-                "DryRun": True,
-                "LowerMinSize.$": "$.Settings.LowerMinSize",
-                "OfflineInstances.$": "$.Settings.OfflineInstances",
-                "BakeAmi.$": "$.Settings.BakeAmi",
-            },
-            "Report the plan",
-            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
-            result_path="$.Plan",
+        "Check the fleet (dry run)": check_the_fleet(
+            "Report the plan", {"DryRun": True, "BakeAmi.$": "$.Settings.BakeAmi"}
         ),
         "Report the plan": {
             "Type": "Pass",
@@ -356,18 +363,7 @@ def run() -> dict:
             catch=RELEASE_ON_ERROR,
         ),
         # Before any change: each group judged as it will be once what a dead run left is recovered.
-        "Check the fleet": lambda_task(
-            "CheckFleet",
-            {
-                **THIS_RUN_GROUPS,
-                "LowerMinSize.$": "$.Settings.LowerMinSize",
-                "OfflineInstances.$": "$.Settings.OfflineInstances",
-            },
-            "Recover what a dead run left",
-            selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
-            result_path="$.Plan",
-            catch=RELEASE_ON_ERROR,
-        ),
+        "Check the fleet": check_the_fleet("Recover what a dead run left", catch=RELEASE_ON_ERROR),
         "Recover what a dead run left": lambda_task(
             "RecoverGroups",
             {**THIS_RUN, "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds"},
