@@ -7,6 +7,11 @@ deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the
 - https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeInstanceRefreshes.html
+
+UpdateAutoScalingGroup: MinSize <= DesiredCapacity <= MaxSize, else ValidationError; a new MinSize above the
+desired capacity, or a new MaxSize below it, given without a DesiredCapacity, sets the desired capacity to it.
+SuspendProcesses/ResumeProcesses keep the group's suspended processes (all of them when none is named; a name
+Auto Scaling does not know is a ValidationError): https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html
 """
 
 import copy
@@ -16,8 +21,21 @@ from moto.core.exceptions import ServiceException
 
 from .common import AwsError, ModelState
 
-# Seconds an instance spends in Pending after ExitStandby before it is InService.
+# Seconds an instance spends in Pending after ExitStandby (or its launch) before it is InService.
 PENDING_SECONDS = 10
+SCALING_PROCESSES = (
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+)
+# The states the run itself takes an instance out of service through (a launch's Pending is not one).
+TAKEN_OUT = ("EnteringStandby", "Standby", "Pending")
 
 
 class AutoScaling(ModelState):
@@ -61,6 +79,7 @@ class AutoScaling(ModelState):
             activities.append(
                 self._activity(instance_id, name, "Moving EC2 instance to Standby", before, group.desired_capacity)
             )
+        self.settle(self.clock.now(), name)  # without the decrement, the group launches a replacement
         return {"Activities": activities}
 
     # The describe calls are answered from moto's own objects, without its XML round trip: the data is
@@ -95,8 +114,7 @@ class AutoScaling(ModelState):
                 for state in group.instance_states
             ],
             "SuspendedProcesses": [
-                {"ProcessName": p["ProcessName"] if isinstance(p, dict) else p, "SuspensionReason": "User suspended"}
-                for p in group.suspended_processes  # moto keeps names or {"ProcessName": ...}
+                {"ProcessName": name, "SuspensionReason": "User suspended"} for name in self.suspended(group)
             ],
             "Tags": [
                 {
@@ -133,7 +151,7 @@ class AutoScaling(ModelState):
         found = []
         for instance_id in params.get("InstanceIds", []):
             sim = self.instances.get(instance_id)
-            if sim is None:
+            if sim is None or self.state_of(sim).lifecycle_state == "Terminated":  # no longer in a group
                 continue
             state = self.state_of(sim)
             found.append(
@@ -156,28 +174,72 @@ class AutoScaling(ModelState):
         return sim.state
 
     def set_lifecycle(self, t, sim, state_name: str) -> None:
-        """Every lifecycle change of a simulated instance goes here, so out-of-service counts stay exact."""
+        """Every lifecycle change of a simulated instance goes here, so out-of-service counts stay exact: those
+        the run took out of service (a launch, a termination are Auto Scaling's own)."""
         self.state_of(sim).lifecycle_state = state_name
         out = self.out_of_service.setdefault(sim.group, set())
-        if state_name == "InService":
-            out.discard(sim.instance_id)
-        else:
+        if state_name in TAKEN_OUT and not sim.launching:
             out.add(sim.instance_id)
+        else:
+            out.discard(sim.instance_id)
         self.max_out_of_service[sim.group] = max(self.max_out_of_service.get(sim.group, 0), len(out))
+        self.track(sim)
+
+    @staticmethod
+    def suspended(group) -> list[str]:
+        """The group's suspended processes (moto keeps names, or {"ProcessName": ...} as it was created)."""
+        return sorted(p["ProcessName"] if isinstance(p, dict) else p for p in group.suspended_processes)
+
+    def _suspended(self, group, process: str) -> bool:
+        return process in self.suspended(group)
+
+    def _processes(self, params) -> tuple:
+        group = self.asg.autoscaling_groups.get(params["AutoScalingGroupName"])
+        if group is None:
+            raise AwsError(
+                "ValidationError", f"AutoScalingGroup name not found - no such group: {params['AutoScalingGroupName']}"
+            )
+        named = params.get("ScalingProcesses") or list(SCALING_PROCESSES)
+        unknown = [p for p in named if p not in SCALING_PROCESSES]
+        if unknown:  # wording not confirmed against AWS
+            raise AwsError("ValidationError", f"Process {unknown[0]} is not a valid scaling process")
+        return group, set(named)
+
+    def _autoscaling_SuspendProcesses(self, params):
+        group, named = self._processes(params)
+        group.suspended_processes = sorted(set(self.suspended(group)) | named)
+        self.log(self.clock.now(), group.name, "", f"suspended processes: {', '.join(self.suspended(group))}")
+        return {}
+
+    def _autoscaling_ResumeProcesses(self, params):
+        group, named = self._processes(params)
+        group.suspended_processes = sorted(set(self.suspended(group)) - named)
+        self.log(self.clock.now(), group.name, "", f"resumed {', '.join(sorted(named))}")
+        self.settle(self.clock.now(), group.name)
+        return {}
+
+    def _new_sizes(self, group, min_size=None, max_size=None, desired=None) -> tuple[int, int, int]:
+        """(MinSize, MaxSize, DesiredCapacity) after an update naming these, by UpdateAutoScalingGroup's rules."""
+        new_min = group.min_size if min_size is None else min_size
+        new_max = group.max_size if max_size is None else max_size
+        if desired is None:
+            desired = max(group.desired_capacity, new_min) if min_size is not None else group.desired_capacity
+            desired = min(desired, new_max) if max_size is not None else desired
+        if not new_min <= desired <= new_max:
+            raise AwsError(
+                "ValidationError",
+                f"Desired capacity:{desired} must be between the specified min size:{new_min} and max size:{new_max}",
+            )
+        return new_min, new_max, desired
 
     def _autoscaling_UpdateAutoScalingGroup(self, params):
         name = params["AutoScalingGroupName"]
         group = self.asg.autoscaling_groups.get(name)
         if group is None:
             raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {name}")
-        min_size = params.get("MinSize", group.min_size)
-        max_size = params.get("MaxSize", group.max_size)
-        desired = params.get("DesiredCapacity", group.desired_capacity)
-        if not min_size <= desired <= max_size:
-            raise AwsError(
-                "ValidationError",
-                f"Desired capacity:{desired} must be between the specified min size:{min_size} and max size:{max_size}",
-            )
+        min_size, max_size, desired = self._new_sizes(
+            group, params.get("MinSize"), params.get("MaxSize"), params.get("DesiredCapacity")
+        )
         if "LaunchTemplate" in params:
             template, version = self._group_launch_template(params["LaunchTemplate"])
             # the group now launches from this template alone (no launch configuration, no mixed instances policy)
@@ -189,6 +251,7 @@ class AutoScaling(ModelState):
         if min_size != group.min_size:
             self.log(self.clock.now(), name, "", f"MinSize {group.min_size} -> {min_size}")
         group.min_size, group.max_size, group.desired_capacity = min_size, max_size, desired
+        self.settle(self.clock.now(), name)
         return {}
 
     def _group_launch_template(self, spec: dict):
@@ -224,6 +287,7 @@ class AutoScaling(ModelState):
         for arn in sim.targets:
             sim.targets[arn] = ("unused", "Target.NotRegistered")
         self.log(t, sim.group, sim.instance_id, "Standby (deregistered from its target groups)")
+        self.settle(t, sim.group)  # the group may now be unbalanced across its Availability Zones
 
     def _autoscaling_ExitStandby(self, params):
         name = params["AutoScalingGroupName"]
@@ -243,19 +307,27 @@ class AutoScaling(ModelState):
         return {"Activities": activities}
 
     def _reach_in_service(self, t, state, sim):
-        if state.lifecycle_state != "Pending":
+        if state.lifecycle_state not in ("Pending", "Pending:Proceed"):
             return
-        self.set_lifecycle(t, sim, "InService")
+        if sim.ec2_terminated:  # health-checked again once back in service: it is gone, and is replaced
+            self.replace(t, sim, "found terminated when it returned to service")
+            return
         for arn in sim.targets:
             sim.targets[arn] = ("initial", "Elb.RegistrationInProgress")
+        sim.launching = False
+        self.set_lifecycle(t, sim, "InService")
         self.log(t, sim.group, sim.instance_id, "InService (target registered, health check initial)")
         self.at(self.groups[sim.group].warmup_seconds, lambda t2, i=sim: self._warm_up(t2, i))
+        if self.groups[sim.group].rebalancing == sim.instance_id:
+            self.groups[sim.group].rebalancing = None
+        self.settle(t, sim.group)
 
     def _warm_up(self, t, sim):
         healthy = "unhealthy_after_patch" not in sim.faults
         for arn, (target_state, _) in sim.targets.items():
             if target_state == "initial":
                 sim.targets[arn] = ("healthy", None) if healthy else ("unhealthy", "Target.FailedHealthChecks")
+        self.track(sim)
         self.log(
             t,
             sim.group,
@@ -295,19 +367,32 @@ class AutoScaling(ModelState):
 
     def scale_out(self, group_name: str, count: int) -> list[dict]:
         """The group's desired capacity rises by count, and it launches that many instances from its launch
-        source; a launch from an image that is not available fails, as on AWS."""
+        source (after the run: they are launched, no more)."""
         group = self.asg.autoscaling_groups[group_name]
         assert group.desired_capacity is not None  # moto sets it when it creates a group (MinSize if none is given)
         group.desired_capacity += count
+        launched = [state.instance for state in self.launch_instances(group, count)]
+        for instance in launched:
+            self.log(
+                self.clock.now(),
+                group_name,
+                instance.id,
+                f"scaled out: launched {instance.id} from {instance.image_id}",
+            )
+        return [{"instance_id": instance.id, "image_id": instance.image_id} for instance in launched]
+
+    def launch_instances(self, group, count: int, what: str = "scale-out") -> list:
+        """moto's InstanceStates of count instances the group launches from its launch source, as EC2 resolves it;
+        none if that fails (a launch from an image that is not available fails, as on AWS): "<what> failed"."""
         now = self.clock.now()
         try:
             image_id, version = self._launch_source(group)
         except AwsError as error:
-            self.log(now, group_name, "", f"scale-out failed: {error.message}")
+            self.log(now, group.name, "", f"{what} failed: {error.message}")
             return []
         image = self.ec2.amis.get(image_id)
         if image is None or image.state != "available":
-            self.log(now, group_name, "", f"scale-out failed: image {image_id} is {image.state if image else 'gone'}")
+            self.log(now, group.name, "", f"{what} failed: image {image_id} is {image.state if image else 'gone'}")
             return []
         before = {state.instance.id for state in group.instance_states}
         if version:  # moto's $Latest is the last version ever made, even a deleted one: launch from the one resolved
@@ -315,7 +400,4 @@ class AutoScaling(ModelState):
         group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
         if version:
             group.launch_template_version = followed
-        launched = [state.instance for state in group.instance_states if state.instance.id not in before]
-        for instance in launched:
-            self.log(now, group_name, instance.id, f"scaled out: launched {instance.id} from {instance.image_id}")
-        return [{"instance_id": instance.id, "image_id": instance.image_id} for instance in launched]
+        return [state for state in group.instance_states if state.instance.id not in before]

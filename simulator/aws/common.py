@@ -59,6 +59,10 @@ class SimInstance:
     patch_seconds: int = 300
     # target group arn -> (state, reason)
     targets: dict = field(default_factory=dict)
+    launched_during_run: bool = False
+    launching: bool = False  # launched during the run and not yet InService
+    launched_at: float | None = None  # virtual epoch seconds; None: before the run
+    ec2_terminated: bool = False  # EC2 terminated it (it may still be listed in Standby)
 
 
 @dataclass
@@ -70,6 +74,11 @@ class SimGroup:
     alarm: str | None = None
     instance_refresh: bool = False  # one InProgress, from before the run
     refreshes: list = field(default_factory=list)  # what DescribeInstanceRefreshes lists, newest first
+    patch_seconds: int = 300  # what patching an instance launched during the run takes
+    missing_patches: int = 0  # what an instance launched during the run misses
+    launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
+    rebalancing: str | None = None  # the instance launched to rebalance the AZs, until it is InService
+    desired_moved_by_events: int = 0  # the desired capacity the scenario's fleet events added or took
 
     def __post_init__(self):
         if self.instance_refresh:
@@ -113,13 +122,27 @@ class ModelState:
     groups: dict[str, SimGroup]
     out_of_service: dict[str, set]
     max_out_of_service: dict[str, int]
+    fleet_moves: bool
+    serving: dict[str, set]
+    min_healthy: dict[str, int]
     invocations: "dict[tuple[str, str], Invocation]"
     commands: dict[str, list[str]]
     deregistered_images: list[str]
     deleted_snapshots: list[str]
     deleted_versions: set[tuple[str, int]]
     client_tokens: dict[str, tuple[dict, object]]
-    # what one mixin calls of another's: AwsModel.at, Ec2's launch template lookups
+    # what one mixin calls of another's: AwsModel.at, Ec2's launch template lookups, Auto Scaling's and
+    # Capacity's (capacity.py) lifecycle
     at: Callable[[float, Callable[..., Any]], None]
+    state_of: Callable[[SimInstance], Any]
+    set_lifecycle: Callable[[float, SimInstance, str], None]
+    track: Callable[[SimInstance], None]
+    settle: Callable[[float, str], None]
+    replace: Callable[[float, SimInstance, str], None]
+    launch_instances: Callable[..., list]
+    _reach_in_service: Callable[[float, Any, SimInstance], None]
+    _suspended: Callable[[Any, str], bool]
+    _launch_source: Callable[[Any], tuple[str, Any]]
+    _new_sizes: Callable[..., tuple[int, int, int]]
     _launch_template: Callable[[dict], Any]
     _template_version: Callable[[Any, Any], Any]

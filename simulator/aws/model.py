@@ -1,8 +1,9 @@
 """The hook's side of the fake AWS: which calls are answered here, throttling, and the record of every call.
 
 A call is answered by the method `_<service>_<Operation>` of one of the service mixins (autoscaling.py, ec2.py,
-elbv2.py, ssm.py) if there is one; moto answers the rest. The state they share (the simulated instances and
-groups, the virtual clock, moto's backends) is set up here.
+elbv2.py, ssm.py) if there is one; moto answers the rest. capacity.py holds what Auto Scaling does on its own
+while the fleet moves. The state they share (the simulated instances and groups, the virtual clock, moto's
+backends) is set up here.
 """
 
 import threading
@@ -10,6 +11,7 @@ import threading
 from moto.core.exceptions import ServiceException
 
 from .autoscaling import AutoScaling
+from .capacity import Capacity
 from .common import AwsError, SimGroup, SimInstance
 from .ec2 import Ec2
 from .elbv2 import Elbv2
@@ -27,7 +29,7 @@ THROTTLE_CODES = {
 CONTENDED = ("EnterStandby", "ExitStandby", "UpdateAutoScalingGroup")
 
 
-class AwsModel(AutoScaling, Ec2, Elbv2, Ssm):
+class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
     def __init__(self, clock, backends, log, emit, on_publish):
         self.clock = clock
         self.asg = backends["autoscaling"]
@@ -45,6 +47,10 @@ class AwsModel(AutoScaling, Ec2, Elbv2, Ssm):
         # Auto Scaling (autoscaling.py)
         self.out_of_service: dict[str, set] = {}
         self.max_out_of_service: dict[str, int] = {}
+        # Capacity (capacity.py)
+        self.fleet_moves = False  # the scenario has fleet events: Auto Scaling keeps capacity and balance
+        self.serving: dict[str, set] = {}  # group -> its instances InService and healthy in every target group
+        self.min_healthy: dict[str, int] = {}  # group -> the fewest of them at once, once counting started
         # Systems Manager (ssm.py)
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}

@@ -8,9 +8,9 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.ec2.models import ec2_backends
 
-from simulator.aws import IMAGE_SECONDS, AwsError, AwsModel, SimInstance
+from simulator.aws import IMAGE_SECONDS, AwsError, AwsModel, SimGroup, SimInstance
 from simulator.engine import Simulation
-from simulator.scenario import LAUNCH_SOURCES, ScenarioError, parse_scenario
+from simulator.scenario import LAUNCH_SOURCES, FleetEvent, ScenarioError, parse_scenario
 from simulator.stack import rate_seconds
 
 REGION = "us-east-1"
@@ -29,15 +29,22 @@ class FakeClock:
     def now(self) -> float:
         return self.t
 
+    def now_datetime(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.t)
+
     def call_later(self, delay, action):
         self.timers.append((self.t + delay, action))
 
     def advance(self, seconds):
-        self.t += seconds
-        for timer in sorted(self.timers, key=lambda timer: timer[0]):
-            if timer[0] <= self.t:
-                self.timers.remove(timer)
-                timer[1](timer[0])
+        """Run the timers due by then in time order (first set first), each at its own moment, so that a timer
+        set by one runs when it is due too."""
+        end = self.t + seconds
+        while due := [timer for timer in self.timers if timer[0] <= end]:
+            timer = min(due, key=lambda timer: timer[0])
+            self.timers.remove(timer)
+            self.t = max(self.t, timer[0])
+            timer[1](timer[0])
+        self.t = end
 
 
 class World:
@@ -452,6 +459,334 @@ def test_a_command_systems_manager_never_sent_cannot_be_cancelled(world):
     # When one is cancelled by an id SendCommand never returned
     # Then InvalidCommandId, as AWS answers
     refused("InvalidCommandId", world.call, "ssm", "CancelCommand", CommandId="11111111-2222-3333-4444-555555555555")
+
+
+# --- the fleet moving as Auto Scaling and EC2 move it (capacity.py) ---------------------------------------
+
+TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
+
+
+class MovingGroup:
+    """Group "web" of World's model, launched from a template across `azs` zones (instances spread evenly, all
+    InService and healthy in one target group), with fleet events on: what the simulator builds for a scenario
+    with events."""
+
+    def __init__(self, world, instances=4, azs=2, min_size=1, max_size=8, hook=0, warmup=60, delay=30):
+        self.world, self.model = world, world.model
+        world.aws.client("autoscaling").create_auto_scaling_group(
+            AutoScalingGroupName="web",
+            MinSize=min_size,
+            MaxSize=max_size,
+            DesiredCapacity=instances,
+            AvailabilityZones=[f"us-east-1{zone}" for zone in "abcdef"[:azs]],
+            LaunchTemplate={"LaunchTemplateId": world.template(), "Version": "$Latest"},
+        )
+        self.model.groups["web"] = SimGroup("web", [TARGET_GROUP], delay, warmup, launch_hook_seconds=hook)
+        self.model.spread("web")
+        for index, state in enumerate(self.model.asg.autoscaling_groups["web"].instance_states):
+            sim = SimInstance(state.instance.id, "web", index, targets={TARGET_GROUP: ("healthy", None)})
+            self.model.instances[sim.instance_id] = sim
+        self.model.fleet_moves = True
+        self.model.track_health()
+
+    def event(self, do, **fields):
+        self.model.fleet_event(self.world.clock.now(), FleetEvent(self.world.clock.now(), "web", do, **fields))
+
+    def call(self, operation, **params):
+        return self.world.call("autoscaling", operation, AutoScalingGroupName="web", **params)
+
+    def sim(self, index) -> SimInstance:
+        return next(s for s in self.model.instances.values() if s.index == index)
+
+    def state(self, index) -> str:
+        return self.model.state_of(self.sim(index)).lifecycle_state
+
+    def states(self) -> dict[int, str]:
+        return {s.index: self.model.state_of(s).lifecycle_state for s in self.model.instances.values()}
+
+    def zone(self, index) -> str:
+        return self.model.state_of(self.sim(index)).availability_zone[-1]
+
+    def described(self) -> dict:
+        group = self.world.describe_group()
+        return {
+            "desired": group["DesiredCapacity"],
+            "instances": {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]},
+        }
+
+
+@pytest.mark.parametrize(("count", "max_size", "desired"), [(1, 8, 5), (3, 8, 7), (5, 6, 6)])
+def test_a_scale_out_launches_up_to_max_size_and_they_come_into_service(world, count, max_size, desired):
+    # Given a group of 4 across two zones
+    web = MovingGroup(world, max_size=max_size)
+    # When it scales out by count
+    web.event("scale_out", count=count)
+    # Then the desired capacity rises, never above MaxSize, and the new instances are Pending, spread evenly
+    assert web.described()["desired"] == desired
+    launched = list(range(4, desired))
+    assert [web.state(i) for i in launched] == ["Pending"] * len(launched)
+    assert [web.zone(i) for i in launched] == ["a", "b", "a", "b"][: len(launched)]
+    assert all(web.sim(i).launched_during_run and web.sim(i).patches["missing"] == 0 for i in launched)
+    # and InService 10 s later, healthy after the warm-up
+    world.clock.advance(10)
+    assert [web.state(i) for i in launched] == ["InService"] * len(launched)
+    assert {web.sim(i).targets[TARGET_GROUP][0] for i in launched} == {"initial"}
+    world.clock.advance(60)
+    assert {web.sim(i).targets[TARGET_GROUP][0] for i in launched} == {"healthy"}
+    assert world.model.min_healthy["web"] == 4  # the new ones never counted before they were healthy
+
+
+@pytest.mark.parametrize("hook", [5, 30, 600])
+def test_a_launch_lifecycle_hook_holds_a_new_instance_in_pending_wait(world, hook):
+    # Given a group with a launch lifecycle hook of `hook` seconds
+    web = MovingGroup(world, hook=hook)
+    # When it scales out by one
+    web.event("scale_out", count=1)
+    # Then the instance is Pending, Pending:Wait for the hook's time, Pending:Proceed, then InService
+    seen = []
+    for step in (10, hook - 1, 1, 1):
+        seen.append(web.state(4))
+        world.clock.advance(step)
+    seen.append(web.state(4))
+    assert seen == ["Pending", "Pending:Wait", "Pending:Wait", "Pending:Proceed", "InService"]
+    assert f"Pending:Wait (launch lifecycle hook, {hook} s)" in world.timeline
+
+
+def test_a_scale_in_terminates_by_the_default_termination_policy_never_standby_or_protected(world):
+    # Given 6 instances over zones a,b,a,b,a,b; 0 protected from scale in, 2 in Standby (both in zone a)
+    web = MovingGroup(world, instances=6, min_size=1)
+    world.model.state_of(web.sim(0)).protected_from_scale_in = True
+    web.call("EnterStandby", InstanceIds=[web.sim(2).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    assert web.state(2) == "Standby"
+    # When it scales in by 3
+    web.event("scale_in", count=3)
+    # Then the desired capacity falls by 3 and Auto Scaling picks zone b (the most instances) first, then
+    # alternates; in zone a only 4 may go (0 is protected, 2 in Standby)
+    assert web.described()["desired"] == 2
+    assert {i for i, state in web.states().items() if state == "Terminating"} == {1, 3, 4}
+    # and they leave the group once their targets have drained
+    world.clock.advance(30)
+    assert web.states() == {
+        0: "InService",
+        1: "Terminated",
+        2: "Standby",
+        3: "Terminated",
+        4: "Terminated",
+        5: "InService",
+    }
+    assert sorted(web.described()["instances"].values()) == ["InService", "InService", "Standby"]
+    assert world.call("autoscaling", "DescribeAutoScalingInstances", InstanceIds=[web.sim(1).instance_id]) == {
+        "AutoScalingInstances": []
+    }
+
+
+@pytest.mark.parametrize(("count", "min_size", "desired"), [(1, 1, 3), (3, 2, 2), (4, 0, 0)])
+def test_a_scale_in_never_goes_below_min_size(world, count, min_size, desired):
+    # Given a group of 4 with MinSize min_size
+    web = MovingGroup(world, min_size=min_size)
+    # When it scales in by count
+    web.event("scale_in", count=count)
+    # Then the desired capacity falls by count, never below MinSize, and as many instances terminate
+    assert web.described()["desired"] == desired
+    assert list(web.states().values()).count("Terminating") == 4 - desired
+
+
+@pytest.mark.parametrize(
+    ("indexes", "refusal"),
+    [
+        ([3, 0], None),
+        ([1], None),
+        ([2], "scale_in [2] refused: instance 2 is Standby"),
+        ([0, 9], "scale_in [0, 9] refused: no instance 9 launched yet"),
+        ([1, 3, 0], "scale_in [1, 3, 0] refused: desired capacity 3 - 3 would fall below MinSize 1"),
+    ],
+)
+def test_a_scale_in_of_chosen_instances_terminates_them_or_is_refused_whole(world, indexes, refusal):
+    # Given a group of 4, instance 2 in Standby (desired capacity 3)
+    web = MovingGroup(world)
+    web.call("EnterStandby", InstanceIds=[web.sim(2).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    # When it scales in these instances
+    web.event("scale_in", count=len(indexes), indexes=indexes)
+    # Then exactly those terminate, the desired capacity falls by as many; or nothing happens, logged
+    terminating = {i for i, state in web.states().items() if state == "Terminating"}
+    if refusal:
+        assert (terminating, web.described()["desired"], world.timeline[-1]) == (set(), 3, refusal)
+    else:
+        assert (terminating, web.described()["desired"]) == (set(indexes), 3 - len(indexes))
+
+
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_an_instance_ec2_terminates_leaves_the_group_and_is_replaced(world, index):
+    # Given a group of 4 over zones a,b,a,b
+    web = MovingGroup(world)
+    # When EC2 terminates one of its InService instances
+    web.event("terminate", index=index)
+    # Then it is Terminating and a replacement is launched in its zone at once (the desired capacity stays)
+    assert (web.state(index), web.state(4), web.zone(4)) == ("Terminating", "Pending", web.zone(index))
+    assert (
+        world.ec2.describe_instances(InstanceIds=[web.sim(index).instance_id])["Reservations"][0]["Instances"][0][
+            "State"
+        ]["Name"]
+        == "terminated"
+    )
+    world.clock.advance(30)
+    assert web.state(index) == "Terminated"
+    assert web.sim(index).instance_id not in web.described()["instances"]
+    assert web.described()["desired"] == 4
+    world.clock.advance(60)
+    assert world.model.min_healthy["web"] == 3
+
+
+def test_an_instance_terminated_in_standby_stays_listed_and_is_replaced_only_once_back_in_service(world):
+    # Given a group of 4, instance 1 in Standby (desired capacity 3)
+    web = MovingGroup(world)
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    # When EC2 terminates it
+    web.event("terminate", index=1)
+    # Then Auto Scaling, which does not health-check Standby instances, still lists it in Standby, Healthy, and
+    # launches nothing: the capacity EnterStandby took stays lost
+    world.clock.advance(600)
+    assert web.described() == {
+        "desired": 3,
+        "instances": {**{web.sim(i).instance_id: "InService" for i in (0, 2, 3)}, web.sim(1).instance_id: "Standby"},
+    }
+    assert world.model.state_of(web.sim(1)).health_status == "Healthy"
+    # When it is returned to service
+    web.call("ExitStandby", InstanceIds=[web.sim(1).instance_id])
+    world.clock.advance(10)
+    # Then it is found terminated and replaced: the desired capacity ExitStandby restored is kept
+    assert (web.state(1), web.state(4), web.described()["desired"]) == ("Terminating", "Pending", 4)
+    assert "Terminating (found terminated when it returned to service)" in world.timeline
+
+
+def test_an_unhealthy_target_gets_its_instance_replaced_unless_in_standby_or_replacement_is_suspended(world):
+    # Given a group of 4, instance 2 in Standby
+    web = MovingGroup(world)
+    web.call("EnterStandby", InstanceIds=[web.sim(2).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    # When the load balancer finds instance 0's target unhealthy, and instance 2's
+    web.event("unhealthy", index=0)
+    web.event("unhealthy", index=2)
+    # Then 0 is marked Unhealthy, terminated and replaced; 2, in Standby, is not health-checked
+    assert (web.state(0), world.model.state_of(web.sim(0)).health_status, web.state(4)) == (
+        "Terminating",
+        "Unhealthy",
+        "Pending",
+    )
+    assert (web.state(2), world.timeline[-1]) == (
+        "Standby",
+        "unhealthy ignored: Standby instances are not health-checked",
+    )
+    # When ReplaceUnhealthy is suspended and instance 1's target turns unhealthy
+    web.call("SuspendProcesses", ScalingProcesses=["ReplaceUnhealthy"])
+    web.event("unhealthy", index=1)
+    # Then it stays InService, its target unhealthy
+    assert (web.state(1), web.sim(1).targets[TARGET_GROUP][0]) == ("InService", "unhealthy")
+    assert world.model.min_healthy["web"] == 1  # 3 and 4 is Pending
+
+
+@pytest.mark.parametrize(
+    ("sizes", "after", "launched", "terminated"),
+    [
+        ({"desired": 6}, (1, 8, 6), 2, 0),
+        ({"min_size": 6}, (6, 8, 6), 2, 0),  # a new MinSize above the desired capacity raises it
+        ({"max_size": 3}, (1, 3, 3), 0, 1),  # a new MaxSize below it lowers it
+        ({"min_size": 2, "max_size": 5, "desired": 2}, (2, 5, 2), 0, 2),
+        ({"desired": 9}, None, 0, 0),
+        ({"min_size": 9}, None, 0, 0),  # above MaxSize 8
+        ({"max_size": 3, "desired": 4}, None, 0, 0),
+    ],
+)
+def test_a_person_updating_the_group_gets_update_auto_scaling_groups_rules(world, sizes, after, launched, terminated):
+    # Given a group of 4, MinSize 1, MaxSize 8
+    web = MovingGroup(world)
+    # When a person sets these sizes
+    web.event("set_size", **sizes)
+    # Then they apply by UpdateAutoScalingGroup's rules and the group launches or terminates to match; or the
+    # update is refused (ValidationError), logged, and nothing changes
+    group = world.describe_group()
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (after or (1, 8, 4))
+    assert list(web.states().values()).count("Pending") == launched
+    assert list(web.states().values()).count("Terminating") == terminated
+    if after is None:
+        assert world.timeline[-1].startswith("set_size refused: ValidationError: Desired capacity:")
+
+
+@pytest.mark.parametrize(("params", "desired"), [({"MinSize": 5}, 5), ({"MaxSize": 2}, 2), ({"MinSize": 2}, 4)])
+def test_update_auto_scaling_group_sets_the_desired_capacity_a_new_min_or_max_size_implies(world, params, desired):
+    # Given a group of 4 (MinSize 1, MaxSize 8)
+    MovingGroup(world)
+    # When the run updates MinSize or MaxSize alone
+    world.call("autoscaling", "UpdateAutoScalingGroup", AutoScalingGroupName="web", **params)
+    # Then the desired capacity follows when the new size leaves it outside, as AWS does
+    assert world.describe_group()["DesiredCapacity"] == desired
+
+
+def test_az_rebalancing_launches_in_the_short_zone_first_then_terminates_in_the_long_one(world):
+    # Given 3 instances over zones a,b,a
+    web = MovingGroup(world, instances=3)
+    # When instance 1 (zone b's only one) enters Standby: a has 2 InService, b none
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+    # Then Auto Scaling launches in zone b first
+    assert (web.state(3), web.zone(3), web.state(0), web.state(2)) == ("Pending", "b", "InService", "InService")
+    # and, once the new one is InService, terminates one in zone a (the earliest launched of the equal ones)
+    world.clock.advance(10)
+    assert (web.state(3), web.state(0), web.state(2)) == ("InService", "Terminating", "InService")
+    world.clock.advance(30)
+    assert web.described()["desired"] == 2
+    assert sorted(web.zone(i) for i, state in web.states().items() if state == "InService") == ["a", "b"]
+    assert world.model.min_healthy["web"] == 1
+
+
+def test_no_az_rebalancing_while_az_rebalance_is_suspended_until_it_is_resumed(world):
+    # Given 3 instances over zones a,b,a, AZRebalance suspended (as DescribeAutoScalingGroups shows)
+    web = MovingGroup(world, instances=3)
+    web.call("SuspendProcesses", ScalingProcesses=["AZRebalance"])
+    web.call("SuspendProcesses", ScalingProcesses=["AlarmNotification"])
+    assert [p["ProcessName"] for p in world.describe_group()["SuspendedProcesses"]] == [
+        "AZRebalance",
+        "AlarmNotification",
+    ]
+    # When instance 1 (zone b's only one) enters Standby
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(600)
+    # Then nothing is launched or terminated
+    assert web.states() == {0: "InService", 1: "Standby", 2: "InService"}
+    # When AZRebalance is resumed
+    web.call("ResumeProcesses", ScalingProcesses=["AZRebalance"])
+    # Then the group rebalances
+    assert (web.state(3), web.zone(3)) == ("Pending", "b")
+    assert [p["ProcessName"] for p in world.describe_group()["SuspendedProcesses"]] == ["AlarmNotification"]
+
+
+def test_a_process_auto_scaling_does_not_know_cannot_be_suspended(world):
+    # Given a group
+    MovingGroup(world)
+    # When a process that does not exist is suspended
+    # Then ValidationError, and nothing is suspended
+    refused(
+        "ValidationError",
+        world.call,
+        "autoscaling",
+        "SuspendProcesses",
+        AutoScalingGroupName="web",
+        ScalingProcesses=["Rebalance"],
+    )
+    assert world.describe_group()["SuspendedProcesses"] == []
+
+
+def test_without_fleet_events_nothing_is_rebalanced_or_replaced(world):
+    # Given 3 instances over zones a,b,a in a scenario without fleet events
+    web = MovingGroup(world, instances=3)
+    world.model.fleet_moves = False
+    # When instance 1 enters Standby without decrementing the desired capacity
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=False)
+    world.clock.advance(600)
+    # Then the fleet stays as it is
+    assert web.states() == {0: "InService", 1: "Standby", 2: "InService"}
 
 
 # --- a whole simulation: the fleet's launch sources, earlier images, the scale-out and the report ----------------
