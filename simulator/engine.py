@@ -47,7 +47,8 @@ EVENT_DELIVERY_SECONDS = 1  # EventBridge delivers an AWS event to its targets w
 # function's dead-letter queue: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
 ASYNC_RETRY_DELAYS = (60, 120)
 SIMULATED_WEBHOOK = "https://hooks.slack.com/services/T0SIMULATED/B0SIMULATED/simulatedwebhooksecret"
-MISSING_PATCHES = 6  # what a non-compliant simulated instance misses
+MISSING_PATCHES = 6  # what a non-compliant simulated instance misses (and an instance launched during the run)
+FLEET_SETTLE_SECONDS = 3600  # how long the fleet is followed after its last event, when that is after the run
 DEAD_RUN = "run-that-died"  # the run a scenario's stale_standby instance was left by
 MACHINE_NAME = "rolling-patch"  # the simulated state machine's name
 STACK_NAME = "autopatch"  # what AWS::StackName resolves to
@@ -140,6 +141,7 @@ class Simulation:
                 }
                 self.model = AwsModel(self.clock, backends, self._log, self.emit, self._deliver_to_subscribers)
                 refs, attributes = self._build_fleet()
+                self.model.track_health()
                 self._load_functions(refs, attributes)
                 self._leave_earlier_images(os.environ["STACK_NAME"])
                 machine_arn = self._create_state_machine(refs, attributes)
@@ -161,9 +163,15 @@ class Simulation:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 if self.scenario.crash_at is not None:
                     self.clock.call_later(self.scenario.crash_at, lambda _t: self._crash(executions[0]))
+                self.model.fleet_moves = bool(self.scenario.events)
+                for event in self.scenario.events:
+                    self.model.at(event.at, lambda t, e=event: self.model.fleet_event(t, e))
                 self.clock.run(LIMIT_SECONDS)
                 self._schedules_on = False  # the run is over: what the rules would invoke now is no part of it
                 self.clock.run_timers(within=60)  # deliveries still on their way (SNS to its subscribers)
+                if self.scenario.events:  # fleet events after the run's end, and what they set off
+                    last = self.scenario.events[-1].at
+                    self.clock.run_timers(within=last - self.clock.elapsed() + FLEET_SETTLE_SECONDS)
                 self._scale_out()
                 report = self._report(executions)
         finally:
@@ -204,7 +212,7 @@ class Simulation:
             boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name=secret, SecretString=json.dumps({"url": SIMULATED_WEBHOOK})
             )
-        network = fleet.create_network(ec2, REGION)
+        network = fleet.create_network(ec2, REGION, max(spec.azs for spec in self.scenario.groups))
         # the first of moto's Amazon images, as DescribeImages lists them, without serializing them all
         image = self.model.ec2.describe_images(owners=["amazon"])[0].id
         opt_in_value = self.stack.parameters["OptInTagValue"]
@@ -232,7 +240,7 @@ class Simulation:
             group = fleet.create_group(
                 asg,
                 spec.name,
-                network,
+                fleet.Network(network.vpc_id, network.subnet_ids[: spec.azs]),
                 launch_source,
                 min_size=spec.min_size,
                 max_size=spec.max_size,
@@ -251,7 +259,11 @@ class Simulation:
                 spec.warmup_seconds,
                 spec.alarm,
                 spec.instance_refresh,
+                patch_seconds=spec.patch_seconds,
+                missing_patches=MISSING_PATCHES,
+                launch_hook_seconds=spec.launch_hook_seconds,
             )
+            self.model.spread(spec.name)
             for index, instance in enumerate(group["Instances"]):
                 faults = spec.faults.get(index, set())
                 sim = SimInstance(

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 OPT_IN_TAG_KEY = "AutoPatch"
-SUBNET_CIDRS = ("10.0.0.0/20", "10.0.16.0/20")
 INSTANCE_TYPE = "t3.micro"
 
 
@@ -20,12 +19,14 @@ class Network:
     subnet_ids: list[str]
 
 
-def create_network(ec2, region: str) -> Network:
-    """A VPC with one subnet in each of the region's first two availability zones."""
+def create_network(ec2, region: str, zones: int = 2) -> Network:
+    """A VPC with one subnet (a /20) in each of the region's first `zones` availability zones (a, b, ...)."""
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet_ids = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"{region}{zone}")["Subnet"]["SubnetId"]
-        for cidr, zone in zip(SUBNET_CIDRS, "ab", strict=True)
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{16 * n}.0/20", AvailabilityZone=f"{region}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in enumerate("abcdef"[:zones])
     ]
     return Network(vpc_id, subnet_ids)
 

@@ -136,7 +136,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
     ):
         tags.update({t["ResourceId"]: t["Value"] for t in page["Tags"]})
     instances = []
-    for inst in sim.instance_order:
+    order = {spec.name: n for n, spec in enumerate(sim.scenario.groups)}
+    # every instance that was in a group during the run: by group, then launch order
+    for inst in sorted(sim.model.instances.values(), key=lambda i: (order[i.group], i.index)):
         health = sorted({state for state, _ in inst.targets.values()})
         instances.append(
             {
@@ -149,6 +151,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "tag": tags.get(inst.instance_id),
                 "lifecycle_state": sim._lifecycle(inst),
                 "health": ",".join(health) if health else "not load balanced",
+                "launched_during_run": inst.launched_during_run,
             }
         )
     groups = []
@@ -164,6 +167,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "image_id": sim.model.launch_image(spec.name),
                 "launch_template": _launch_template(group),
                 "scaled_out": sim.scaled_out[spec.name],
+                "suspended_processes": [p["ProcessName"] for p in group["SuspendedProcesses"]],
+                "min_healthy": sim.model.min_healthy[spec.name],
+                "desired_moved_by_events": sim.model.groups[spec.name].desired_moved_by_events,
             }
         )
     calls = sim.model.api_calls

@@ -41,6 +41,15 @@ SCALING_PROCESSES = (
 # What CreateAutoScalingGroup accepts as AutoScalingGroupName (botocore's XmlStringMaxLen255): 1 to 255
 # characters, none of them a control character other than tab, CR and LF, nor a lone surrogate.
 GROUP_NAME_MAX = 255
+MAX_AZS = 6  # us-east-1a to us-east-1f
+# What each fleet event (top-level "events") takes besides "at", "group" and "do": required, then optional.
+EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "scale_out": (("count",), ()),
+    "scale_in": (("count",), ("indexes",)),
+    "terminate": (("index",), ()),
+    "unhealthy": (("index",), ()),
+    "set_size": ((), ("min_size", "max_size", "desired")),
+}
 _GROUP_NAME_CHARACTERS = re.compile("[\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\r\n\t]*")
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.json"
 
@@ -70,10 +79,27 @@ class GroupSpec:
     scale_out_after: int = 0  # instances the group launches once the run has ended
     previous_bakes: int = 0  # images an earlier run of the stack made of the group
     foreign_images: int = 0  # images of the group made by someone else (tagged AutoPatchGroup only)
+    azs: int = 2  # Availability Zones, the instances spread evenly across them
+    launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
 
     def __post_init__(self):
         if self.max_size is None:
             self.max_size = max(self.instances * 2, 1)
+
+
+@dataclass
+class FleetEvent:
+    """Something that moves the fleet at a virtual moment: Auto Scaling, EC2 or a person (format in the README)."""
+
+    at: float
+    group: str
+    do: str
+    count: int = 0
+    index: int = 0
+    indexes: list[int] = field(default_factory=list)
+    min_size: int | None = None
+    max_size: int | None = None
+    desired: int | None = None
 
 
 @dataclass
@@ -86,6 +112,7 @@ class Scenario:
     stop_at: float | None = None  # virtual seconds after the start at which the run is stopped by hand
     crash_at: float | None = None  # virtual seconds after the start at which the run crashes (an uncaught error)
     also_start_at: float | None = None  # virtual seconds after the start at which the also_start runs start
+    events: list[FleetEvent] = field(default_factory=list)  # in the order they happen
 
 
 _GROUP_FIELDS: dict[str, type[Any]] = {
@@ -108,6 +135,8 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "scale_out_after": int,
     "previous_bakes": int,
     "foreign_images": int,
+    "azs": int,
+    "launch_hook_seconds": int,
 }
 
 
@@ -132,6 +161,7 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
         "parameters",
         "stop_at",
         "crash_at",
+        "events",
     }
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
@@ -158,7 +188,8 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
         moments[key] = value
     if moments["also_start_at"] is not None and not also_start:
         raise ScenarioError("also_start_at needs also_start: the inputs to start then")
-    return Scenario(specs, run_input, name, also_start, parameters, **moments)
+    events = _events(raw.get("events", []), {spec.name: spec for spec in specs})
+    return Scenario(specs, run_input, name, also_start, parameters, **moments, events=events)
 
 
 def _group(raw, n) -> GroupSpec:
@@ -193,6 +224,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}: instances must lie between min_size and max_size")
     if spec.instances + spec.scale_out_after > spec.max_size:
         raise ScenarioError(f"{where}: instances + scale_out_after must not exceed max_size")
+    if not 1 <= spec.azs <= MAX_AZS:
+        raise ScenarioError(f"{where}.azs must be 1 to {MAX_AZS} Availability Zones")
     if spec.launch not in LAUNCH_SOURCES:
         raise ScenarioError(
             f"{where}.launch: unknown launch source {spec.launch!r}; known: {', '.join(LAUNCH_SOURCES)}"
@@ -208,3 +241,83 @@ def _group(raw, n) -> GroupSpec:
                 raise ScenarioError(f"{where}.faults[{index}]: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         spec.faults[int(index)] = set(faults)
     return spec
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _events(raw, groups: dict[str, GroupSpec]) -> list[FleetEvent]:
+    """The fleet events, in the order they happen (by "at", then as listed)."""
+    if not isinstance(raw, list):
+        raise ScenarioError("events must be a list of fleet events (objects)")
+    placed = sorted(
+        enumerate(_event(item, f"events[{n}]", groups) for n, item in enumerate(raw)), key=lambda p: p[1].at
+    )
+    events = [event for _, event in placed]  # sorted stably: events at the same moment keep their order
+    for k, (n, event) in enumerate(placed):
+        _check_index(event, events[:k], groups[event.group], f"events[{n}]")
+    return events
+
+
+def _event(raw, where: str, groups: dict[str, GroupSpec]) -> FleetEvent:
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where} must be an object")
+    at = raw.get("at")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+        raise ScenarioError(f"{where}.at must be a number of virtual seconds from the start (not negative)")
+    if raw.get("group") not in groups:
+        raise ScenarioError(f"{where}.group must name one of the scenario's groups")
+    do = raw.get("do")
+    if do not in EVENT_FIELDS:
+        raise ScenarioError(f"{where}.do: unknown action {do!r}; known: {', '.join(EVENT_FIELDS)}")
+    required, optional = EVENT_FIELDS[do]
+    unknown = sorted(set(raw) - {"at", "group", "do", *required, *optional})
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field {unknown[0]!r} for {do}")
+    missing = [key for key in required if key not in raw]
+    if missing or (do == "set_size" and not set(raw) & set(optional)):
+        raise ScenarioError(f"{where}: {do} needs {missing[0] if missing else 'min_size, max_size or desired'}")
+    for key in ("count", "index", "min_size", "max_size", "desired"):
+        if key in raw and (not _is_int(raw[key]) or raw[key] < (1 if key == "count" else 0)):
+            raise ScenarioError(f"{where}.{key} must be an integer of at least {1 if key == 'count' else 0}")
+    event = FleetEvent(**raw)
+    if "indexes" in raw:
+        indexes = raw["indexes"]
+        if not isinstance(indexes, list) or not all(_is_int(i) and i >= 0 for i in indexes):
+            raise ScenarioError(f"{where}.indexes must list instance indexes")
+        if len(set(indexes)) != len(indexes) or len(indexes) != event.count:
+            raise ScenarioError(f"{where}.indexes must name count different instances")
+    if do == "unhealthy" and not groups[event.group].load_balanced:
+        raise ScenarioError(f"{where}: unhealthy needs a load-balanced group (its target turns unhealthy)")
+    if do == "set_size":
+        _check_sizes(event, where)
+    return event
+
+
+def _check_sizes(event: FleetEvent, where: str) -> None:
+    """What UpdateAutoScalingGroup refuses whatever the group's sizes: MinSize above MaxSize, a desired capacity
+    outside the ones given."""
+    low = event.min_size if event.min_size is not None else 0
+    high = event.max_size if event.max_size is not None else float("inf")
+    desired = event.desired if event.desired is not None else low
+    if not low <= desired <= high or low > high:
+        raise ScenarioError(f"{where}: set_size must keep min_size <= desired <= max_size, as AWS requires")
+
+
+def _check_index(event: FleetEvent, earlier: list[FleetEvent], spec: GroupSpec, where: str) -> None:
+    """An index the group cannot have launched by then is refused, where that is known: when the group cannot
+    rebalance its zones (one zone, or AZRebalance suspended), only its earlier events launch instances."""
+    indexes = event.indexes or ([event.index] if event.do in ("terminate", "unhealthy") else [])
+    if not indexes or (spec.azs > 1 and "AZRebalance" not in spec.suspended_processes):
+        return
+    assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
+    launches = {"scale_out": lambda e: e.count, "terminate": lambda e: 1, "unhealthy": lambda e: 1}
+    bound = spec.instances + sum(
+        launches[e.do](e) if e.do in launches else spec.max_size if e.do == "set_size" else 0
+        for e in earlier
+        if e.group == spec.name
+    )
+    beyond = [i for i in indexes if i >= bound]
+    if beyond:
+        raise ScenarioError(f"{where}: index {beyond[0]} of {spec.name} cannot have been launched by then")

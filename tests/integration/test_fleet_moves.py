@@ -1,0 +1,82 @@
+"""The fleet moving under a run, as AWS moves it: the scenario's fleet events applied at their moments, what Auto
+Scaling does after each, and how the report shows it (the run is a DryRun: the product's handling of a moving
+fleet is not what these show)."""
+
+import pytest
+from simulation_checks import simulate
+
+pytestmark = pytest.mark.simulation
+
+
+def entries(report, text):
+    return [(e["t"], e["group"], e["text"]) for e in report["timeline"] if text in e["text"]]
+
+
+@pytest.mark.parametrize(("early", "late"), [(20, 700), (300, 1500)])
+def test_fleet_events_are_applied_at_their_moments_and_the_report_lists_every_instance(early, late):
+    # Given two groups, web over two zones with a launch hook, api over three zones with AZRebalance suspended,
+    # and fleet events at `early` and `late` virtual seconds (after the DryRun itself has ended)
+    scenario = {
+        "groups": [
+            {"name": "web", "instances": 4, "min_size": 2, "max_size": 6, "launch_hook_seconds": 40},
+            {"name": "api", "instances": 3, "max_size": 5, "azs": 3, "suspended_processes": ["AZRebalance"]},
+        ],
+        "input": {"DryRun": True},
+        "events": [
+            {"at": early, "group": "web", "do": "scale_out", "count": 1},
+            {"at": early, "group": "api", "do": "terminate", "index": 1},
+            {"at": late, "group": "web", "do": "scale_in", "count": 1, "indexes": [0]},
+            {"at": late, "group": "api", "do": "set_size", "max_size": 2},
+            {"at": late + 1, "group": "web", "do": "set_size", "min_size": 9},
+        ],
+    }
+
+    # When the run is simulated
+    report = simulate(scenario)
+
+    # Then each event is logged at its moment, and what Auto Scaling did after it follows
+    assert report["status"] == "SUCCEEDED"
+    assert entries(report, "scale_out 1") == [(early, "web", "scale_out 1: desired 4 -> 5")]
+    web, api = report["groups"]
+    launched = [i for i in report["instances"] if i["launched_during_run"]]
+    assert [(i["group"], i["index"]) for i in launched] == [("web", 4), ("api", 3)]
+    web_new = launched[0]["instance_id"]
+    new_states = [(e["t"], e["text"].split(" (")[0]) for e in report["timeline"] if e["instance"] == web_new]
+    assert new_states == [
+        (early, "Pending"),
+        (early + 10, "Pending:Wait"),
+        (early + 50, "Pending:Proceed"),
+        (early + 51, "InService"),
+        (early + 111, "healthy in its target groups"),
+    ]
+    # api's instance 1 went when EC2 terminated it (its target draining for 30 s), and was replaced at once
+    api_gone = report["instances"][6]
+    assert (api_gone["index"], api_gone["lifecycle_state"], api_gone["health"]) == (1, "Terminated", "unused")
+    assert [(e["t"], e["text"]) for e in report["timeline"] if e["instance"] == api_gone["instance_id"]] == [
+        (early, "Terminating (EC2 terminated it)"),
+        (early + 30, "Terminated (no longer in the group)"),
+    ]
+    # web's chosen instance 0 went, its capacity with it; MaxSize 2 below api's desired capacity lowered it, and
+    # Auto Scaling terminated one more; MinSize 9 above web's MaxSize was refused
+    assert report["instances"][0]["lifecycle_state"] == "Terminated"
+    assert (web["desired"], web["min_size"], web["max_size"], web["desired_moved_by_events"]) == (4, 2, 6, 0)
+    assert (api["desired"], api["max_size"], api["desired_moved_by_events"]) == (2, 2, -1)
+    assert [i["lifecycle_state"] for i in report["instances"]] == [
+        *("Terminated", "InService", "InService", "InService", "InService"),  # web: 0 went, 4 launched
+        *("Terminated", "Terminated", "InService", "InService"),  # api: 0 by the lower MaxSize, 1 by EC2
+    ]
+    assert entries(report, "set_size refused") == [
+        (
+            late + 1,
+            "web",
+            "set_size refused: ValidationError: Desired capacity:9 must be between the specified min size:9 and "
+            "max size:6",
+        )
+    ]
+    # every instance that was in a group is listed, by group then launch order
+    assert [(i["group"], i["index"]) for i in report["instances"]] == [("web", n) for n in range(5)] + [
+        ("api", n) for n in range(4)
+    ]
+    # the fewest serving at once: web 4 (the new one was healthy before 0 went), api 2
+    assert (web["min_healthy"], api["min_healthy"]) == (4, 2)
+    assert (web["suspended_processes"], api["suspended_processes"]) == ([], ["AZRebalance"])
