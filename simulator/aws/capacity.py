@@ -54,8 +54,12 @@ class Capacity(ModelState):
         """The group's instances, spread evenly across its Availability Zones in launch order."""
         group = self.asg.autoscaling_groups[group_name]
         for n, state in enumerate(group.instance_states):
-            zone = group.availability_zones[n % len(group.availability_zones)]
-            state.availability_zone = state.instance.placement.zone = zone
+            self._place(state, group.availability_zones[n % len(group.availability_zones)])
+
+    @staticmethod
+    def _place(state, zone: str) -> None:
+        """The instance in this zone (its subnet stays moto's: the group's first)."""
+        state.availability_zone = state.instance.placement.zone = zone
 
     # health: the fewest InService instances healthy in every target group at once, by group ----------------
     def track_health(self) -> None:
@@ -211,7 +215,7 @@ class Capacity(ModelState):
         if not states:
             return None
         state, sim_group = states[0], self.groups[group.name]
-        state.availability_zone = state.instance.placement.zone = zone
+        self._place(state, zone)
         sim = SimInstance(
             state.instance.id,
             group.name,

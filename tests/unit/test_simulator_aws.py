@@ -8,6 +8,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.ec2.models import ec2_backends
 
+from simulator import fleet
 from simulator.aws import IMAGE_SECONDS, AwsError, AwsModel, SimGroup, SimInstance
 from simulator.engine import Simulation
 from simulator.scenario import LAUNCH_SOURCES, FleetEvent, ScenarioError, parse_scenario
@@ -513,6 +514,31 @@ class MovingGroup:
             "desired": group["DesiredCapacity"],
             "instances": {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]},
         }
+
+
+@pytest.mark.parametrize(("zones", "instances"), [(1, 3), (2, 4), (3, 5)])
+def test_instances_spread_evenly_over_the_zones_in_launch_order(world, zones, instances):
+    # Given a group over a subnet in each of `zones` zones
+    network = fleet.create_network(world.ec2, REGION, zones)
+    world.aws.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        MinSize=1,
+        MaxSize=8,
+        DesiredCapacity=instances,
+        VPCZoneIdentifier=",".join(network.subnet_ids),
+        LaunchTemplate={"LaunchTemplateId": world.template(), "Version": "$Latest"},
+    )
+    # When the simulator spreads its instances
+    world.model.spread("web")
+    # Then they go round the zones in launch order, as Auto Scaling and EC2 describe them
+    group = world.describe_group()["Instances"]
+    described = {
+        i["InstanceId"]: i["Placement"]["AvailabilityZone"]
+        for r in world.ec2.describe_instances(InstanceIds=[i["InstanceId"] for i in group])["Reservations"]
+        for i in r["Instances"]
+    }
+    expected = [f"us-east-1{'abc'[n % zones]}" for n in range(instances)]
+    assert [i["AvailabilityZone"] for i in group] == [described[i["InstanceId"]] for i in group] == expected
 
 
 @pytest.mark.parametrize(("count", "max_size", "desired"), [(1, 8, 5), (3, 8, 7), (5, 6, 6)])
