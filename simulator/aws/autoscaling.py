@@ -11,7 +11,8 @@ deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the
 UpdateAutoScalingGroup: MinSize <= DesiredCapacity <= MaxSize, else ValidationError; a new MinSize above the
 desired capacity, or a new MaxSize below it, given without a DesiredCapacity, sets the desired capacity to it.
 SuspendProcesses/ResumeProcesses keep the group's suspended processes (all of them when none is named; a name
-Auto Scaling does not know is a ValidationError): https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html
+Auto Scaling does not know is a ValidationError); while Launch is suspended, no instance leaves Standby:
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html
 """
 
 import copy
@@ -296,6 +297,10 @@ class AutoScaling(ModelState):
             group, state = self._state(name, instance_id)
             if state.lifecycle_state != "Standby":
                 raise AwsError("ValidationError", f"The instance {instance_id} is not in Standby.")
+            if self._suspended(group, "Launch"):  # wording not confirmed against AWS; the rule is
+                raise AwsError(
+                    "ValidationError", f"The instance {instance_id} cannot leave Standby: Launch is suspended."
+                )
             before = group.desired_capacity
             group.desired_capacity += 1
             self.set_lifecycle(self.clock.now(), self.instances[instance_id], "Pending")

@@ -804,6 +804,21 @@ def test_a_process_auto_scaling_does_not_know_cannot_be_suspended(world):
     assert world.describe_group()["SuspendedProcesses"] == []
 
 
+def test_no_instance_leaves_standby_while_launch_is_suspended(world):
+    # Given instance 1 in Standby, then Launch suspended
+    web = MovingGroup(world)
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    web.call("SuspendProcesses", ScalingProcesses=["Launch"])
+    # When it is returned to service
+    # Then it is refused and stays in Standby; once Launch is resumed, it may
+    refused("ValidationError", web.call, "ExitStandby", InstanceIds=[web.sim(1).instance_id])
+    assert (web.state(1), web.described()["desired"]) == ("Standby", 3)
+    web.call("ResumeProcesses", ScalingProcesses=["Launch"])
+    web.call("ExitStandby", InstanceIds=[web.sim(1).instance_id])
+    assert (web.state(1), web.described()["desired"]) == ("Pending", 4)
+
+
 def test_without_fleet_events_nothing_is_rebalanced_or_replaced(world):
     # Given 3 instances over zones a,b,a in a scenario without fleet events
     web = MovingGroup(world, instances=3)
