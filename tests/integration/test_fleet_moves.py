@@ -80,3 +80,33 @@ def test_fleet_events_are_applied_at_their_moments_and_the_report_lists_every_in
     # the fewest serving at once: web 4 (the new one was healthy before 0 went), api 2
     assert (web["min_healthy"], api["min_healthy"]) == (4, 2)
     assert (web["suspended_processes"], api["suspended_processes"]) == ([], ["AZRebalance"])
+
+
+@pytest.mark.parametrize(("suspended", "rebalanced"), [([], True), (["AZRebalance"], False)])
+def test_standby_unbalancing_the_zones_of_a_moving_fleet_sets_off_az_rebalancing(suspended, rebalanced):
+    # Given 3 instances over zones a,b,a patched one at a time, and a person touching the group (so the fleet moves
+    # as AWS moves it), AZRebalance suspended or not
+    scenario = {
+        "groups": [{"name": "web", "instances": 3, "max_size": 6, "suspended_processes": suspended}],
+        "input": {"AutoScalingGroupNames": ["web"]},
+        "events": [{"at": 5, "group": "web", "do": "set_size", "max_size": 6}],
+    }
+
+    # When the run is simulated
+    report = simulate(scenario)
+
+    # Then each time an instance entering Standby leaves a zone with none InService, Auto Scaling launches one
+    # there at once and, once it is InService 10 s later, terminates one in the other zone: an instance the run
+    # may already have patched; with AZRebalance suspended, nothing is launched or terminated
+    entering = [e["t"] for e in report["timeline"] if e["text"].startswith("EnteringStandby")]
+    rebalances = [e["t"] for e in report["timeline"] if e["text"].startswith("AZRebalance: unbalanced")]
+    launched = [i for i in report["instances"] if i["launched_during_run"]]
+    terminations = [e["t"] for e in report["timeline"] if e["text"].startswith("Terminating (scale in")]
+    if rebalanced:
+        assert rebalances and set(rebalances) <= set(entering) and len(launched) == len(rebalances)
+        assert terminations == [t + 10 for t in rebalances]
+        assert report["groups"][0]["min_healthy"] == 1
+    else:
+        assert (rebalances, launched, terminations) == ([], [], [])
+        assert report["groups"][0]["min_healthy"] == 2
+    assert report["groups"][0]["desired"] == 3
