@@ -42,10 +42,14 @@ TAKEN_OUT = ("EnteringStandby", "Standby", "Pending")
 class AutoScaling(ModelState):
     """The Auto Scaling calls answered here, on moto's groups (self.asg); the launch template lookups are Ec2's."""
 
-    def _state(self, group_name: str, instance_id: str):
-        group = self.asg.autoscaling_groups.get(group_name)
+    def _group(self, name: str):
+        group = self.asg.autoscaling_groups.get(name)
         if group is None:
-            raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {group_name}")
+            raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {name}")
+        return group
+
+    def _state(self, group_name: str, instance_id: str):
+        group = self._group(group_name)
         for state in group.instance_states:
             if state.instance.id == instance_id:
                 return group, state
@@ -195,11 +199,7 @@ class AutoScaling(ModelState):
         return process in self.suspended(group)
 
     def _processes(self, params) -> tuple:
-        group = self.asg.autoscaling_groups.get(params["AutoScalingGroupName"])
-        if group is None:
-            raise AwsError(
-                "ValidationError", f"AutoScalingGroup name not found - no such group: {params['AutoScalingGroupName']}"
-            )
+        group = self._group(params["AutoScalingGroupName"])
         named = params.get("ScalingProcesses") or list(SCALING_PROCESSES)
         unknown = [p for p in named if p not in SCALING_PROCESSES]
         if unknown:  # wording not confirmed against AWS
@@ -235,9 +235,7 @@ class AutoScaling(ModelState):
 
     def _autoscaling_UpdateAutoScalingGroup(self, params):
         name = params["AutoScalingGroupName"]
-        group = self.asg.autoscaling_groups.get(name)
-        if group is None:
-            raise AwsError("ValidationError", f"AutoScalingGroup name not found - no such group: {name}")
+        group = self._group(name)
         min_size, max_size, desired = self._new_sizes(
             group, params.get("MinSize"), params.get("MaxSize"), params.get("DesiredCapacity")
         )
