@@ -20,6 +20,8 @@ from cfnlint.decode import decode
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
+from autopatch import PAUSED
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
@@ -327,8 +329,13 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
         return ["needs exactly Condition StringEquals iam:PassedToService = ec2.amazonaws.com"]
     if kind == "opt-in":
         value = condition.get("StringEquals", {}).get(OPT_IN_TAG_KEY)
-        if value != {"Ref": OPT_IN_PARAMETER} or OPT_IN_PARAMETER not in template.get("Parameters", {}):
-            return ["needs Condition StringEquals aws:ResourceTag/AutoPatch = !Ref OptInTagValue"]
+        # Putting back (ExitStandby, with MinSize restored) may also act on a group paused while a run had one of
+        # its instances out; taking out (EnterStandby, and anything else) never does.
+        putting_back = "autoscaling:exitstandby" in statement.actions
+        allowed = [{"Ref": OPT_IN_PARAMETER}] + ([[{"Ref": OPT_IN_PARAMETER}, PAUSED]] if putting_back else [])
+        if value not in allowed or OPT_IN_PARAMETER not in template.get("Parameters", {}):
+            also = " (or [that, paused] where it puts an instance back)" if putting_back else ""
+            return [f"needs Condition StringEquals aws:ResourceTag/AutoPatch = !Ref OptInTagValue{also}"]
     if kind == "patch-tags":
         keys = condition.get("ForAllValues:StringEquals", {}).get("aws:tagkeys")
         keys = set(_as_list(keys)) if keys is not None else set()
@@ -467,7 +474,11 @@ def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
     }
     for s in found:
         assert s.resources == [ASG_ARN]
-        assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
+        if "autoscaling:exitstandby" in s.actions:
+            # a group paused mid-run still gets its instance back, and its MinSize
+            assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: [{"Ref": OPT_IN_PARAMETER}, PAUSED]}}
+        else:
+            assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
 
 
 def test_instances_get_only_the_patch_tags(transformed):
@@ -612,6 +623,18 @@ WIDENINGS = {
     "EnterStandby without the opt-in condition": lambda t: _statement(
         t, "EnterStandbyFunctionRole", "autoscaling:enterstandby"
     ).pop("Condition"),
+    "EnterStandby on a paused group too": _set(
+        "EnterStandbyFunctionRole",
+        "autoscaling:enterstandby",
+        "Condition",
+        {"StringEquals": {"aws:ResourceTag/AutoPatch": [{"Ref": "OptInTagValue"}, "paused"]}},
+    ),
+    "ExitStandby on a group tagged with any other value": _set(
+        "ExitStandbyFunctionRole",
+        "autoscaling:exitstandby",
+        "Condition",
+        {"StringEquals": {"aws:ResourceTag/AutoPatch": [{"Ref": "OptInTagValue"}, "paused", "false"]}},
+    ),
     "ExitStandby with a StringLike * condition": _set(
         "RecoverGroupsFunctionRole",
         "autoscaling:exitstandby",
