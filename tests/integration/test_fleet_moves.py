@@ -110,3 +110,37 @@ def test_standby_unbalancing_the_zones_of_a_moving_fleet_sets_off_az_rebalancing
         assert (rebalances, launched, terminations) == ([], [], [])
         assert report["groups"][0]["min_healthy"] == 2
     assert report["groups"][0]["desired"] == 3
+
+
+@pytest.mark.parametrize(
+    ("moment", "event"),
+    [
+        (100, {"do": "scale_in", "count": 1, "indexes": [3]}),  # while instance 0 is out
+        (450, {"do": "scale_in", "count": 1, "indexes": [3]}),  # while instance 1 is out
+        (100, {"do": "terminate", "index": 2}),  # a Spot interruption; a replacement joins
+        (420, {"do": "terminate", "index": 3}),  # between instances
+    ],
+    ids=["scale-in-early", "scale-in-later", "spot-early", "spot-between"],
+)
+def test_an_instance_that_left_its_group_before_its_turn_is_gone_not_failed(moment, event):
+    # Given a run over four instances (each out for about 400 s), one of which a scale-in or EC2 takes from the
+    # group before the run reaches it, with no error allowed
+    index = event.get("index", 3 if "indexes" in event else None)
+    scenario = {
+        "groups": [{"name": "web", "instances": 4, "min_size": 1, "max_size": 8, "patch_seconds": 300}],
+        "input": {"MaxErrors": 0},
+        "events": [{"at": moment, "group": "web", **event}],
+    }
+
+    report = simulate(scenario)
+
+    # Then the run succeeds: the instance that left ends Gone, untouched and without an alert, the others patched
+    assert report["status"] == "SUCCEEDED"
+    planned = [i for i in report["instances"] if not i["launched_during_run"]]
+    assert [i["result"] for i in planned] == ["Gone" if i["index"] == index else "Completed" for i in planned]
+    gone = planned[index]
+    assert (gone["lifecycle_state"], gone["tag"]) == ("Terminated", None)
+    assert [c["operation"] for c in report["api_calls"] if gone["instance_id"] in str(c["params"])] == []
+    assert report["notifications"] == []
+    assert report["output"]["Counts"]["Gone"] == 1
+    assert "1 left their group before their turn (Gone)." in report["output"]["Message"]
