@@ -69,9 +69,12 @@ def test_the_patch_command_is_cancelled_and_ended_before_the_instance_returns():
     assert calls[0]["t"] >= WAITING_FOR_THE_PATCH + 60
 
 
-def test_a_stop_in_the_failure_path_is_cleaned_up_and_alerted():
+# The failure path of a patch that fails at about 333 s: tagged Failed and ExitStandby at 334, InService at 344,
+# healthy at 404, then its alert
+@pytest.mark.parametrize("moment", [336, DURING_THE_HEALTH_WAIT, 400], ids=["pending", "health-wait", "nearly-healthy"])
+def test_a_stop_in_the_failure_path_is_cleaned_up_and_alerted(moment):
     # Given a failed patch whose failure path (tag Failed, return to service, alert) is cut short by a stop
-    report = simulate({"groups": [group(faults={"0": "patch_failed"})], "input": {}, "stop_at": DURING_THE_HEALTH_WAIT})
+    report = simulate({"groups": [group(faults={"0": "patch_failed"})], "input": {}, "stop_at": moment})
 
     assert report["status"] == "ABORTED"
     assert first(report)["tag"] == "Failed"
