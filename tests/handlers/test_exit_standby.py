@@ -64,6 +64,26 @@ def test_exit_standby_with_lower_min_size_puts_the_min_size_back_once(
     assert ledger_item(aws, ledger, "minsize#web") is None
 
 
+@pytest.mark.parametrize("theirs", [0, 1], ids=["owner-set-0", "owner-set-1"])
+def test_exit_standby_with_lower_min_size_leaves_a_min_size_someone_set_meanwhile(
+    aws, fleet_builder, ledger, load_handler, lambda_context, api_calls, theirs
+):
+    # Given "web" (MinSize 3) whose instance the run took out with LowerMinSize (MinSize 3 -> 2), then its owner
+    # set another MinSize while the instance was out
+    web = fleet_builder.group("web", size=3, min_size=3)
+    instance = web.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(
+        standby_event(instance, LowerMinSize=True, RunId=RUN_ID), lambda_context
+    )
+    aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MinSize=theirs)
+    # When it is returned to service with LowerMinSize
+    load_handler("exit_standby").lambda_handler(exit_event(instance, LowerMinSize=True), lambda_context)
+    # Then the owner's MinSize stands, and the ledger forgets the run's record
+    assert group_of(aws, "web")["MinSize"] == theirs
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MinSize": 2}]
+    assert ledger_item(aws, ledger, "minsize#web") is None
+
+
 def test_exit_standby_leaves_an_instance_that_never_left_service(aws, fleet, load_handler, lambda_context, api_calls):
     # Given an InService instance (its run failed before standby)
     instance = fleet.instance_ids[0]

@@ -104,7 +104,7 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             for c in report["api_calls"]
         )
         lowered = spec.get("dead_run_lowered_min_size", False) and not resized
-        min_size = _min_size_set(report, group["name"], spec.get("min_size", 1)) - lowered
+        min_size = _min_size_set(scenario, report, group["name"], spec.get("min_size", 1)) - lowered
         assert group["min_size"] == min_size, f"{group['name']}: MinSize changed"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
     failed = 0
@@ -160,11 +160,16 @@ def untouched_leftovers(scenario: dict, report: dict) -> set[str]:
     }
 
 
-def _min_size_set(report: dict, group: str, scenario_min: int) -> int:
-    """The group's MinSize as the scenario set it: its own, or the last a set_size event applied (the timeline's
-    "set_size: min/max/desired a/b/c -> x/y/z")."""
-    applied = [e["text"] for e in report["timeline"] if e["group"] == group and e["text"].startswith("set_size: ")]
-    return int(applied[-1].rsplit(" -> ", 1)[1].split("/")[0]) if applied else scenario_min
+def _min_size_set(scenario: dict, report: dict, group: str, scenario_min: int) -> int:
+    """The group's MinSize as its owner set it: the scenario's, or the last min_size a set_size event gave that
+    Auto Scaling applied (the timeline's "set_size: ..." at that moment; a refused one says "set_size refused")."""
+    applied = {e["t"] for e in report["timeline"] if e["group"] == group and e["text"].startswith("set_size: ")}
+    set_min = [
+        e["min_size"]
+        for e in scenario.get("events", [])
+        if e["group"] == group and e["do"] == "set_size" and "min_size" in e and e["at"] in applied
+    ]
+    return set_min[-1] if set_min else scenario_min
 
 
 def _cause(report: dict) -> dict:

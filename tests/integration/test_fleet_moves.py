@@ -144,3 +144,29 @@ def test_an_instance_that_left_its_group_before_its_turn_is_gone_not_failed(mome
     assert report["notifications"] == []
     assert report["output"]["Counts"]["Gone"] == 1
     assert "1 left their group before their turn (Gone)." in report["output"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "min_size_at_end"),
+    [(None, 2), ({"min_size": 0}, 0), ({"max_size": 5}, 2)],
+    ids=["owner-changes-nothing", "owner-lowers-min-size", "owner-changes-max-size"],
+)
+def test_lower_min_size_puts_back_only_what_the_run_changed(change, min_size_at_end):
+    # Given a group at its MinSize, patched with LowerMinSize, whose owner may change its sizes while the first
+    # instance is out (at 100 s)
+    events = [{"at": 100, "group": "web", "do": "set_size", **change}] if change else []
+    scenario = {
+        "groups": [{"name": "web", "instances": 2, "min_size": 2, "max_size": 6, "patch_seconds": 300}],
+        "input": {"LowerMinSize": True},
+        "events": events,
+    }
+
+    report = simulate(scenario)
+
+    # Then every instance is patched, and at the end MinSize is the owner's if they set it, else the original;
+    # MaxSize what the owner made it
+    assert report["status"] == "SUCCEEDED"
+    assert [i["result"] for i in report["instances"]] == ["Completed", "Completed"]
+    (web,) = report["groups"]
+    assert web["min_size"] == min_size_at_end
+    assert web["max_size"] == (change or {}).get("max_size", 6)

@@ -89,8 +89,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
         for instance in left:
             result = _settle(instance, run_id, settings, deadline)
             (unfinished if "Unfinished" in result else done["Instances"]).append(result)
-        if lowered is not None and not unfinished:
-            groups.restore_min_size(name)
+        if lowered is not None and not unfinished and groups.restore_min_size(name) is not None:
             done["MinSize"].append({"GroupName": name, "MinSize": lowered})
         done["Unfinished"] += unfinished
     if done["Unfinished"] and not last:

@@ -176,13 +176,16 @@ def lower_min_size_if_needed(group_name: str, run_id: str) -> None:
 
 
 def restore_min_size(group_name: str) -> int | None:
-    """Put back a MinSize this run (or a run that died) lowered. Returns the restored value, if any."""
+    """Put back a MinSize this run (or a run that died) lowered, unless someone has set another since: theirs
+    stands. Returns the restored value, if one was restored."""
     original = ledger.lowered_min_size(group_name)
     if original is None:
         return None
-    client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original)
+    still_lowered = describe_group(group_name)["MinSize"] == original - 1
+    if still_lowered:
+        client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original)
     ledger.forget_min_size(group_name)
-    return original
+    return original if still_lowered else None
 
 
 def tag_value(resource: dict, key: str) -> str | None:
