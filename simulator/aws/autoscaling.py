@@ -20,21 +20,12 @@ import uuid
 
 from moto.core.exceptions import ServiceException
 
+from simulator.scenario import SCALING_PROCESSES
+
 from .common import AwsError, ModelState
 
 # Seconds an instance spends in Pending after ExitStandby (or its launch) before it is InService.
 PENDING_SECONDS = 10
-SCALING_PROCESSES = (
-    "Launch",
-    "Terminate",
-    "AddToLoadBalancer",
-    "AlarmNotification",
-    "AZRebalance",
-    "HealthCheck",
-    "InstanceRefresh",
-    "ReplaceUnhealthy",
-    "ScheduledActions",
-)
 # The states the run itself takes an instance out of service through (a launch's Pending is not one).
 TAKEN_OUT = ("EnteringStandby", "Standby", "Pending")
 
