@@ -236,36 +236,33 @@ def tag_instance(value: str, then: str, catch: list, **failure: str) -> dict:
     )
 
 
-def record(result: str, **failure: str) -> dict:
-    """The instance's line in the run's results; failure adds Step and Error."""
+def result_line(result: str, **fields) -> dict:
+    """The instance's line in the run's results: its group, id and result, these fields, and its bake."""
     return {
         "Type": "Pass",
         "Parameters": {
             "GroupName.$": "$.GroupName",
             "InstanceId.$": "$.InstanceId",
             "Result": result,
-            "CommandId.$": "$.Command.CommandId",
-            "Compliance.$": "$.Compliance.Compliance",
-            **{f"{key}.$": path for key, path in failure.items()},
+            **fields,
             "Bake.$": "$.Bake.Result",
         },
         "End": True,
     }
+
+
+def record(result: str, **failure: str) -> dict:
+    """The line of an instance the run reached, with its command and compliance; failure adds Step and Error."""
+    return result_line(
+        result,
+        **{"CommandId.$": "$.Command.CommandId", "Compliance.$": "$.Compliance.Compliance"},
+        **{f"{key}.$": path for key, path in failure.items()},
+    )
 
 
 def untouched(result: str) -> dict:
-    """The line in the run's results of an instance the run did not touch: NotStarted, or Gone."""
-    return {
-        "Type": "Pass",
-        "Parameters": {
-            "GroupName.$": "$.GroupName",
-            "InstanceId.$": "$.InstanceId",
-            "Result": result,
-            "CommandId": None,
-            "Bake.$": "$.Bake.Result",
-        },
-        "End": True,
-    }
+    """The line of an instance the run did not touch: NotStarted, or Gone."""
+    return result_line(result, CommandId=None)
 
 
 def failed_step(step: str) -> dict:

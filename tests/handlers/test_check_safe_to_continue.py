@@ -21,20 +21,12 @@ from tests.handlers.helpers import (
     throttled,
     twice,
 )
+from tests.support import CPU_ALARM
 
 
 def cpu_alarm(aws, state):
     cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName="cpu-high",
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=90,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    cloudwatch.put_metric_alarm(AlarmName="cpu-high", **CPU_ALARM)
     cloudwatch.set_alarm_state(AlarmName="cpu-high", StateValue=state, StateReason="test")
 
 
