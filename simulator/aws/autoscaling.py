@@ -312,9 +312,11 @@ class AutoScaling(ModelState):
         self.set_lifecycle(t, sim, "InService")
         self.log(t, sim.group, sim.instance_id, "InService (target registered, health check initial)")
         self.at(self.groups[sim.group].warmup_seconds, lambda t2, i=sim: self._warm_up(t2, i))
-        if self.groups[sim.group].rebalancing == sim.instance_id:
-            self.groups[sim.group].rebalancing = None
-        self.settle(t, sim.group)
+        if self.groups[sim.group].rebalancing != sim.instance_id:
+            self.settle(t, sim.group)
+            return
+        self.groups[sim.group].rebalancing = None
+        self.settle(t, sim.group, "AZRebalance: terminating in the zone with the most instances")
 
     def _warm_up(self, t, sim):
         healthy = "unhealthy_after_patch" not in sim.faults

@@ -249,9 +249,9 @@ class Capacity(ModelState):
         self.at(PROCEED_SECONDS, lambda t2: self._reach_in_service(t2, self.state_of(sim), sim))
 
     # keeping the desired capacity and the balance -------------------------------------------------------------
-    def settle(self, t, group_name: str) -> None:
-        """Launch or terminate what the desired capacity asks for, then rebalance the zones (only while the fleet
-        moves: in a scenario with fleet events)."""
+    def settle(self, t, group_name: str, surplus_why: str = "scale in (default termination policy)") -> None:
+        """Launch or terminate what the desired capacity asks for (surplus_why: why an instance above it is
+        terminated), then rebalance the zones (only while the fleet moves: in a scenario with fleet events)."""
         if not self.fleet_moves:
             return
         group = self.asg.autoscaling_groups[group_name]
@@ -267,7 +267,7 @@ class Capacity(ModelState):
             self.log(t, group_name, "", f"{surplus} instance(s) above desired capacity: Terminate suspended")
         elif surplus > 0:
             for sim in self._to_terminate(group, surplus):
-                self._terminate(t, sim, "scale in (default termination policy)")
+                self._terminate(t, sim, surplus_why)
         self._rebalance(t, group)
 
     def _zone_counts(self, group) -> dict[str, int]:

@@ -101,7 +101,7 @@ def test_standby_unbalancing_the_zones_of_a_moving_fleet_sets_off_az_rebalancing
     entering = [e["t"] for e in report["timeline"] if e["text"].startswith("EnteringStandby")]
     rebalances = [e["t"] for e in report["timeline"] if e["text"].startswith("AZRebalance: unbalanced")]
     launched = [i for i in report["instances"] if i["launched_during_run"]]
-    terminations = [e["t"] for e in report["timeline"] if e["text"].startswith("Terminating (scale in")]
+    terminations = [e["t"] for e in report["timeline"] if e["text"].startswith("Terminating (AZRebalance")]
     if rebalanced:
         assert rebalances and set(rebalances) <= set(entering) and len(launched) == len(rebalances)
         assert terminations == [t + 10 for t in rebalances]
