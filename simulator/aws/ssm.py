@@ -2,7 +2,13 @@
 
 An invocation is unknown for a moment after SendCommand (InvocationDoesNotExist), Pending until an online agent
 picks it up, InProgress, then Success or Failed, or TimedOut when no agent takes it; each terminal status sends
-the "EC2 Command Invocation Status-change Notification" event to EventBridge:
+the "EC2 Command Invocation Status-change Notification" event to EventBridge. SendCommand and CancelCommand refuse
+an instance that is shutting-down or terminated (InvalidInstanceId: "Valid states are: Running, Pending, Stopped,
+Stopping. Invalid states are: Shutting-down and Terminated",
+https://docs.aws.amazon.com/sdkfornet/latest/apidocs/items/MSimpleSystemsManagementISimpleSystemsManagementCancelCommandCancelCommandRequestNET45.html);
+the agent of an instance EC2 terminates dies with it: its invocation never ends by itself (AWS documents no
+status for it; Undeliverable is for a command not delivered), it stays Pending until its delivery timeout or
+InProgress until the run cancels it:
 - https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
 - https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html
 - https://docs.aws.amazon.com/systems-manager/latest/userguide/monitoring-systems-manager-event-examples.html
@@ -56,7 +62,7 @@ class Ssm(ModelState):
         if operation not in ("Scan", "Install"):
             raise AwsError("InvalidParameters", "Operation must be Scan or Install.")
         for instance_id in params["InstanceIds"]:
-            if instance_id not in self.instances:
+            if instance_id not in self.instances or self.instances[instance_id].ec2_terminated:
                 raise AwsError("InvalidInstanceId", "Instances not in a valid state for account")
         command_id = str(uuid.uuid4())
         now = self.clock.now()
@@ -83,7 +89,7 @@ class Ssm(ModelState):
         }
 
     def _start_command(self, t, invocation, sim):
-        if invocation.status != "Pending":
+        if invocation.status != "Pending" or sim.ec2_terminated:
             return
         invocation.status = invocation.details = "InProgress"
         invocation.start_at = t
@@ -96,7 +102,7 @@ class Ssm(ModelState):
         )
 
     def _finish_command(self, t, invocation, sim):
-        if invocation.status != "InProgress":
+        if invocation.status != "InProgress" or sim.ec2_terminated:
             return
         sim.last_operation = invocation.parameters.get("Operation", ["Scan"])[0]
         if invocation.outcome == "Success" and sim.last_operation == "Install":
@@ -199,6 +205,8 @@ class Ssm(ModelState):
         """A command already terminal is left as it is; one SendCommand never returned is InvalidCommandId."""
         if all(command_id != params["CommandId"] for command_id, _ in self.invocations):
             raise AwsError("InvalidCommandId", "")
+        if any(self.instances[i].ec2_terminated for i in params.get("InstanceIds", []) if i in self.instances):
+            raise AwsError("InvalidInstanceId", "Instances not in a valid state for account")
         for (command_id, instance_id), inv in self.invocations.items():
             wanted = command_id == params["CommandId"] and instance_id in params.get("InstanceIds", [instance_id])
             if wanted and inv.status in ("Pending", "InProgress", "Delayed"):

@@ -1,5 +1,5 @@
 """The simulator's AWS side of BakeAmi: scenario fields, images, launch templates, the groups' launch sources;
-and CancelCommand's refusal of a command never sent."""
+CancelCommand's refusal of a command never sent, and the commands of an instance EC2 terminated."""
 
 import datetime as dt
 
@@ -460,6 +460,44 @@ def test_a_command_systems_manager_never_sent_cannot_be_cancelled(world):
     # When one is cancelled by an id SendCommand never returned
     # Then InvalidCommandId, as AWS answers
     refused("InvalidCommandId", world.call, "ssm", "CancelCommand", CommandId="11111111-2222-3333-4444-555555555555")
+
+
+def send_patch(world) -> str:
+    return world.call(
+        "ssm",
+        "SendCommand",
+        DocumentName="AWS-RunPatchBaseline",
+        InstanceIds=[world.instance_id],
+        Parameters={"Operation": ["Install"]},
+        TimeoutSeconds=600,
+    )["Command"]["CommandId"]
+
+
+def invocation(world, command_id) -> dict:
+    return world.call("ssm", "GetCommandInvocation", CommandId=command_id, InstanceId=world.instance_id)
+
+
+@pytest.mark.parametrize("terminated_after", [0, 1, 5, 100])
+def test_the_command_of_an_instance_ec2_terminated_never_ends_and_neither_send_nor_cancel_accepts_it(
+    world, terminated_after
+):
+    # Given a patch command sent to an instance that EC2 terminates `terminated_after` seconds later (before it is
+    # delivered, just after, or while it runs)
+    world.model.instances[world.instance_id] = SimInstance(world.instance_id, "web", 0, patch_seconds=300)
+    command_id = send_patch(world)
+    world.clock.advance(terminated_after)
+    world.model.instances[world.instance_id].ec2_terminated = True
+
+    # When more than the time its patch takes has passed (not its delivery timeout)
+    world.clock.advance(450)
+
+    # Then it has not ended by itself: the agent went with the instance (one not yet delivered stays Pending until
+    # its delivery timeout); Systems Manager refuses another command and a cancel for it (InvalidInstanceId)
+    assert invocation(world, command_id)["Status"] == ("Pending" if terminated_after < 3 else "InProgress")
+    refused("InvalidInstanceId", send_patch, world)
+    refused(
+        "InvalidInstanceId", world.call, "ssm", "CancelCommand", CommandId=command_id, InstanceIds=[world.instance_id]
+    )
 
 
 # --- the fleet moving as Auto Scaling and EC2 move it (capacity.py) ---------------------------------------
