@@ -762,10 +762,15 @@ def patch_one_instance() -> dict:
             {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Send failure alert"},
             default="Mark instance failed",
         ),
+        # An instance gone from its group (InstanceGone) failed nothing: it is not tagged Failed nor counted.
         "Mark instance failed": tag_instance(
             "Failed",
             "Return failed instance to service",
-            [on_error("Return failed instance to service", "$.TagError")],
+            [
+                on_error("Give back its capacity", "$.Gone", errors="InstanceGone"),
+                on_error("Return failed instance to service", "$.TagError"),
+            ],
+            GroupName="$.GroupName",
             Step="$.Failure.Step",
             Error="$.Failure.Error",
             Cause="$.Failure.Cause",
@@ -797,6 +802,38 @@ def patch_one_instance() -> dict:
             catch=[on_error("Record failure", "$.AlertError")],
         ),
         "Record failure": record("Failed", Step="$.Failure.Step", Error="$.Failure.Error"),
+        # Gone while out of service (a Spot interruption, a replacement, a person): the group gets back the capacity
+        # its standby took, a person is told, and the run goes on.
+        "Give back its capacity": lambda_task(
+            "ExitStandby",
+            {
+                **THIS_INSTANCE,
+                "Gone": True,
+                "LowerMinSize.$": "$.Run.Settings.LowerMinSize",
+                "TimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
+            },
+            "Send gone alert",
+            retry=(RETRY_NOT_READY,),
+            selector={"Done.$": "$.Payload.Capacity"},
+            result_path="$.Capacity",
+            catch=[on_error("Send gone alert", "$.Capacity")],
+        ),
+        "Send gone alert": lambda_task(
+            "SendAlert",
+            {
+                "Kind": "instance-gone",
+                **THIS_INSTANCE,
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Step.$": "$.Failure.Step",
+                "Error.$": "$.Failure.Error",
+                "Cause.$": "$.Gone.Cause",
+                "CommandId.$": "$.Command.CommandId",
+                "Capacity.$": "$.Capacity",
+            },
+            "Record gone",
+            catch=[on_error("Record gone", "$.AlertError")],
+        ),
+        "Record gone": result_line("Gone", **{"Step.$": "$.Failure.Step", "CommandId.$": "$.Command.CommandId"}),
     }
 
 

@@ -1,6 +1,6 @@
-"""Publish the alert for one failed instance, for a group whose image bake failed, or for a gate that failed (which
-stops the run), to the stack's SNS topic. A failed instance is counted against the run's MaxErrors first, whichever
-path it failed on (a Scan too)."""
+"""Publish the alert for one failed instance, for a group whose image bake failed, for a gate that failed (which
+stops the run), or for an instance that went while out of service, to the stack's SNS topic. A failed instance is
+counted against the run's MaxErrors first, whichever path it failed on (a Scan too); a gone one is not counted."""
 
 import os
 
@@ -16,6 +16,7 @@ PUBLISH = {
     "instance-failed": alerts.publish_counted_failure,
     "bake-failed": alerts.publish_bake_failure,
     "gate-failed": gates.stop_on_gate_error,  # the first of a run's gates to fail alerts; the others send nothing
+    "instance-gone": alerts.publish_gone,
 }
 
 

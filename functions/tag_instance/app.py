@@ -1,10 +1,12 @@
 """Tag an instance with its patch state (InProgress, Completed or Failed) and the run id. A Failed instance
-is also counted in the run ledger, against the run's MaxErrors."""
+is also counted in the run ledger, against the run's MaxErrors; unless, with GroupName, it is gone from its group
+(left it, leaving it, terminated by EC2): then nothing failed, and InstanceGone says why."""
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from autopatch import ledger, tags
+from autopatch import groups, ledger, tags
+from autopatch.errors import InstanceGone
 from autopatch.step import step
 from autopatch.steps import TagInstanceEvent
 
@@ -15,6 +17,9 @@ RESULT_METRICS = {"Completed": "InstancesPatched", "Failed": "InstancesFailed"}
 
 @step(TagInstanceEvent, logger, metrics)
 def lambda_handler(event: TagInstanceEvent, context):
+    gone = event.value == "Failed" and event.group and groups.gone_reason(event.group, event.instance)
+    if gone:
+        raise InstanceGone(gone)
     tags.tag_instance(event.instance, event.value, event.run_id)
     if event.value == "Failed":
         ledger.record_failure(event.run_id, event.instance, event.reason)

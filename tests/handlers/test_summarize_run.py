@@ -67,7 +67,7 @@ def test_summarize_run_lists_every_planned_instance_and_keeps_the_summary_in_the
         ("i-00000004", "NotStarted", None),
         ("i-00000005", "Skipped", None),
     ]
-    assert first["Counts"] == {"Completed": 2, "Failed": 1, "Skipped": 1, "NotStarted": 1, "Gone": 0}
+    assert first["Counts"] == {"Completed": 2, "Failed": 1, "Skipped": 1, "NotStarted": 1, "Gone": 0, "GoneWhileOut": 0}
     assert first["Status"] == "Succeeded"
     assert first["Message"] == (
         "2 instance(s) patched, 1 failed (MaxErrors=1). 1 skipped (already compliant, or SSM agent offline)."

@@ -112,6 +112,8 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     summarized = isinstance(report["summary"].get("Instances"), list)
     # only a fleet event (or what Auto Scaling did after one) takes an instance out of its group
     may_end_in = ("InService", "Terminated") if scenario.get("events") else ("InService",)
+    # gone while the run had it out of service: touched, then terminated with whatever tag it had
+    went_while_out = {i["InstanceId"] for i in report["summary"].get("Instances") or [] if "Step" in i}
     for instance in report["instances"]:
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
         if instance["instance_id"] in untouched:
@@ -119,9 +121,14 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             continue
         assert instance["lifecycle_state"] in may_end_in, f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
+        if instance["instance_id"] in went_while_out:
+            assert instance["lifecycle_state"] == "Terminated", f"{where}: Gone, yet {instance['lifecycle_state']}"
+            continue
         if instance["result"] in ("NotStarted", "Gone") and summarized:
             assert touched == [], f"{where}: not reached by the run, yet {touched[0]['operation']} was called on it"
-        if any(c["operation"] in ("CreateTags", "EnterStandby", "ExitStandby") for c in touched):
+        # a terminated instance keeps the tag it had (one gone during a run stopped by hand: InProgress)
+        terminated = instance["lifecycle_state"] == "Terminated"
+        if not terminated and any(c["operation"] in ("CreateTags", "EnterStandby", "ExitStandby") for c in touched):
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
         failed += instance["result"] == "Failed"
     recovered = len((report["output"] or _cause(report)).get("Recovered", []))

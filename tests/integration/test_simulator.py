@@ -53,7 +53,14 @@ def test_happy_path_patches_every_instance_of_two_groups_one_at_a_time():
     )
     assert run_alerts(report) == []
     output = report["output"]
-    assert output["Counts"] == {"Completed": 7, "Failed": 0, "Skipped": 0, "NotStarted": 0, "Gone": 0}
+    assert output["Counts"] == {
+        "Completed": 7,
+        "Failed": 0,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert all(i["CommandId"] for i in output["Instances"])
 
 
@@ -106,7 +113,14 @@ def test_failed_patch_is_tagged_failed_returned_to_service_alerted_and_stops_the
         '"Patch run execution run-20260104T0300 ended FAILED."'
     ]
     summary = json.loads(report["cause"])
-    assert summary["Counts"] == {"Completed": 1, "Failed": 1, "Skipped": 0, "NotStarted": 2, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 1,
+        "Failed": 1,
+        "Skipped": 0,
+        "NotStarted": 2,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
 
 
 def test_failures_within_max_errors_do_not_stop_the_run():
@@ -116,7 +130,14 @@ def test_failures_within_max_errors_do_not_stop_the_run():
 
     assert report["status"] == "SUCCEEDED"
     assert [i["result"] for i in report["instances"]] == ["Failed", "Completed", "Completed"]
-    assert report["output"]["Counts"] == {"Completed": 2, "Failed": 1, "Skipped": 0, "NotStarted": 0, "Gone": 0}
+    assert report["output"]["Counts"] == {
+        "Completed": 2,
+        "Failed": 1,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
 
 
 def test_a_failure_in_one_group_stops_the_other_group_too():

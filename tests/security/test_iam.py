@@ -259,6 +259,7 @@ def scopes(template: dict) -> dict[str, Scope]:
     return {
         "autoscaling:enterstandby": opted_in,
         "autoscaling:exitstandby": opted_in,
+        "autoscaling:setdesiredcapacity": opted_in,  # the capacity of an instance that went while out, given back
         "autoscaling:updateautoscalinggroup": opted_in,
         "ec2:createtags": Scope(
             {INSTANCE_ARN, IMAGE_ARN, SNAPSHOT_ARN},
@@ -463,7 +464,12 @@ def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
     found = [
         s
         for s in statements(transformed)
-        if {"autoscaling:enterstandby", "autoscaling:exitstandby", "autoscaling:updateautoscalinggroup"}
+        if {
+            "autoscaling:enterstandby",
+            "autoscaling:exitstandby",
+            "autoscaling:setdesiredcapacity",
+            "autoscaling:updateautoscalinggroup",
+        }
         & set(s.actions)
     ]
     assert {s.role for s in found} >= {

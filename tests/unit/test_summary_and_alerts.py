@@ -41,7 +41,14 @@ def test_a_clean_run_succeeds_and_lists_every_planned_instance():
     # Then it succeeded, every count is right and every instance is listed in plan order with its command
     assert summary["RunId"] == "run-1"
     assert summary["Status"] == "Succeeded"
-    assert summary["Counts"] == {"Completed": 3, "Failed": 0, "Skipped": 0, "NotStarted": 0, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 3,
+        "Failed": 0,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert summary["Message"] == "3 instance(s) patched, 0 failed (MaxErrors=0)."
     assert [(i["InstanceId"], i["GroupName"], i["Result"], i["CommandId"]) for i in summary["Instances"]] == [
         ("i-00000001", "web", "Completed", "c-1"),
@@ -70,7 +77,14 @@ def test_failures_up_to_max_errors_still_succeed():
     summary = summarize("run-1", 1, results, plan(WEB))
     # Then it succeeded, and the message counts the failure against MaxErrors
     assert summary["Status"] == "Succeeded"
-    assert summary["Counts"] == {"Completed": 1, "Failed": 1, "Skipped": 0, "NotStarted": 0, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 1,
+        "Failed": 1,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert summary["Message"] == "1 instance(s) patched, 1 failed (MaxErrors=1)."
     # and the per-instance list keeps only the documented keys
     assert set(summary["Instances"][0]) == {"InstanceId", "GroupName", "Result", "CommandId", "Compliance"}
@@ -85,7 +99,14 @@ def test_planned_instances_no_execution_reached_are_not_started():
     assert [i["Result"] for i in summary["Instances"]] == ["Failed", "NotStarted", "NotStarted"]
     assert summary["Instances"][1]["CommandId"] is None
     assert summary["Status"] == "Failed"
-    assert summary["Counts"] == {"Completed": 0, "Failed": 1, "Skipped": 0, "NotStarted": 2, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 0,
+        "Failed": 1,
+        "Skipped": 0,
+        "NotStarted": 2,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert summary["Message"] == "1 instance(s) failed, more than MaxErrors=0: 2 instance(s) were left untouched."
 
 
@@ -110,7 +131,14 @@ def test_instances_that_left_their_group_before_their_turn_are_gone_not_failures
     summary = summarize("run-1", 0, results, plan(("web", ids)))
     # Then it succeeded, counts them Gone and says so
     assert summary["Status"] == "Succeeded"
-    assert summary["Counts"] == {"Completed": 3 - gone, "Failed": 0, "Skipped": 0, "NotStarted": 0, "Gone": gone}
+    assert summary["Counts"] == {
+        "Completed": 3 - gone,
+        "Failed": 0,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": gone,
+        "GoneWhileOut": 0,
+    }
     assert f"{gone} left their group before their turn (Gone)." in summary["Message"]
     assert [i["Result"] for i in summary["Instances"]] == ["Gone"] * gone + ["Completed"] * (3 - gone)
 
@@ -121,7 +149,14 @@ def test_a_run_with_no_instances_succeeds_with_zero_counts():
     summary = summarize("run-1", 0, [], plan(("web", []), ("api", [])))
     # Then it succeeded with nothing to count
     assert summary["Status"] == "Succeeded"
-    assert summary["Counts"] == {"Completed": 0, "Failed": 0, "Skipped": 0, "NotStarted": 0, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 0,
+        "Failed": 0,
+        "Skipped": 0,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert summary["Instances"] == []
     # and says nothing of recovered instances or paused groups it did not have
     assert "Recovered" not in summary
@@ -136,7 +171,14 @@ def test_instances_skipped_by_preflight_are_listed_and_counted():
     summary = summarize("run-1", 0, [item("i-00000001", "web", "Completed", "c-1")], planned)
     # Then the skipped instance is listed without a command, counted, and the message says why
     assert summary["Status"] == "Succeeded"
-    assert summary["Counts"] == {"Completed": 1, "Failed": 0, "Skipped": 1, "NotStarted": 0, "Gone": 0}
+    assert summary["Counts"] == {
+        "Completed": 1,
+        "Failed": 0,
+        "Skipped": 1,
+        "NotStarted": 0,
+        "Gone": 0,
+        "GoneWhileOut": 0,
+    }
     assert summary["Instances"][-1] == {
         "InstanceId": "i-00000002",
         "GroupName": "web",

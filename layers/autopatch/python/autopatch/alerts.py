@@ -83,6 +83,42 @@ def publish_counted_failure(topic_arn: str, failure: dict) -> str:
     return publish_failure(topic_arn, failure)
 
 
+def gone_message(gone: dict) -> tuple[str, str]:
+    """Subject and body of the alert for an instance that went (a Spot interruption, a replacement, a person) while
+    the run had it out of service: not a failure, yet its group was one short; what was done about that."""
+    instance, group = gone["InstanceId"], gone["GroupName"]
+    capacity = gone.get("Capacity") or {}
+    done = capacity.get("Done") or (
+        f"NOT given back ({capacity.get('Error', 'unknown error')}: {cause_text(capacity.get('Cause', ''))}): check "
+        f"the desired capacity of {group}"
+    )
+    lines = [
+        f"Instance {instance} of Auto Scaling group {group} went while the patch run had it out of service.",
+        "",
+        f"Run:          {gone['RunId']}",
+        f"Step:         {gone['Step']} (noticed as {gone['Error']})",
+        f"Why:          {cause_text(gone.get('Cause', ''))}",
+        f"Capacity:     {done}",
+        f"Command id:   {gone.get('CommandId') or 'none (no patch command was sent)'}",
+        f"Execution:    {execution_console_url(gone['ExecutionArn'])}",
+        "",
+        "Its result is Gone: it does not count against MaxErrors and the run goes on with the next instance. If it "
+        "went after its patch (step Return to service), check that the patch did not make it fail its health checks.",
+    ]
+    subject = subject_line(
+        "Instance gone while out of service: {instance} in {group}, run {run}",
+        instance=instance,
+        group=group,
+        run=gone["RunId"],
+    )
+    return subject, "\n".join(lines)
+
+
+def publish_gone(topic_arn: str, gone: dict) -> str:
+    subject, message = gone_message(gone)
+    return publish(topic_arn, subject, message, "instance-gone")
+
+
 def bake_failure_message(failure: dict) -> tuple[str, str]:
     """Subject and body of the alert for a group whose patching succeeded and whose image bake did not."""
     group = failure["GroupName"]

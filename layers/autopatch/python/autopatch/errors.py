@@ -13,6 +13,11 @@ class InstanceNotInGroup(AutoPatchError):
     """The instance is not a member of the group the run was given."""
 
 
+class InstanceGone(InstanceNotInGroup):
+    """The instance left its group, is leaving it, or EC2 terminated it (a Spot interruption, a person), while the run
+    had it out of service: not a failure of the patch; the run gives the group back the capacity its standby took."""
+
+
 class InstanceNotInService(AutoPatchError):
     """The instance cannot be taken out of service from its current lifecycle state."""
 

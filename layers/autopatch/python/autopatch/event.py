@@ -41,9 +41,9 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-def group_name(event, name: str = "GroupName") -> str:
-    value = field(event, name, str)
-    if len(value) > GROUP_NAME_MAX:
+def group_name(event, name: str = "GroupName", default=...) -> str:
+    value = field(event, name, str, default)
+    if value is not None and len(value) > GROUP_NAME_MAX:
         raise InvalidInput(f"{name} must be a group name of at most {GROUP_NAME_MAX} characters.")
     return value
 

@@ -75,17 +75,12 @@ def _stop(reason: str, scope: str, announce: bool, key: str | None = None) -> di
     return {"Proceed": False, "Reason": reason, "Scope": scope, "Announce": announce, "StopKey": key}
 
 
-# An instance on its way out of the group, or out of it: a scale-in, a Spot interruption, a replacement, a detach
-# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html)
-LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached")
-
-
 def _gone(group: dict, instance_id: str) -> str | None:
     """Why the instance is no longer the group's to patch, or None while it is."""
     member = next((i for i in group["Instances"] if i["InstanceId"] == instance_id), None)
     if member is None:
         return f"{instance_id} left group {group['AutoScalingGroupName']} before its turn"
-    if member["LifecycleState"] in LEAVING:
+    if member["LifecycleState"] in groups.LEAVING:
         return f"{instance_id} is {member['LifecycleState']} in group {group['AutoScalingGroupName']}"
     return None
 

@@ -8,6 +8,7 @@ from . import ALARM_TAG_KEY, OPT_IN_TAG_KEY, ledger
 from .clients import client
 from .errors import (
     HealthCheckTimedOut,
+    InstanceGone,
     InstanceNotInGroup,
     InstanceNotInService,
     InstanceNotReady,
@@ -49,13 +50,84 @@ def describe_group(name: str) -> dict:
     return groups[0]
 
 
+# An instance on its way out of the group, or out of it: a scale-in, a Spot interruption, a replacement, a detach
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html)
+LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached")
+# EC2 states of an instance that is gone for good (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceState.html)
+EC2_GONE = ("shutting-down", "terminated")
+
+
 def lifecycle_state(group_name: str, instance_id: str) -> str:
-    """The instance's lifecycle state, after checking it belongs to the group."""
+    """The instance's lifecycle state, after checking it belongs to the group. In no group at all: InstanceGone
+    (it left; Auto Scaling lists an instance no longer once it is Terminated or Detached)."""
     found = client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])
     instances = found["AutoScalingInstances"]
-    if not instances or instances[0]["AutoScalingGroupName"] != group_name:
+    if not instances:
+        raise InstanceGone(f"Instance {instance_id} is not a member of group {group_name}: it left the group.")
+    if instances[0]["AutoScalingGroupName"] != group_name:
         raise InstanceNotInGroup(f"Instance {instance_id} is not a member of group {group_name}.")
     return instances[0]["LifecycleState"]
+
+
+def state_while_out(group_name: str, instance_id: str) -> str:
+    """lifecycle_state of an instance the run has out of service; InstanceGone once it is leaving the group."""
+    state = lifecycle_state(group_name, instance_id)
+    if state in LEAVING:
+        raise InstanceGone(f"Instance {instance_id} is {state} in group {group_name}.")
+    return state
+
+
+def terminated_by_ec2(instance_id: str) -> str | None:
+    """Why the instance is gone, when EC2 terminated it. Auto Scaling does not health-check a Standby instance, so
+    one EC2 terminates stays listed in Standby, and Healthy, until it is returned to service:
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html"""
+    try:
+        found = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "InvalidInstanceID.NotFound":  # terminated over an hour ago
+            raise
+        found = []
+    state = next((i["State"]["Name"] for r in found for i in r["Instances"]), "terminated")
+    return f"EC2 instance {instance_id} is {state}" if state in EC2_GONE else None
+
+
+def gone_reason(group_name: str, instance_id: str) -> str | None:
+    """Why the instance is gone from the group (left it, leaving it, or terminated by EC2), or None."""
+    try:
+        state_while_out(group_name, instance_id)
+    except InstanceGone as gone:
+        return str(gone)
+    return terminated_by_ec2(instance_id)
+
+
+def give_back_capacity(group_name: str, instance_id: str, run_id: str) -> str:
+    """Give the group back the capacity the run's standby took from it, for an instance that went while out of
+    service; returns what was done. Still listed in Standby (EC2 terminated it): ExitStandby, which raises desired
+    capacity by one; Auto Scaling then finds it terminated and launches a replacement. Already out of the group while
+    the run's decrement is outstanding (a person detached or terminated it in Standby): desired capacity plus one.
+    Once ExitStandby gave it back, Auto Scaling replaces an instance that goes: nothing more to give."""
+    try:
+        state = state_while_out(group_name, instance_id)
+    except InstanceGone:
+        state = None
+    if state == "EnteringStandby":
+        raise InstanceNotReady(f"Instance {instance_id} is still EnteringStandby.")
+    if state == "Standby":
+        client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+        ledger.forget_standby(run_id, instance_id)
+        return "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"
+    if state is not None or not ledger.standby_taken(run_id, instance_id):
+        return "nothing to give back: it had returned to service, and Auto Scaling replaces an instance that goes"
+    group = describe_group(group_name)
+    desired = group["DesiredCapacity"] + 1
+    if desired > group["MaxSize"]:
+        ledger.forget_standby(run_id, instance_id)
+        return f"desired capacity NOT raised: {desired} would exceed MaxSize {group['MaxSize']}"
+    client("autoscaling").set_desired_capacity(
+        AutoScalingGroupName=group_name, DesiredCapacity=desired, HonorCooldown=False
+    )
+    ledger.forget_standby(run_id, instance_id)
+    return f"desired capacity raised to {desired} (the standby had lowered it): Auto Scaling launches a replacement"
 
 
 def enter_standby(group_name: str, instance_id: str) -> str:
@@ -74,8 +146,11 @@ def enter_standby(group_name: str, instance_id: str) -> str:
 
 
 def standby_reached(group_name: str, instance_id: str, deadline: float) -> bool:
-    state = lifecycle_state(group_name, instance_id)
+    state = state_while_out(group_name, instance_id)
     if state == "Standby":
+        gone = terminated_by_ec2(instance_id)
+        if gone:
+            raise InstanceGone(f"{gone}; it is still listed in Standby in group {group_name}.")
         return True
     if time.time() > deadline:
         raise StandbyTimedOut(f"Instance {instance_id} was still {state} when its standby wait ran out.")
@@ -83,8 +158,9 @@ def standby_reached(group_name: str, instance_id: str, deadline: float) -> bool:
 
 
 def exit_standby(group_name: str, instance_id: str) -> str:
-    """Return a Standby instance to service. Safe to repeat; a moving instance asks to be retried."""
-    state = lifecycle_state(group_name, instance_id)
+    """Return a Standby instance to service. Safe to repeat; a moving instance asks to be retried; one leaving the
+    group is InstanceGone."""
+    state = state_while_out(group_name, instance_id)
     if state == "Standby":
         client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
         return "Pending"
@@ -95,8 +171,9 @@ def exit_standby(group_name: str, instance_id: str) -> str:
 
 def healthy(group_name: str, instance_id: str, deadline: float, load_balancers: dict | None = None) -> bool:
     """True once the instance is InService and healthy in every load balancer of its group.
-    load_balancers: the group's TargetGroupARNs and LoadBalancerNames, when the caller already has them."""
-    state = lifecycle_state(group_name, instance_id)
+    load_balancers: the group's TargetGroupARNs and LoadBalancerNames, when the caller already has them.
+    One leaving the group (replaced, terminated) is InstanceGone."""
+    state = state_while_out(group_name, instance_id)
     problems = [] if state == "InService" else [f"lifecycle state {state}"]
     if not problems:
         problems = unhealthy_targets(load_balancers or describe_group(group_name), instance_id)

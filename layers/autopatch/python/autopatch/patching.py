@@ -53,7 +53,13 @@ def sent_command(instance_id: str, comment: str) -> dict | None:
 
 
 def cancel(command_id: str, instance_id: str) -> None:
-    client("ssm").cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+    """Cancel the command on the instance. On an instance EC2 terminated (shutting-down, terminated) Systems Manager
+    refuses with InvalidInstanceId; its agent went with it, nothing is left to cancel."""
+    try:
+        client("ssm").cancel_command(CommandId=command_id, InstanceIds=[instance_id])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "InvalidInstanceId":
+            raise
 
 
 def send_for_task(

@@ -14,7 +14,7 @@ from .step import StepEvent, payload
 
 RECOVERED_FIELDS = ("InstanceId", "GroupName")
 RESULT_FIELDS = ("InstanceId", "GroupName", "Result")
-ALERT_KINDS = ("instance-failed", "bake-failed", "gate-failed")
+ALERT_KINDS = ("instance-failed", "bake-failed", "gate-failed", "instance-gone")
 
 
 def states_arn(event, name: str) -> str:
@@ -152,6 +152,7 @@ class TagInstanceEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     run_id: str = payload("RunId", str)
     value: str = payload("Value", str)  # InProgress, Completed or Failed (autopatch.tags checks it)
+    group: str | None = payload("GroupName", group_name, default=None)  # Failed: checked first for a gone instance
     # why it failed (Failed only): the step, the error and its cause
     failed_step: str | None = payload("Step", str, default=None)
     error: str | None = payload("Error", str, default=None)
@@ -181,6 +182,12 @@ class ExitStandbyEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     timeout_seconds: int = payload("TimeoutSeconds", int)
     lower_min_size: bool = payload("LowerMinSize", bool, default=False)
+    run_id: str | None = payload("RunId", str, default=None)  # the run whose standby took the capacity
+    gone: bool = payload("Gone", bool, default=False)  # give back the capacity of an instance that went
+
+    def __post_init__(self):
+        if self.gone and not self.run_id:
+            raise InvalidInput("RunId is required.")
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,7 @@ class SendAlertEvent(StepEvent):
     command_id: str | None = payload("CommandId", str, default=None)
     returned_to_service: bool | None = payload("ReturnedToService", bool, default=None)
     image: str | None = payload("ImageId", image_id, default=None)  # a bake's
+    capacity: dict | None = payload("Capacity", dict, default=None)  # a gone instance's: {"Done"} or {"Error", "Cause"}
 
     def __post_init__(self):
         if self.kind not in ALERT_KINDS:
@@ -255,6 +263,8 @@ class SendAlertEvent(StepEvent):
             "CommandId": self.command_id,
             "ReturnedToService": self.returned_to_service,
         }
+        if self.kind == "instance-gone":
+            return {**failure, "Capacity": self.capacity}
         return {**failure, "ImageId": self.image} if self.kind == "bake-failed" else failure
 
 

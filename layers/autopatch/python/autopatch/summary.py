@@ -34,7 +34,8 @@ def summarize(
     paused: Sequence[str] = (),
     bake: bool = False,
 ) -> dict:
-    """Every planned instance with its result (NotStarted when no execution reached it).
+    """Every planned instance with its result (NotStarted when no execution reached it); a Gone one that went while
+    out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone).
     Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
     reached = {item["InstanceId"]: item for item in results}
     instances = [
@@ -51,7 +52,12 @@ def summarize(
         {**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None, "Compliance": None}
         for s in planned["Skipped"]
     ]
+    for instance in instances:  # gone while out of service: in which step (left before its turn: none)
+        step = reached.get(instance["InstanceId"], {}).get("Step")
+        if instance["Result"] == "Gone" and step:
+            instance["Step"] = step
     counts = {result: sum(1 for i in instances if i["Result"] == result) for result in RESULTS}
+    counts["GoneWhileOut"] = sum(1 for i in instances if "Step" in i)  # of the Gone, those alerted
     untouched = f"{counts['NotStarted']} instance(s) were left untouched."
     if counts["Failed"] > max_errors:
         status = "Failed"
@@ -64,8 +70,14 @@ def summarize(
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
         if counts["Skipped"]:
             message += f" {counts['Skipped']} skipped (already compliant, or SSM agent offline)."
-        if counts["Gone"]:
-            message += f" {counts['Gone']} left their group before their turn (Gone)."
+        before_turn = counts["Gone"] - counts["GoneWhileOut"]
+        if before_turn:
+            message += f" {before_turn} left their group before their turn (Gone)."
+        if counts["GoneWhileOut"]:
+            message += (
+                f" {counts['GoneWhileOut']} went while out of service (Gone; each alert says what was done about its"
+                " group's capacity)."
+            )
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
     summary: dict[str, Any]
