@@ -8,7 +8,7 @@ run has the last one (index 2) out from 848 s: EnteringStandby until 878, seen i
 888, the command ends at 1191, ExitStandby then, Pending until 1202, healthy at 1262."""
 
 import pytest
-from simulation_checks import run_alerts, simulate
+from simulation_checks import cleanup_alerts, run_alerts, simulate
 
 pytestmark = pytest.mark.simulation
 
@@ -171,3 +171,25 @@ def test_two_groups_patched_at_once_each_give_back_what_their_gone_instance_took
     assert len(run_alerts(report)) == 2
     assert report["output"]["Counts"]["GoneWhileOut"] == 2
 
+
+@pytest.mark.parametrize(("at", "stop"), [(20, 35), (60, 240), (200, 240)])
+def test_a_stop_by_hand_after_the_instance_went_gives_its_capacity_back_without_waiting_for_it(at, stop):
+    # Given a run stopped by hand at `stop`, its first instance terminated by EC2 at `at` (EnteringStandby, before
+    # the run saw it in Standby; in Standby during its command)
+    report = simulate({**scenario([{"at": at, "group": "web", "do": "terminate", "index": 0}]), "stop_at": stop})
+
+    # Then the clean-up neither waits for its command nor its health: it takes it out of Standby, which gives the
+    # group its capacity back (Auto Scaling replaces it), and says so; the hold is released
+    assert report["status"] == "ABORTED"
+    gone = report["instances"][0]
+    assert gone["lifecycle_state"] == "Terminated"
+    (alert,) = cleanup_alerts(report)
+    assert f"- {gone['instance_id']} (group web, was " in alert["message"]
+    assert (
+        f"gone (EC2 instance {gone['instance_id']} is terminated); {GIVEN_BACK}; its tag is left InProgress."
+        in (alert["message"])
+    )
+    assert "holds released on: web" in alert["message"]
+    assert report["groups"][0]["desired"] == 3
+    assert [i["lifecycle_state"] for i in report["instances"] if i["launched_during_run"]] == ["InService"]
+    assert alert["t"] - stop < 5 * 60

@@ -13,6 +13,8 @@ For each such instance, in order:
    InService and healthy in every load balancer (up to the run's HealthTimeoutSeconds);
 3. it is tagged truthfully: Completed only when the run's Install command ended Success, the instance reports no
    failed patches after it and it is healthy again; Failed otherwise (the alert says why).
+An instance gone meanwhile (EC2 terminated it, or it left the group) is not waited for: the group gets back the
+capacity the run's standby took (groups.give_back_capacity), as the run itself would do.
 Then the MinSize the run lowered is put back, the holds are released, and one alert says what was done.
 
 What cannot be finished within one invocation (a command that does not end, a deregistration that lasts) raises
@@ -27,7 +29,7 @@ from typing import Any
 
 from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, groups, ledger, patching, polling
 from .clients import client
-from .errors import CleanUpUnfinished
+from .errors import CleanUpUnfinished, InstanceGone
 from .steps import ExecutionDetail
 
 FIRST_STATE = "Validate input and find groups"  # its output names the run, its groups and its settings
@@ -142,6 +144,9 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
     "Unfinished" (the reason) when it could not be done before the deadline."""
     instance_id, group_name = instance["InstanceId"], instance["GroupName"]
     result = {**instance, "Done": []}
+    gone = groups.gone_reason(group_name, instance_id)
+    if gone:
+        return _give_back(result, gone, run_id, deadline)
     command = patching.run_command(instance_id, run_id)
     if command and command["Status"] not in patching.TERMINAL:
         if command["Status"] != "Cancelling":
@@ -170,6 +175,22 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
     return result
 
 
+def _give_back(result: dict, gone: str, run_id: str, deadline: float) -> dict:
+    """An instance that went while the run had it out (EC2 terminated it, or it left the group): no command to wait
+    for, nothing to return or tag; the group gets back the capacity the run's standby took, as the run would."""
+    instance_id, group_name = result["InstanceId"], result["GroupName"]
+    if not _wait(lambda: _state(group_name, instance_id) != "EnteringStandby", deadline):
+        return {**result, "Unfinished": f"{instance_id} is still EnteringStandby"}
+    return {**result, "Gone": gone, "Done": [groups.give_back_capacity(group_name, instance_id, run_id)]}
+
+
+def _state(group_name: str, instance_id: str) -> str | None:
+    try:
+        return groups.lifecycle_state(group_name, instance_id)
+    except InstanceGone:
+        return None
+
+
 def _truthful_tag(instance: dict, command: dict | None, healthy: bool) -> tuple[str, str]:
     """Completed only for a patch known to have succeeded on an instance healthy again; Failed otherwise."""
     if instance["Tag"] == "Failed":
@@ -192,7 +213,7 @@ def _command_status(command: dict) -> str:
 
 
 def _healthy(group_name: str, instance_id: str) -> bool:
-    return groups.lifecycle_state(group_name, instance_id) == "InService" and not groups.unhealthy_targets(
+    return _state(group_name, instance_id) == "InService" and not groups.unhealthy_targets(
         groups.load_balancers(group_name), instance_id
     )
 
@@ -220,6 +241,12 @@ def alert_message(run_id: str, execution_arn: str, status: str, names: list[str]
         "",
     ]
     for item in done["Instances"]:
+        if item.get("Gone"):
+            lines.append(
+                f"- {item['InstanceId']} (group {item['GroupName']}, was {item['Was']}): gone ({item['Gone']}); "
+                f"{item['Done'][0]}; its tag is left {item['Tag']}."
+            )
+            continue
         health = "healthy" if item.get("Healthy") else "NOT healthy yet: check it"
         steps = ", ".join(item["Done"]) or "nothing to return"
         lines.append(

@@ -31,6 +31,12 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
         instance_id, state, dead_run = left["InstanceId"], left["LifecycleState"], left["LeftBy"]
         if "NotReady" in left:  # the preflight refuses this; here only if it changed since
             raise InstanceNotReady(left["NotReady"])
+        if groups.gone_reason(group_name, instance_id):
+            # EC2 terminated it in Standby: ExitStandby gives back its capacity (Auto Scaling replaces it); there is
+            # nothing to wait for or patch
+            if state == "Standby":
+                client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+            continue
         ledger.record_recovered(run_id, group_name, instance_id)
         if state == "Standby":
             client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
