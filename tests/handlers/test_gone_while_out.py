@@ -23,7 +23,9 @@ from tests.handlers.helpers import (
     sent_kinds,
     sent_messages,
     set_lifecycle_state,
+    standby,
     standby_event,
+    tag,
     twice,
     wait_event,
 )
@@ -229,3 +231,21 @@ def test_the_gone_alert_says_when_the_capacity_could_not_be_given_back(
     # Then it says so and what to check
     [(_, body, _)] = sent_messages(alert_topic)
     assert "Capacity:     NOT given back (ValidationError: New SetDesiredCapacity value): check the desired" in body
+
+
+def test_the_next_run_gives_back_the_capacity_of_a_dead_run_s_instance_ec2_terminated_in_standby(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls
+):
+    # Given an instance a dead run tagged InProgress and left in Standby (capacity 3 -> 2), which EC2 then terminated
+    left = fleet.instance_ids[0]
+    tag(aws, left, "InProgress", "run-dead")
+    standby(aws, "web", left)
+    terminated_by_ec2(left)
+    without_target_groups(aws)
+    event = {"RunId": RUN_ID, "ExecutionArn": EXECUTION_ARN, "GroupNames": ["web"], "HealthTimeoutSeconds": 600}
+    # When this run recovers "web", twice
+    first, second = twice(load_handler("recover_groups"), event, lambda_context)
+    # Then ExitStandby gave the capacity back, once, and the run is not told to wait for its health (it is gone)
+    assert calls_to(api_calls, "ExitStandby") == [{"AutoScalingGroupName": "web", "InstanceIds": [left]}]
+    assert desired(aws, "web") == 3
+    assert first == second == {"Recovered": []}
