@@ -11,6 +11,7 @@ from .errors import SlackPostFailed
 
 KINDS = (
     "instance-failed",
+    "instance-gone",
     "bake-failed",
     "run-stopped",
     "group-paused",
@@ -59,6 +60,7 @@ def kind_of(subject: str | None, attributes: dict) -> str:
 
 EMOJI = {
     "instance-failed": ":x:",
+    "instance-gone": ":ghost:",
     "bake-failed": ":warning:",
     "run-stopped": ":octagonal_sign:",
     "group-paused": ":double_vertical_bar:",
@@ -69,6 +71,8 @@ EMOJI = {
 WHAT_TO_DO = {
     "instance-failed": "Check the instance (the alert says whether it is back in service), then look at the patch "
     "command's output in Systems Manager > Run Command.",
+    "instance-gone": "Nothing to return: the instance is terminated and Auto Scaling replaces it. Check the alert's "
+    "capacity line, and why it went (a Spot interruption? failed health checks after its patch?).",
     "bake-failed": "Nothing is out of service and the launch template is unchanged. Look at the error (image "
     "quota? permissions?), then let the next run with BakeAmi bake again.",
     "run-stopped": "Fix what stopped the run (alarm, unhealthy instance, or the error of a check that could not be "
