@@ -20,7 +20,7 @@ def lambda_handler(event: ExitStandbyEvent, context):
         done = groups.give_back_capacity(event.group, event.instance, event.run_id)
     else:
         state = groups.exit_standby(event.group, event.instance)
-        if state == "Pending" and event.run_id:
+        if event.run_id:  # returned (now, or by an earlier attempt): nothing of its standby is owed any more
             ledger.forget_standby(event.run_id, event.instance)
     if event.lower_min_size:
         groups.restore_min_size(event.group)

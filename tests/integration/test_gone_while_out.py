@@ -13,7 +13,10 @@ from simulation_checks import cleanup_alerts, run_alerts, simulate
 pytestmark = pytest.mark.simulation
 
 GIVEN_BACK = "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"
-RETURNED = "nothing to give back: it had returned to service, and Auto Scaling replaces an instance that goes"
+RETURNED = (
+    "nothing to give back: none of its standby's capacity was still owed (it was returned, or never taken out), and "
+    "Auto Scaling replaces an instance that goes"
+)
 
 
 def group(name: str, **more) -> dict:

@@ -164,6 +164,7 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
         return {**result, "Unfinished": f"{instance_id} is still EnteringStandby"}
     if groups.exit_standby(group_name, instance_id) == "Pending":
         result["Done"].append("returned to service (ExitStandby)")
+    ledger.forget_standby(run_id, instance_id)
     health_deadline = min(time.time() + int(settings.get("HealthTimeoutSeconds", 600)), deadline)
     result["Healthy"] = _wait(lambda: _healthy(group_name, instance_id), health_deadline)
     result["Tag"], result["Reason"] = _truthful_tag(instance, command, result["Healthy"])

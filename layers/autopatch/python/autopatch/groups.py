@@ -117,7 +117,10 @@ def give_back_capacity(group_name: str, instance_id: str, run_id: str) -> str:
         ledger.forget_standby(run_id, instance_id)
         return "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"
     if state is not None or not ledger.standby_taken(run_id, instance_id):
-        return "nothing to give back: it had returned to service, and Auto Scaling replaces an instance that goes"
+        return (
+            "nothing to give back: none of its standby's capacity was still owed (it was returned, or never taken out),"
+            " and Auto Scaling replaces an instance that goes"
+        )
     group = describe_group(group_name)
     desired = group["DesiredCapacity"] + 1
     if desired > group["MaxSize"]:
