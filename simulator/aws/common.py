@@ -137,7 +137,7 @@ class ModelState:
     state_of: Callable[[SimInstance], Any]
     set_lifecycle: Callable[[float, SimInstance, str], None]
     track: Callable[[SimInstance], None]
-    settle: Callable[[float, str], None]
+    settle: Callable[..., None]  # (t, group_name[, why a surplus instance is terminated])
     replace: Callable[[float, SimInstance, str], None]
     launch_instances: Callable[..., list]
     _reach_in_service: Callable[[float, Any, SimInstance], None]
