@@ -120,6 +120,26 @@ def test_a_result_for_an_instance_outside_the_plan_is_not_listed():
     assert summary["Status"] == "Succeeded"
 
 
+@pytest.mark.parametrize(("before", "while_out"), [(0, 1), (1, 1), (1, 2), (0, 3)])
+def test_instances_gone_while_out_of_service_are_told_apart_from_those_gone_before_their_turn(before, while_out):
+    # Given three instances: `before` left before their turn, `while_out` went while out (each with its step)
+    ids = ["i-00000001", "i-00000002", "i-00000003"]
+    results = [
+        item(i, "web", "Gone", None) if n < before else item(i, "web", "Gone", "c-1", Step="Patch")
+        for n, i in enumerate(ids[: before + while_out])
+    ] + [item(i, "web", "Completed", "c-2") for i in ids[before + while_out :]]
+    # When the run is summarized with MaxErrors 0
+    summary = summarize("run-1", 0, results, plan(("web", ids)))
+    # Then it succeeded; both are Gone, counted apart; only the ones that went while out carry their step
+    assert summary["Status"] == "Succeeded"
+    assert (summary["Counts"]["Gone"], summary["Counts"]["GoneWhileOut"]) == (before + while_out, while_out)
+    assert [i.get("Step") for i in summary["Instances"]] == [None] * before + ["Patch"] * while_out + [None] * (
+        3 - before - while_out
+    )
+    assert (f"{before} left their group before their turn (Gone)." in summary["Message"]) is (before > 0)
+    assert f"{while_out} went while out of service (Gone; each alert says what was done" in summary["Message"]
+
+
 @pytest.mark.parametrize("gone", [1, 2])
 def test_instances_that_left_their_group_before_their_turn_are_gone_not_failures(gone):
     # Given instances a scale-in or a Spot interruption took before their turn, the others patched
