@@ -165,7 +165,8 @@ class Simulation:
                     self.clock.call_later(self.scenario.crash_at, lambda _t: self._crash(executions[0]))
                 self.model.fleet_moves = bool(self.scenario.events)
                 for event in self.scenario.events:
-                    self.model.at(event.at, lambda t, e=event: self.model.fleet_event(t, e))
+                    act = self._delete_hold if event.do == "delete_hold" else self.model.fleet_event
+                    self.model.at(event.at, lambda t, e=event, act=act: act(t, e))
                 self.clock.run(LIMIT_SECONDS)
                 self._schedules_on = False  # the run is over: what the rules would invoke now is no part of it
                 self.clock.run_timers(within=60)  # deliveries still on their way (SNS to its subscribers)
@@ -264,6 +265,8 @@ class Simulation:
                 launch_hook_seconds=spec.launch_hook_seconds,
             )
             self.model.spread(spec.name)
+            if spec.warm_pool is not None:
+                self._warm_pool(asg, ec2, spec, image, network.subnet_ids[: spec.azs])
             for index, instance in enumerate(group["Instances"]):
                 faults = spec.faults.get(index, set())
                 sim = SimInstance(
@@ -288,6 +291,31 @@ class Simulation:
             if spec.dead_run_lowered_min_size:
                 self._leave_min_size_lowered(asg, spec)
         return self.refs, {}
+
+    def _warm_pool(self, asg, ec2, spec, image: str, subnets: list[str]) -> None:
+        """The group's warm pool (PutWarmPool) and its instances, launched from the group's image and kept in the
+        pool's state (Warmed:Stopped, Warmed:Running, Warmed:Hibernated), spread over the group's zones; not in the
+        group, so never patched or counted against its capacity
+        (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html)."""
+        assert spec.warm_pool is not None
+        state, size = spec.warm_pool.get("state", "Stopped"), spec.warm_pool["size"]
+        asg.put_warm_pool(AutoScalingGroupName=spec.name, PoolState=state)
+        warm = self.model.groups[spec.name].warm_instances
+        for n in range(size):
+            subnet = subnets[n % len(subnets)]
+            (instance,) = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"]
+            if state != "Running":
+                ec2.stop_instances(InstanceIds=[instance["InstanceId"]], Hibernate=state == "Hibernated")
+            warm.append(
+                {
+                    "InstanceId": instance["InstanceId"],
+                    "InstanceType": instance["InstanceType"],
+                    "AvailabilityZone": instance["Placement"]["AvailabilityZone"],
+                    "LifecycleState": f"Warmed:{state}",
+                    "HealthStatus": "Healthy",
+                    "ProtectedFromScaleIn": False,
+                }
+            )
 
     def _leave_earlier_images(self, stack_name: str) -> None:
         """Images that exist before the run, a week apart, oldest first: the foreign ones (tagged with the group
@@ -341,6 +369,14 @@ class Simulation:
                 "ExpiresAt": {"N": str(since + 90 * 24 * 3600)},
             }
         )
+
+    def _delete_hold(self, t, event) -> None:
+        """A person deletes the group's hold from the run ledger (DynamoDB DeleteItem), as one might to "unlock" a
+        group thought stuck: a run started after it takes the group."""
+        boto3.client("dynamodb", region_name=REGION).delete_item(
+            TableName=self.ledger_table, Key={"Id": {"S": f"lock#{event.group}"}}
+        )
+        self._log(t, event.group, "", "hold deleted from the run ledger by hand")
 
     @property
     def ledger_table(self) -> str:

@@ -49,7 +49,11 @@ EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "terminate": (("index",), ()),
     "unhealthy": (("index",), ()),
     "set_size": ((), ("min_size", "max_size", "desired")),
+    "start_instance_refresh": ((), ()),  # someone starts an instance refresh (StartInstanceRefresh)
+    "delete_hold": ((), ()),  # a person deletes the group's hold from the run ledger (to "unlock" it)
 }
+# What a warm pool keeps its instances as (PutWarmPool's PoolState).
+POOL_STATES = ("Stopped", "Running", "Hibernated")
 _GROUP_NAME_CHARACTERS = re.compile("[\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff\r\n\t]*")
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.json"
 
@@ -81,6 +85,7 @@ class GroupSpec:
     foreign_images: int = 0  # images of the group made by someone else (tagged AutoPatchGroup only)
     azs: int = 2  # Availability Zones, the instances spread evenly across them
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
+    warm_pool: dict | None = None  # {"size": n, "state": one of POOL_STATES}: n instances Warmed:<state>
 
     def __post_init__(self):
         if self.max_size is None:
@@ -137,6 +142,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "foreign_images": int,
     "azs": int,
     "launch_hook_seconds": int,
+    "warm_pool": dict,
 }
 
 
@@ -230,6 +236,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(
             f"{where}.launch: unknown launch source {spec.launch!r}; known: {', '.join(LAUNCH_SOURCES)}"
         )
+    if spec.warm_pool is not None:
+        _check_warm_pool(spec.warm_pool, f"{where}.warm_pool")
     for index, faults in raw.get("faults", {}).items():
         if not str(index).isdigit() or int(index) >= spec.instances:
             raise ScenarioError(f"{where}.faults: {index!r} is not the index of one of its instances")
@@ -241,6 +249,16 @@ def _group(raw, n) -> GroupSpec:
                 raise ScenarioError(f"{where}.faults[{index}]: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         spec.faults[int(index)] = set(faults)
     return spec
+
+
+def _check_warm_pool(pool: dict, where: str) -> None:
+    unknown = sorted(set(pool) - {"size", "state"})
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field {unknown[0]!r}")
+    if not _is_int(pool.get("size")) or pool["size"] < 0:
+        raise ScenarioError(f"{where}.size must be an integer of at least 0")
+    if pool.get("state", "Stopped") not in POOL_STATES:
+        raise ScenarioError(f"{where}.state: unknown pool state {pool['state']!r}; known: {', '.join(POOL_STATES)}")
 
 
 def _is_int(value) -> bool:

@@ -8,6 +8,18 @@ deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeInstanceRefreshes.html
 
+StartInstanceRefresh is refused (InstanceRefreshInProgress) while another refresh of the group is active; a new
+one is Pending "while it's initializing", then "quickly" InProgress (here after REFRESH_PENDING_SECONDS, a time
+AWS does not state), and is listed first by DescribeInstanceRefreshes. The simulated refresh replaces no
+instance: it stays InProgress, and the run must leave the group to it before its next instance.
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html
+- https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html
+- https://docs.aws.amazon.com/autoscaling/ec2/userguide/check-status-instance-refresh.html
+
+DescribeWarmPool: the group's warm pool configuration (none without a warm pool) and its instances, at most
+MaxRecords (50 at most; 50 when not given, not confirmed) a page, then NextToken; moto 5.2.5 lists no instances:
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeWarmPool.html
+
 UpdateAutoScalingGroup: MinSize <= DesiredCapacity <= MaxSize, else ValidationError; a new MinSize above the
 desired capacity, or a new MaxSize below it, given without a DesiredCapacity, sets the desired capacity to it.
 SuspendProcesses/ResumeProcesses keep the group's suspended processes (all of them when none is named; a name
@@ -26,6 +38,9 @@ from .common import AwsError, ModelState
 
 # Seconds an instance spends in Pending after ExitStandby (or its launch) before it is InService.
 PENDING_SECONDS = 10
+REFRESH_PENDING_SECONDS = 30  # an instance refresh's Pending, before InProgress
+ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+WARM_POOL_PAGE = 50  # DescribeWarmPool's MaxRecords: its largest value, and its default here
 # The states the run itself takes an instance out of service through (a launch's Pending is not one).
 TAKEN_OUT = ("EnteringStandby", "Standby", "Pending")
 
@@ -269,6 +284,60 @@ class AutoScaling(ModelState):
     def _autoscaling_DescribeInstanceRefreshes(self, params):
         group = self.groups.get(params["AutoScalingGroupName"])
         return {"InstanceRefreshes": [dict(r) for r in group.refreshes] if group else []}
+
+    def _autoscaling_StartInstanceRefresh(self, params):
+        name = params["AutoScalingGroupName"]
+        group, sim_group = self._group(name), self.groups[name]
+        active = next((r for r in sim_group.refreshes if r["Status"] in ACTIVE_REFRESH), None)
+        if active:  # wording not confirmed against AWS; the error is (StartInstanceRefresh API reference)
+            raise AwsError(
+                "InstanceRefreshInProgress",
+                f"An Instance Refresh is already in progress and blocks the execution of this Instance Refresh "
+                f"({active['InstanceRefreshId']}).",
+            )
+        refresh = {
+            "InstanceRefreshId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{self.clock.now()}")),
+            "AutoScalingGroupName": name,
+            "Status": "Pending",
+            "StartTime": self.clock.now_datetime(),
+            "PercentageComplete": 0,
+            "InstancesToUpdate": len(group.instance_states),
+        }
+        sim_group.refreshes.insert(0, refresh)
+        self.log(self.clock.now(), name, "", f"instance refresh {refresh['InstanceRefreshId']} Pending")
+        self.at(REFRESH_PENDING_SECONDS, lambda t: self._refresh_starts(t, name, refresh))
+        return {"InstanceRefreshId": refresh["InstanceRefreshId"]}
+
+    def _refresh_starts(self, t, name: str, refresh: dict) -> None:
+        if refresh["Status"] == "Pending":
+            refresh["Status"] = "InProgress"
+            self.log(t, name, "", f"instance refresh {refresh['InstanceRefreshId']} InProgress")
+
+    def _autoscaling_DescribeWarmPool(self, params):
+        group = self._group(params["AutoScalingGroupName"])
+        size = params.get("MaxRecords") or WARM_POOL_PAGE
+        if not 1 <= size <= WARM_POOL_PAGE:  # wording not confirmed against AWS
+            raise AwsError("ValidationError", f"MaxRecords must be between 1 and {WARM_POOL_PAGE}")
+        token = params.get("NextToken")
+        if token is not None and not token.isdigit():
+            raise AwsError("InvalidNextToken", "The token is not valid.")
+        start = int(token or 0)
+        warm = self.groups[group.name].warm_instances
+        page: dict = {"Instances": [dict(i) for i in warm[start : start + size]]}
+        if group.warm_pool is not None:
+            pool = group.warm_pool
+            page["WarmPoolConfiguration"] = {
+                "MinSize": pool.min_size,
+                "PoolState": pool.pool_state,
+                **(
+                    {"MaxGroupPreparedCapacity": pool.max_group_prepared_capacity}
+                    if pool.max_group_prepared_capacity is not None
+                    else {}
+                ),
+            }
+        if start + size < len(warm):
+            page["NextToken"] = str(start + size)
+        return page
 
     def _reach_standby(self, t, state, sim):
         if state.lifecycle_state != "EnteringStandby":

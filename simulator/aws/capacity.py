@@ -1,6 +1,7 @@
 """Auto Scaling keeping a moving fleet at its desired capacity: launches, terminations, the default termination
 policy, replacing what EC2 terminated or the load balancer found unhealthy, Availability Zone rebalancing; and
-the scenario's fleet events that set them off (scale_out, scale_in, terminate, unhealthy, set_size).
+the scenario's fleet events that set them off (scale_out, scale_in, terminate, unhealthy, set_size,
+start_instance_refresh: StartInstanceRefresh, autoscaling.py).
 
 - A launched instance is Pending, then (with a launch lifecycle hook) Pending:Wait for the hook's time, then
   Pending:Proceed, then InService, registered with its target groups (healthy after the warm-up); a terminated
@@ -94,6 +95,11 @@ class Capacity(ModelState):
             self._scale_in_chosen(t, group, event.indexes)
         elif event.do == "set_size":
             self._set_size(t, group, event)
+        elif event.do == "start_instance_refresh":
+            try:
+                self._autoscaling_StartInstanceRefresh({"AutoScalingGroupName": name})
+            except AwsError as error:
+                self.log(t, name, "", f"start_instance_refresh refused: {error.code}: {error.message}")
         else:
             sim = self._sim_at(name, event.index)
             if sim is None:

@@ -79,6 +79,7 @@ class SimGroup:
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
     rebalancing: str | None = None  # the instance launched to rebalance the AZs, until it is InService
     desired_moved_by_events: int = 0  # the desired capacity the scenario's fleet events added or took
+    warm_instances: list = field(default_factory=list)  # the warm pool's, as DescribeWarmPool lists them
 
     def __post_init__(self):
         if self.instance_refresh:
@@ -141,6 +142,7 @@ class ModelState:
     replace: Callable[[float, SimInstance, str], None]
     launch_instances: Callable[..., list]
     _reach_in_service: Callable[[float, Any, SimInstance], None]
+    _autoscaling_StartInstanceRefresh: Callable[[dict], dict]
     _suspended: Callable[[Any, str], bool]
     _launch_source: Callable[[Any], tuple[str, Any]]
     _new_sizes: Callable[..., tuple[int, int, int]]

@@ -4,7 +4,8 @@ The handler tests run each handler against moto alone, without the simulated tim
 only the operations in GAPS go to the model, on the groups, instances and Run Command invocations moto holds
 (each known to the model as a SimGroup, a SimInstance and an Invocation once a call or a knob names it), so those
 tests and the simulator get the same answers from the same code. The knobs are the model's own:
-SimInstance.agent_online, .registered, .patches and .last_operation, SimGroup.refreshes, Invocation.status and
+SimInstance.agent_online, .registered, .patches and .last_operation, SimGroup.refreshes and .warm_instances (the
+pool itself is moto's, PutWarmPool), Invocation.status and
 .details (an Invocation of moto's command keeps its status in moto's, so ListCommands and GetCommandInvocation,
 which moto answers, show what CancelCommand or a knob did to it).
 """
@@ -29,6 +30,7 @@ GAPS = {
     ("ssm", "DescribeInstancePatchStates"),
     ("ssm", "CancelCommand"),
     ("autoscaling", "DescribeInstanceRefreshes"),
+    ("autoscaling", "DescribeWarmPool"),  # moto answers it, without the pool's instances
 }
 
 
