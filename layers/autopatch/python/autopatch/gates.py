@@ -7,7 +7,8 @@ def check_next_instance(
     run_id: str, group_name: str, instance_id: str, max_errors: int, alarm_names: list[str], opt_in_value: str
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
-    "group" this group only; Announce is True for the one call that should tell people. {"Proceed": False,
+    "group" this group only (paused, no longer held by this run, or an instance refresh started on it); Announce
+    is True for the one call that should tell people. {"Proceed": False,
     "Gone": True, "Reason"} when the instance left the group before its turn: nothing to patch, nothing failed."""
     # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
@@ -31,6 +32,10 @@ def check_next_instance(
     gone = _gone(group, instance_id)
     if gone:
         return {"Proceed": False, "Gone": True, "Reason": gone}
+    reason = _not_the_runs(run_id, group_name)
+    if reason:
+        key = f"{run_id}#{group_name}"
+        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
     problems = _other_instances(group, instance_id) + _alarms(alarm_names + groups.alarm_names(group))
     if problems:
         reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
@@ -82,6 +87,22 @@ def _gone(group: dict, instance_id: str) -> str | None:
         return f"{instance_id} left group {group['AutoScalingGroupName']} before its turn"
     if member["LifecycleState"] in groups.LEAVING:
         return f"{instance_id} is {member['LifecycleState']} in group {group['AutoScalingGroupName']}"
+    return None
+
+
+def _not_the_runs(run_id: str, group_name: str) -> str | None:
+    """Why the group is no longer this run's to patch, if it is not: its hold in the ledger is gone or another
+    run's, or an instance refresh is at work on it (it replaces the instances, and standby gets in its way)."""
+    hold = ledger.holder(group_name)
+    if hold is None:
+        return f"this run no longer holds group {group_name}: its hold was removed from the run ledger"
+    if hold["RunId"] != run_id:
+        return f"this run no longer holds group {group_name}: {hold['Execution']} (run {hold['RunId']}) holds it now"
+    refreshes = groups.active_refreshes(group_name)
+    if refreshes:
+        return (
+            f"group {group_name}: {'; '.join(refreshes)}: the refresh replaces its instances, the run leaves them to it"
+        )
     return None
 
 

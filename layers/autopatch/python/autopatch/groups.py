@@ -43,6 +43,34 @@ def in_service_instances(group: dict) -> list[str]:
     return [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
 
 
+# An instance refresh in one of these is replacing the group's instances, or about to, or rolling back, or baking
+# (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstanceRefresh.html)
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
+def active_refreshes(group_name: str) -> list[str]:
+    """Each instance refresh at work on the group, as "instance refresh <id> is <Status>" (newest first, as
+    DescribeInstanceRefreshes lists them: an active one is on its first page)."""
+    found = client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=group_name)["InstanceRefreshes"]
+    return [
+        f"instance refresh {r['InstanceRefreshId']} is {r['Status']}" for r in found if r["Status"] in REFRESH_ACTIVE
+    ]
+
+
+def warm_pool(group_name: str) -> dict | None:
+    """The group's warm pool, if it has one: {"PoolState", "Instances" (how many), "States" (lifecycle state ->
+    how many, e.g. "Warmed:Stopped")} (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeWarmPool.html)."""
+    pages = client("autoscaling").get_paginator("describe_warm_pool").paginate(AutoScalingGroupName=group_name)
+    configuration, states = None, dict[str, int]()
+    for page in pages:
+        configuration = page.get("WarmPoolConfiguration") or configuration
+        for instance in page.get("Instances", []):
+            states[instance["LifecycleState"]] = states.get(instance["LifecycleState"], 0) + 1
+    if configuration is None:
+        return None
+    return {"PoolState": configuration.get("PoolState", "Stopped"), "Instances": sum(states.values()), "States": states}
+
+
 def describe_group(name: str) -> dict:
     groups = _describe_groups([name])
     if not groups:

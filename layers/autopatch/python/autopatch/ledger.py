@@ -105,6 +105,12 @@ def holds_to_take_over(group_names: list[str]) -> dict[str, str]:
     return {name: item["Holder"]["S"].rsplit(":", 1)[-1] for name, item in holds.items() if item}
 
 
+def holder(group_name: str) -> dict | None:
+    """Who holds the group now: {"RunId", "Execution" (the execution's name)}, or None when no run does."""
+    item = _hold(group_name)
+    return {"RunId": item["RunId"]["S"], "Execution": item["Holder"]["S"].rsplit(":", 1)[-1]} if item else None
+
+
 def _hold(name: str) -> dict | None:
     ddb = client("dynamodb")
     return ddb.get_item(TableName=_table(), Key={"Id": {"S": f"lock#{name}"}}, ConsistentRead=True).get("Item")

@@ -4,19 +4,26 @@ from . import groups, images, ledger, recovery, runs
 from .clients import client
 from .errors import PreflightFailed
 
-REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
 BLOCKING_PROCESSES = ("Launch", "Terminate")
 SSM_FILTER_LIMIT = 50  # values per DescribeInstanceInformation filter
 SHOWN_PER_GROUP = 50  # a dry run lists this many instances per group; the counts cover all of them
+# Instances in a warm pool are stopped, hibernated or running outside the group's capacity, not in service
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html)
+WARM_POOL_NOTE = (
+    "The run patches the group's InService instances, not those in its warm pool (they are not in service). One "
+    "that leaves the pool for the group during the run joins it as an instance launched during the run; with "
+    "BakeAmi, instances launched into the pool after the bake start from the patched image, while those already "
+    "in it keep theirs. The group is not refused for its warm pool."
+)
 
 
 def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
     """Check the groups and keep the plan in the run's report (S3) for the slices to read: per group how many
-    instances it patches, and how many are skipped."""
+    instances it patches (and its warm pool, if it has one: not patched), and how many are skipped."""
     plan = check(run_id, group_names, lower_min_size, skip_offline)
     runs.save_plan(run_id, plan)
     return {
-        "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"])} for g in plan["Groups"]],
+        "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"]), **_warm(g)} for g in plan["Groups"]],
         "Skipped": len(plan["Skipped"]),
     }
 
@@ -26,8 +33,9 @@ def dry_run(
 ) -> dict:
     """Check the groups as a run would, holds first (GroupLocked while a live run holds one), and say what it
     would do, writing nothing: per group its instances in order (the first SHOWN_PER_GROUP), what it would
-    recover first (Recover) and whose hold it would take over (TakeOverHoldOf), and, with BakeAmi, which launch
-    template a bake would change or why it would not bake."""
+    recover first (Recover), whose hold it would take over (TakeOverHoldOf), its warm pool if it has one
+    (WarmPool: what is in it, and that the run does not patch it), and, with BakeAmi, which launch template a bake
+    would change or why it would not bake."""
     taken_over = ledger.holds_to_take_over(group_names)
     plan = check(run_id, group_names, lower_min_size, skip_offline)
     return {
@@ -38,6 +46,7 @@ def dry_run(
                 "Instances": g["Instances"][:SHOWN_PER_GROUP],
                 "Recover": g["Recover"],
                 "TakeOverHoldOf": taken_over.get(g["GroupName"]),
+                **_warm(g),
                 **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
             }
             for g in plan["Groups"]
@@ -67,10 +76,20 @@ def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offlin
             problems.append(f"group {name}: " + "; ".join(found))
         skip = {s["InstanceId"] for s in skipped}
         in_service = [i for i in groups.in_service_instances(group) if i not in skip]
-        plan.append({"GroupName": name, "Instances": in_service, "Recover": left})
+        plan.append({"GroupName": name, "Instances": in_service, "Recover": left, "WarmPool": _warm_pool(name)})
     if problems:
         raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
     return {"Groups": plan, "Skipped": skipped}
+
+
+def _warm_pool(name: str) -> dict | None:
+    """A group's warm pool, as the plan shows it: not a reason to refuse the group."""
+    pool = groups.warm_pool(name)
+    return None if pool is None else {**pool, "Patched": False, "Note": WARM_POOL_NOTE}
+
+
+def _warm(group: dict) -> dict:
+    return {"WarmPool": group["WarmPool"]} if group.get("WarmPool") else {}
 
 
 def _as_recovered(group: dict, returning: set[str]) -> dict:
@@ -101,12 +120,7 @@ def _group_problems(group: dict, lower_min_size: bool, returning: set[str]) -> t
     suspended = sorted({p["ProcessName"] for p in group.get("SuspendedProcesses", [])} & set(BLOCKING_PROCESSES))
     if suspended:
         problems.append(f"suspended processes: {', '.join(suspended)}")
-    refreshes = client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"]
-    problems += [
-        f"instance refresh {r['InstanceRefreshId']} is {r['Status']}"
-        for r in refreshes
-        if r["Status"] in REFRESH_ACTIVE
-    ]
+    problems += groups.active_refreshes(name)
     problems += [f"{i['InstanceId']} is {i['LifecycleState']}" for i in instances if i["LifecycleState"] != "InService"]
     unhealthy = groups.target_problems(group)
     problems += [f"{i} is {', '.join(unhealthy[i])}" for i in in_service if i in unhealthy and i not in returning]
