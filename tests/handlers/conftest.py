@@ -5,7 +5,8 @@ Step Functions retry would, to show that repeating it is safe.
 Where moto cannot produce a state (an invocation that does not exist yet, a failed or running command, an
 unhealthy target) botocore's Stubber answers for that one client; where moto lacks an API altogether the
 simulator's own fake answers (DescribeInstanceInformation, DescribeInstancePatchStates, CancelCommand,
-DescribeInstanceRefreshes: simulator/aws/gaps.py), on the instances, groups and commands moto holds.
+DescribeInstanceRefreshes, and DescribeWarmPool, which moto answers without instances: simulator/aws/gaps.py), on
+the instances, groups and commands moto holds.
 The handlers that poll inside one invocation sleep on a frozen clock that their sleep moves forward.
 `api_calls` records the calls a handler made through autopatch.clients.
 """
@@ -69,7 +70,9 @@ def unimplemented(aws, api_calls):
     """moto 5.2.5 implements none of SSM DescribeInstanceInformation, DescribeInstancePatchStates and
     CancelCommand, nor Auto Scaling DescribeInstanceRefreshes: the simulator's fake answers them on autopatch's
     clients. `ping` maps an instance to its PingStatus (Online unless set, not registered with Systems Manager
-    when None); `refreshes` maps a group to its instance refreshes; `instance(id)` is the fake's SimInstance (what
+    when None); `refreshes` maps a group to its instance refreshes; `group(name)` is the fake's SimGroup (the
+    instances of its warm pool, .warm_instances, which moto's DescribeWarmPool never lists); `instance(id)` is the
+    fake's SimInstance (what
     its agent last reported to Patch Manager: .patches, .last_operation) and `invocation(command id, instance id)`
     its record of a command moto sent (.status, .details, which moto's ListCommands and GetCommandInvocation
     show). All set the fake's own state."""
@@ -77,7 +80,11 @@ def unimplemented(aws, api_calls):
     for service in ("ssm", "autoscaling"):
         gaps.install(autopatch.clients.client(service))
     return SimpleNamespace(
-        ping=_PingStatus(gaps), refreshes=_Refreshes(gaps), instance=gaps.instance, invocation=gaps.invocation
+        ping=_PingStatus(gaps),
+        refreshes=_Refreshes(gaps),
+        instance=gaps.instance,
+        invocation=gaps.invocation,
+        group=gaps.group,
     )
 
 

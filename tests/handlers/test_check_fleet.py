@@ -3,7 +3,7 @@ Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 import pytest
 
-from autopatch import patching
+from autopatch import patching, preflight
 from autopatch.errors import GroupLocked, PreflightFailed
 from tests.handlers.helpers import (
     fleet_event,
@@ -63,6 +63,46 @@ def preflight_error(app, event, context):
     message = str(errors[0])
     assert message.startswith("Refusing to start: ")
     return message
+
+
+@pytest.mark.parametrize(("size", "pages"), [(3, 1), (50, 1), (61, 2)])
+def test_check_fleet_says_what_is_in_a_warm_pool_and_does_not_refuse_the_group(
+    aws, fleet, fleet_builder, report_bucket, unimplemented, load_handler, lambda_context, api_calls, size, pages
+):
+    # Given "web" with a warm pool of `size` instances (all Warmed:Stopped but one still Warmed:Pending), "api"
+    # without one
+    fleet_builder.group("api", size=2)
+    aws.client("autoscaling").put_warm_pool(AutoScalingGroupName="web", PoolState="Stopped")
+    unimplemented.group("web").warm_instances = [
+        {
+            "InstanceId": f"i-warm{n:013x}",
+            "AvailabilityZone": "us-east-1a",
+            "LifecycleState": "Warmed:Pending" if n == 0 else "Warmed:Stopped",
+            "HealthStatus": "Healthy",
+            "ProtectedFromScaleIn": False,
+        }
+        for n in range(size)
+    ]
+    app = load_handler("check_fleet")
+    # When the fleet is checked for a run, then as a dry run
+    planned = app.lambda_handler(fleet_event("web", "api"), lambda_context)
+    dry = app.lambda_handler(fleet_event("web", "api", dry_run=True), lambda_context)
+    # Then neither refuses "web": the preflight's result, the plan in the report and the dry run's plan each say
+    # what is in its pool and that the run does not patch it; "api" has no WarmPool
+    pool = {
+        "PoolState": "Stopped",
+        "Instances": size,
+        "States": {"Warmed:Pending": 1, **({"Warmed:Stopped": size - 1} if size > 1 else {})},
+        "Patched": False,
+        "Note": preflight.WARM_POOL_NOTE,
+    }
+    assert planned["Groups"] == [{"GroupName": "web", "Count": 3, "WarmPool": pool}, {"GroupName": "api", "Count": 2}]
+    assert [g.get("WarmPool") for g in saved_plan(aws, report_bucket)["Groups"]] == [pool, None]
+    assert [g.get("WarmPool") for g in dry["Groups"]] == [pool, None]
+    assert sorted(dry["Groups"][0]["Instances"]) == fleet.instance_ids  # the pool's are not among them
+    # and each check read every page of each group's warm pool (at most 50 instances a page)
+    warm_calls = [params["AutoScalingGroupName"] for _, op, params in api_calls if op == "DescribeWarmPool"]
+    assert warm_calls == (["web"] * pages + ["api"]) * 2
 
 
 def test_check_fleet_refuses_a_group_with_an_instance_out_of_service(

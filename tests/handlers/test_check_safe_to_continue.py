@@ -1,5 +1,5 @@
-"""check_safe_to_continue, the gate before each instance: failures, the fleet's health, alarms.
-Against a moto account; conftest.py says how and holds the shared fixtures."""
+"""check_safe_to_continue, the gate before each instance: failures, the fleet's health, alarms, the run's hold on
+the group and instance refreshes. Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 from unittest import mock
 
@@ -22,6 +22,24 @@ from tests.handlers.helpers import (
     twice,
 )
 from tests.support import CPU_ALARM
+
+
+OTHER_RUN = "run-2026-11-26"
+
+
+def hold(aws, ledger, group, execution_arn, run_id):
+    """The hold acquire_locks writes, written with the test's own client (not one of the handlers' calls)."""
+    item = {"Id": {"S": f"lock#{group}"}, "Holder": {"S": execution_arn}, "RunId": {"S": run_id}}
+    aws.client("dynamodb").put_item(TableName=ledger, Item={**item, "Since": {"N": "0"}})
+
+
+@pytest.fixture(autouse=True)
+def held(aws, ledger, unimplemented):
+    """The run holds "web" and "api", as it does from its start to its end; no instance refresh unless a test
+    starts one (the simulator's fake answers DescribeInstanceRefreshes, which moto lacks)."""
+    for group in ("web", "api"):
+        hold(aws, ledger, group, EXECUTION_ARN, RUN_ID)
+    return unimplemented
 
 
 def cpu_alarm(aws, state):
@@ -231,3 +249,100 @@ def test_check_safe_to_continue_retried_after_a_failed_publish_still_alerts(
     # Then the run stops and on-call is alerted
     assert result["Proceed"] is False
     assert len(sent_messages(alert_topic)) == 1
+
+
+def refresh_calls(api_calls):
+    return [params["AutoScalingGroupName"] for _, op, params in api_calls if op == "DescribeInstanceRefreshes"]
+
+
+@pytest.mark.parametrize(
+    ("status", "stops"),
+    [
+        ("Pending", True),
+        ("InProgress", True),
+        ("Cancelling", True),
+        ("RollbackInProgress", True),
+        ("Baking", True),
+        ("Successful", False),
+        ("Cancelled", False),
+        ("Failed", False),
+        ("RollbackSuccessful", False),
+    ],
+)
+def test_check_safe_to_continue_leaves_a_group_to_an_instance_refresh_started_midway(
+    aws, fleet, fleet_builder, ledger, alert_topic, load_handler, lambda_context, api_calls, held, status, stops
+):
+    # Given an instance refresh of "web" in `status` (started after the preflight), an older one that succeeded,
+    # and "api" with none
+    api = fleet_builder.group("api", size=2)
+    held.refreshes["web"] = [
+        {"InstanceRefreshId": "refresh-2", "AutoScalingGroupName": "web", "Status": status},
+        {"InstanceRefreshId": "refresh-1", "AutoScalingGroupName": "web", "Status": "Successful"},
+    ]
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked before web's next instance, twice, then before api's
+    results = twice(app, gate_event(fleet.instance_ids[1]), lambda_context)
+    other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
+    # Then an active refresh stops "web" only, naming it and its status, with one "paused" alert; "api" goes on;
+    # a refresh that has ended stops nothing. Each check asks for the group's refreshes once (once the group is
+    # stopped, the retry reads the stop and asks nothing more).
+    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
+    assert refresh_calls(api_calls) == (["web", "api"] if stops else ["web", "web", "api"])
+    if not stops:
+        assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
+        assert sent_messages(alert_topic) == []
+        return
+    reason = f"group web: instance refresh refresh-2 is {status}: the refresh replaces its instances, the run leaves them to it"
+    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    [(_, body, subject)] = sent_messages(alert_topic)
+    assert sent_kinds(alert_topic) == ["group-paused"]
+    assert subject == f"Patching paused: group web, run {RUN_ID}"
+    assert f"Why:        {reason}" in body and "refresh-1" not in body
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None  # the run itself goes on
+
+
+def _deleted(aws, ledger, executions):
+    aws.client("dynamodb").delete_item(TableName=ledger, Key={"Id": {"S": "lock#web"}})
+    return "this run no longer holds group web: its hold was removed from the run ledger"
+
+
+def _taken_by_another_run(aws, ledger, executions):
+    # a person deleted the hold, and a run started after it took the group
+    _deleted(aws, ledger, executions)
+    hold(aws, ledger, "web", executions.start(OTHER_RUN), OTHER_RUN)
+    return f"this run no longer holds group web: {OTHER_RUN} (run {OTHER_RUN}) holds it now"
+
+
+def _taken_by_this_runs_next_part(aws, ledger, executions):
+    # the run continued in its next execution, which took the hold over: still this run's
+    hold(aws, ledger, "web", executions.start(f"{RUN_ID}-part2"), RUN_ID)
+    return None
+
+
+@pytest.mark.parametrize(
+    "lose", [_deleted, _taken_by_another_run, _taken_by_this_runs_next_part], ids=["deleted", "another-run", "part2"]
+)
+def test_check_safe_to_continue_stops_a_group_the_run_no_longer_holds(
+    aws, fleet, fleet_builder, ledger, alert_topic, load_handler, lambda_context, executions, lose
+):
+    # Given the run's hold on "web" deleted from the ledger, or then taken by another run, or taken over by this
+    # run's own next execution; "api" still held
+    api = fleet_builder.group("api", size=2)
+    reason = lose(aws, ledger, executions)
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked before web's next instance, twice, then before api's
+    results = twice(app, gate_event(fleet.instance_ids[1]), lambda_context)
+    other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
+    # Then "web" stops, saying who holds it now, with one alert, and "api" goes on; the hold of this run's own
+    # next execution stops nothing
+    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
+    if reason is None:
+        assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
+        assert sent_messages(alert_topic) == []
+        return
+    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    [(_, body, subject)] = sent_messages(alert_topic)
+    assert sent_kinds(alert_topic) == ["group-paused"]
+    assert f"Why:        {reason}" in body
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason

@@ -1,4 +1,4 @@
-"""Scenario fields for a moving fleet: the top-level fleet events, a group's zones and launch hook."""
+"""Scenario fields for a moving fleet: the top-level fleet events, a group's zones, launch hook and warm pool."""
 
 import pytest
 
@@ -19,6 +19,8 @@ def test_events_are_kept_in_the_order_they_happen_those_at_one_moment_as_listed(
         {"at": 300, "group": "web", "do": "unhealthy", "index": 1},
         {"at": 12.5, "group": "web", "do": "set_size", "min_size": 2, "desired": 5},
         {"at": 60, "group": "web", "do": "scale_in", "count": 2, "indexes": [3, 0]},
+        {"at": 450, "group": "api", "do": "delete_hold"},
+        {"at": 30, "group": "web", "do": "start_instance_refresh"},
     ]
     # When the scenario is parsed
     parsed = scenario(events).events
@@ -26,9 +28,11 @@ def test_events_are_kept_in_the_order_they_happen_those_at_one_moment_as_listed(
     assert parsed == [
         FleetEvent(0, "api", "scale_out", count=2),
         FleetEvent(12.5, "web", "set_size", min_size=2, desired=5),
+        FleetEvent(30, "web", "start_instance_refresh"),
         FleetEvent(60, "web", "scale_in", count=2, indexes=[3, 0]),
         FleetEvent(300, "web", "terminate", index=2),
         FleetEvent(300, "web", "unhealthy", index=1),
+        FleetEvent(450, "api", "delete_hold"),
     ]
 
 
@@ -38,6 +42,23 @@ def test_a_group_has_two_zones_and_no_launch_hook_unless_told():
     default, told = scenario([]).groups[0], scenario([], azs=3, launch_hook_seconds=90).groups[0]
     # Then
     assert (default.azs, default.launch_hook_seconds, told.azs, told.launch_hook_seconds) == (2, 0, 3, 90)
+
+
+@pytest.mark.parametrize(
+    ("pool", "kept"),
+    [
+        (None, None),
+        ({"size": 3}, {"size": 3}),
+        ({"size": 0, "state": "Running"}, {"size": 0, "state": "Running"}),
+        ({"size": 2, "state": "Hibernated"}, {"size": 2, "state": "Hibernated"}),
+    ],
+)
+def test_a_group_has_a_warm_pool_only_when_told(pool, kept):
+    # Given a group with or without a warm pool
+    # When parsed
+    parsed = scenario([], **({} if pool is None else {"warm_pool": pool})).groups[0]
+    # Then the pool is kept as given (its state Stopped unless told, as PutWarmPool's PoolState)
+    assert parsed.warm_pool == kept
 
 
 @pytest.mark.parametrize(
@@ -68,6 +89,15 @@ def test_a_group_has_two_zones_and_no_launch_hook_unless_told():
         ([], {"azs": 0}, r"groups\[0\]\.azs"),
         ([], {"azs": 7}, r"groups\[0\]\.azs"),
         ([], {"launch_hook_seconds": -5}, r"groups\[0\]\.launch_hook_seconds"),
+        ([{"at": 0, "group": "web", "do": "start_instance_refresh", "index": 1}], {}, r"unknown field 'index' for"),
+        ([{"at": 0, "group": "db", "do": "start_instance_refresh"}], {}, r"events\[0\]\.group"),
+        ([{"at": 0, "group": "web", "do": "delete_hold", "count": 1}], {}, r"unknown field 'count' for delete_hold"),
+        ([], {"warm_pool": 3}, r"groups\[0\]\.warm_pool must be dict"),
+        ([], {"warm_pool": {}}, r"groups\[0\]\.warm_pool\.size must be an integer"),
+        ([], {"warm_pool": {"size": -1}}, r"groups\[0\]\.warm_pool\.size must be an integer of at least 0"),
+        ([], {"warm_pool": {"size": True}}, r"groups\[0\]\.warm_pool\.size"),
+        ([], {"warm_pool": {"size": 2, "state": "Warmed:Stopped"}}, r"warm_pool\.state: unknown pool state"),
+        ([], {"warm_pool": {"size": 2, "min": 1}}, r"groups\[0\]\.warm_pool: unknown field 'min'"),
     ],
 )
 def test_a_bad_event_or_field_is_refused_by_name(events, group, named):

@@ -76,20 +76,20 @@ def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offlin
             problems.append(f"group {name}: " + "; ".join(found))
         skip = {s["InstanceId"] for s in skipped}
         in_service = [i for i in groups.in_service_instances(group) if i not in skip]
-        plan.append({"GroupName": name, "Instances": in_service, "Recover": left, "WarmPool": _warm_pool(name)})
+        plan.append({"GroupName": name, "Instances": in_service, "Recover": left, **_warm_pool(name)})
     if problems:
         raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
     return {"Groups": plan, "Skipped": skipped}
 
 
-def _warm_pool(name: str) -> dict | None:
-    """A group's warm pool, as the plan shows it: not a reason to refuse the group."""
+def _warm_pool(name: str) -> dict:
+    """{"WarmPool": ...} of a group that has one, as the plan shows it (not a reason to refuse the group); {}."""
     pool = groups.warm_pool(name)
-    return None if pool is None else {**pool, "Patched": False, "Note": WARM_POOL_NOTE}
+    return {} if pool is None else {"WarmPool": {**pool, "Patched": False, "Note": WARM_POOL_NOTE}}
 
 
 def _warm(group: dict) -> dict:
-    return {"WarmPool": group["WarmPool"]} if group.get("WarmPool") else {}
+    return {key: group[key] for key in ("WarmPool",) if key in group}
 
 
 def _as_recovered(group: dict, returning: set[str]) -> dict:
