@@ -170,6 +170,11 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "suspended_processes": [p["ProcessName"] for p in group["SuspendedProcesses"]],
                 "min_healthy": sim.model.min_healthy[spec.name],
                 "desired_moved_by_events": sim.model.groups[spec.name].desired_moved_by_events,
+                # the warm pool's instances and their lifecycle state at the end (none without a warm pool)
+                "warm_instances": [
+                    {"instance_id": w["InstanceId"], "lifecycle_state": w["LifecycleState"]}
+                    for w in sim.model.groups[spec.name].warm_instances
+                ],
             }
         )
     calls = sim.model.api_calls

@@ -23,7 +23,6 @@ from tests.handlers.helpers import (
 )
 from tests.support import CPU_ALARM
 
-
 OTHER_RUN = "run-2026-11-26"
 
 
@@ -292,7 +291,10 @@ def test_check_safe_to_continue_leaves_a_group_to_an_instance_refresh_started_mi
         assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
         assert sent_messages(alert_topic) == []
         return
-    reason = f"group web: instance refresh refresh-2 is {status}: the refresh replaces its instances, the run leaves them to it"
+    reason = (
+        f"group web: instance refresh refresh-2 is {status}: the refresh replaces its instances, the run leaves them "
+        "to it"
+    )
     assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
@@ -344,5 +346,6 @@ def test_check_safe_to_continue_stops_a_group_the_run_no_longer_holds(
     assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
+    assert subject == f"Patching paused: group web, run {RUN_ID}"
     assert f"Why:        {reason}" in body
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason
