@@ -1,9 +1,10 @@
 """Preflight, before the run changes anything: refuse (PreflightFailed, every problem listed) unless every group,
 as it will be once the run has recovered what a run that died left in it, can safely lose an instance.
-Otherwise the plan, the instances to patch per group in order, what the run recovers first and the ones
-skipped, is kept in the run's report (S3) for the slices to read. A dry run first checks the holds as a run
-would take them (GroupLocked while a live run holds a group) and returns the plan instead, writing nothing
-(with BakeAmi, saying per group which launch template a bake would change, or why it would not bake)."""
+Otherwise the plan, the instances to patch per group in order, what the run recovers first, each group's warm
+pool (not patched, not a reason to refuse) and the ones skipped, is kept in the run's report (S3) for the slices
+to read. A dry run first checks the holds as a run would take them (GroupLocked while a live run holds a group)
+and returns the plan instead, writing nothing (with BakeAmi, saying per group which launch template a bake would
+change, or why it would not bake)."""
 
 import os
 

@@ -1,5 +1,6 @@
 """The gate before each instance: error budget, a stopped run, a paused group, the instance still in the group,
-the other instances' health and the alarms. Says whether to go on; the one call that stops the run (or a group)
+the group still held by the run with no instance refresh at work on it, the other instances' health and the
+alarms. Says whether to go on; the one call that stops the run (or a group)
 sends the alert."""
 
 import os
