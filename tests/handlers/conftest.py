@@ -21,7 +21,7 @@ import time_machine
 import autopatch.clients
 import autopatch.polling
 from simulator.aws.gaps import MotoGaps
-from tests.handlers.helpers import ACCOUNT, NOW, REGION, STATE_MACHINE, patch_event
+from tests.handlers.helpers import ACCOUNT, NOW, REGION, STATE_MACHINE, hold, patch_event
 
 
 @pytest.fixture
@@ -86,6 +86,15 @@ def unimplemented(aws, api_calls):
         invocation=gaps.invocation,
         group=gaps.group,
     )
+
+
+@pytest.fixture
+def held(aws, ledger, unimplemented):
+    """The run holds "web" and "api", as it does from its start to its end, as the gate before each instance checks
+    (with no instance refresh unless a test starts one: `unimplemented.refreshes`). Returns `unimplemented`."""
+    for group in ("web", "api"):
+        hold(aws, ledger, group)
+    return unimplemented
 
 
 class _PingStatus:

@@ -121,6 +121,12 @@ def fleet_snapshot(aws, group):
     }
 
 
+def hold(aws, ledger, group, execution_arn=EXECUTION_ARN, run_id=RUN_ID):
+    """The hold acquire_locks writes, written with the test's own client (not one of the handlers' calls)."""
+    item = {"Id": {"S": f"lock#{group}"}, "Holder": {"S": execution_arn}, "RunId": {"S": run_id}}
+    aws.client("dynamodb").put_item(TableName=ledger, Item={**item, "Since": {"N": "0"}})
+
+
 def ledger_item(aws, table, key):
     item = aws.client("dynamodb").get_item(TableName=table, Key={"Id": {"S": key}}, ConsistentRead=True)
     return item.get("Item")

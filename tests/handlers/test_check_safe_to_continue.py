@@ -11,6 +11,7 @@ from tests.handlers.helpers import (
     EXECUTION_ARN,
     RUN_ID,
     gate_event,
+    hold,
     ledger_item,
     mark_failed,
     mutating,
@@ -26,19 +27,7 @@ from tests.support import CPU_ALARM
 OTHER_RUN = "run-2026-11-26"
 
 
-def hold(aws, ledger, group, execution_arn, run_id):
-    """The hold acquire_locks writes, written with the test's own client (not one of the handlers' calls)."""
-    item = {"Id": {"S": f"lock#{group}"}, "Holder": {"S": execution_arn}, "RunId": {"S": run_id}}
-    aws.client("dynamodb").put_item(TableName=ledger, Item={**item, "Since": {"N": "0"}})
-
-
-@pytest.fixture(autouse=True)
-def held(aws, ledger, unimplemented):
-    """The run holds "web" and "api", as it does from its start to its end; no instance refresh unless a test
-    starts one (the simulator's fake answers DescribeInstanceRefreshes, which moto lacks)."""
-    for group in ("web", "api"):
-        hold(aws, ledger, group, EXECUTION_ARN, RUN_ID)
-    return unimplemented
+pytestmark = pytest.mark.usefixtures("held")  # the gate runs while the run holds its groups
 
 
 def cpu_alarm(aws, state):

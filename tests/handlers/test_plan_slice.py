@@ -125,7 +125,7 @@ def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_th
 
 @pytest.mark.parametrize("why", ["run stopped", "error budget spent"])
 def test_plan_slice_takes_nothing_once_the_run_has_stopped(
-    aws, planned, ledger, alert_topic, load_handler, lambda_context, why
+    aws, planned, ledger, held, alert_topic, load_handler, lambda_context, why
 ):
     # Given a run stopped by its gate (an instance of "web" in Standby), or with one failure and MaxErrors 0
     if why == "run stopped":

@@ -98,7 +98,7 @@ def test_summarize_run_fails_only_when_failures_exceed_max_errors(
 
 
 def test_summarize_run_reports_why_the_gate_stopped_the_run(
-    aws, fleet, ledger, report_bucket, alert_topic, load_handler, lambda_context
+    aws, fleet, ledger, held, report_bucket, alert_topic, load_handler, lambda_context
 ):
     # Given a run the gate stopped before its first instance because another one was in Standby
     put_report(
