@@ -89,7 +89,8 @@ def _warm_pool(name: str) -> dict:
 
 
 def _warm(group: dict) -> dict:
-    return {key: group[key] for key in ("WarmPool",) if key in group}
+    """A planned group's WarmPool, to show where the plan is shown."""
+    return {"WarmPool": group["WarmPool"]} if "WarmPool" in group else {}
 
 
 def _as_recovered(group: dict, returning: set[str]) -> dict:
