@@ -133,6 +133,39 @@ def test_an_instance_refresh_started_while_another_is_active_is_refused():
     assert results(report, "web") == ["Completed", "NotStarted", "NotStarted"]
 
 
+@pytest.mark.parametrize(
+    ("settings", "web"),
+    [({"BakeAmi": True}, {}), ({"LowerMinSize": True}, {"instances": 2, "min_size": 2})],
+    ids=["bake-ami", "lower-min-size"],
+)
+def test_a_group_left_to_an_instance_refresh_is_neither_baked_nor_left_resized(settings, web):
+    # Given web and api side by side with BakeAmi (or web at its MinSize with LowerMinSize), and an instance refresh
+    # started on web while its first instance is out
+    scenario = {
+        "groups": [group("web", **web), group("api")],
+        "input": {"GroupConcurrency": 2, **settings},
+        "events": [{"at": 100, "group": "web", "do": "start_instance_refresh"}],
+    }
+
+    report = simulate(scenario)
+
+    # Then web stops after that instance: with BakeAmi it is not baked (its last instance was not reached) and its
+    # launch template is left for the refresh, while api is baked; with LowerMinSize its MinSize is back as it was
+    assert report["status"] == "SUCCEEDED"
+    assert report["output"]["PausedGroups"] == ["web"]
+    assert results(report, "web")[0] == "Completed" and set(results(report, "web")[1:]) == {"NotStarted"}
+    web_group = report["groups"][0]
+    if "BakeAmi" in settings:
+        bakes = {b["GroupName"]: b for b in report["output"]["Bakes"]}
+        assert (bakes["web"]["Status"], bakes["api"]["Status"]) == ("NotBaked", "Baked")
+        assert "ended NotStarted" in bakes["web"]["Reason"]
+        assert {i["group"] for i in report["images"]} == {"api"}
+        assert web_group["image_id"] != report["groups"][1]["image_id"]
+    else:
+        assert (web_group["min_size"], web_group["desired"]) == (2, 2)
+    assert len(run_alerts(report)) == 1
+
+
 # the run's hold lost ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("at", [100, 500])
 def test_a_hold_deleted_by_hand_stops_that_group_before_its_next_instance(at):
