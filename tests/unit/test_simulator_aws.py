@@ -1,5 +1,6 @@
 """The simulator's AWS side of BakeAmi: scenario fields, images, launch templates, the groups' launch sources;
-CancelCommand's refusal of a command never sent, and the commands of an instance EC2 terminated."""
+CancelCommand's refusal of a command never sent, and the commands of an instance EC2 terminated; a moving fleet,
+instance refreshes and warm pools."""
 
 import datetime as dt
 
@@ -910,3 +911,63 @@ def test_the_fleet_has_a_template_per_group_earlier_images_and_scales_out_after_
     assert (report["deregistered_images"], report["deleted_snapshots"]) == ([], [])
     scaled = [e["text"] for e in report["timeline"] if e["text"].startswith("scaled out")]
     assert len(scaled) == 3
+
+
+def refreshes(web) -> list[tuple[str, str]]:
+    found = web.call("DescribeInstanceRefreshes")["InstanceRefreshes"]
+    return [(r["InstanceRefreshId"], r["Status"]) for r in found]
+
+
+@pytest.mark.parametrize("ended", ["Successful", "Cancelled", "Failed"])
+def test_an_instance_refresh_is_pending_then_in_progress_and_a_second_is_refused_while_it_is_active(world, ended):
+    # Given a group whose earlier refresh has ended (`ended`)
+    web = MovingGroup(world)
+    world.model.groups["web"].refreshes = [{"InstanceRefreshId": "old", "AutoScalingGroupName": "web", "Status": ended}]
+    # When someone starts an instance refresh, and tries another one 29 s and 31 s later
+    web.event("start_instance_refresh")
+    (new, _), _ = refreshes(web)
+    seen = [refreshes(web)]
+    world.clock.advance(29)
+    web.event("start_instance_refresh")
+    seen.append(refreshes(web))
+    world.clock.advance(2)
+    web.event("start_instance_refresh")
+    seen.append(refreshes(web))
+    # Then the new refresh is listed first, Pending for 30 s, then InProgress; the ended one starts nothing; each
+    # other start is refused while it is active (InstanceRefreshInProgress, in the timeline); no instance moves
+    assert seen == [
+        [(new, "Pending"), ("old", ended)],
+        [(new, "Pending"), ("old", ended)],
+        [(new, "InProgress"), ("old", ended)],
+    ]
+    assert sum("start_instance_refresh refused: InstanceRefreshInProgress" in line for line in world.timeline) == 2
+    assert set(web.states().values()) == {"InService"}
+    assert refused("InstanceRefreshInProgress", web.call, "StartInstanceRefresh").message.endswith(f"({new}).")
+
+
+def test_a_warm_pool_is_described_a_page_at_a_time_and_a_group_without_one_has_none(world):
+    # Given a group with a warm pool of 7 instances
+    web = MovingGroup(world)
+    world.aws.client("autoscaling").put_warm_pool(AutoScalingGroupName="web", PoolState="Hibernated", MinSize=2)
+    world.model.groups["web"].warm_instances = [
+        {"InstanceId": f"i-warm{n}", "LifecycleState": "Warmed:Hibernated"} for n in range(7)
+    ]
+    # When its warm pool is described 3 at a time, following NextToken
+    pages, token = [], None
+    while True:
+        page = web.call("DescribeWarmPool", MaxRecords=3, **({"NextToken": token} if token else {}))
+        pages.append([i["InstanceId"] for i in page["Instances"]])
+        token = page.get("NextToken")
+        if token is None:
+            break
+    # Then every instance comes once, in order, with the pool's configuration on each page
+    assert pages == [["i-warm0", "i-warm1", "i-warm2"], ["i-warm3", "i-warm4", "i-warm5"], ["i-warm6"]]
+    assert page["WarmPoolConfiguration"] == {"MinSize": 2, "PoolState": "Hibernated"}
+    # and a page larger than 50, a bad token or a group that does not exist are refused
+    refused("ValidationError", web.call, "DescribeWarmPool", MaxRecords=51)
+    refused("InvalidNextToken", web.call, "DescribeWarmPool", NextToken="not-a-token")
+    refused("ValidationError", world.call, "autoscaling", "DescribeWarmPool", AutoScalingGroupName="nope")
+    # and once the pool is deleted, the group has no warm pool configuration
+    world.aws.client("autoscaling").delete_warm_pool(AutoScalingGroupName="web")
+    world.model.groups["web"].warm_instances = []
+    assert web.call("DescribeWarmPool") == {"Instances": []}
