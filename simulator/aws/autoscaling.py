@@ -1,7 +1,8 @@
 """EC2 Auto Scaling as the project sees it: standby and its timing, capacity, launch sources, scale-out.
 
 EnterStandby only from InService and never below MinSize; InService -> EnteringStandby (for the target groups'
-deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the desired capacity by one:
+deregistration delay) -> Standby -> Pending -> InService; ExitStandby raises the desired capacity by one, so it is
+refused when that would take the desired capacity above MaxSize, which it never exceeds (UpdateAutoScalingGroup):
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_EnterStandby.html
 - https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_ExitStandby.html
 - https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html
@@ -255,6 +256,8 @@ class AutoScaling(ModelState):
             self.log(self.clock.now(), name, "", f"launch template -> {template.id} version {version or '$Default'}")
         if min_size != group.min_size:
             self.log(self.clock.now(), name, "", f"MinSize {group.min_size} -> {min_size}")
+        if max_size != group.max_size:
+            self.log(self.clock.now(), name, "", f"MaxSize {group.max_size} -> {max_size}")
         group.min_size, group.max_size, group.desired_capacity = min_size, max_size, desired
         self.settle(self.clock.now(), name)
         return {}
@@ -358,6 +361,13 @@ class AutoScaling(ModelState):
             if self._suspended(group, "Launch"):  # wording not confirmed against AWS; the rule is
                 raise AwsError(
                     "ValidationError", f"The instance {instance_id} cannot leave Standby: Launch is suspended."
+                )
+            if group.desired_capacity + 1 > group.max_size:
+                # the rule is AWS's (the module's docstring); the wording is not confirmed
+                raise AwsError(
+                    "ValidationError",
+                    f"The instance {instance_id} cannot exit Standby: desired capacity {group.desired_capacity + 1} "
+                    f"would be above max size {group.max_size} of AutoScalingGroup {name}.",
                 )
             before = group.desired_capacity
             group.desired_capacity += 1

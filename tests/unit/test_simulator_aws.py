@@ -858,6 +858,32 @@ def test_no_instance_leaves_standby_while_launch_is_suspended(world):
     assert (web.state(1), web.described()["desired"]) == ("Pending", 4)
 
 
+@pytest.mark.parametrize(
+    ("meanwhile", "room_at"),
+    [({"do": "scale_out", "count": 1}, 5), ({"do": "set_size", "max_size": 3}, 4)],
+    ids=["scaled-out-to-max-size", "max-size-lowered"],
+)
+def test_exit_standby_is_refused_above_max_size_until_there_is_room(world, meanwhile, room_at):
+    # Given a group of 4 (MaxSize 4), instance 1 in Standby (desired 3), then the group reaches its MaxSize
+    web = MovingGroup(world, max_size=4)
+    instance = web.sim(1).instance_id
+    web.call("EnterStandby", InstanceIds=[instance], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    web.event(**meanwhile)
+    world.clock.advance(60)
+    full = world.describe_group()
+    assert full["DesiredCapacity"] == full["MaxSize"]
+    # When it is returned to service
+    # Then ValidationError: the desired capacity would exceed MaxSize; it stays in Standby
+    refusal = refused("ValidationError", web.call, "ExitStandby", InstanceIds=[instance])
+    assert f"would be above max size {full['MaxSize']}" in refusal.message
+    assert (web.state(1), world.describe_group()["DesiredCapacity"]) == ("Standby", full["DesiredCapacity"])
+    # When MaxSize is raised by one, it may
+    world.call("autoscaling", "UpdateAutoScalingGroup", AutoScalingGroupName="web", MaxSize=room_at)
+    web.call("ExitStandby", InstanceIds=[instance])
+    assert (web.state(1), world.describe_group()["DesiredCapacity"]) == ("Pending", room_at)
+
+
 def test_without_fleet_events_nothing_is_rebalanced_or_replaced(world):
     # Given 3 instances over zones a,b,a in a scenario without fleet events
     web = MovingGroup(world, instances=3)
