@@ -288,8 +288,7 @@ class Simulation:
                     self._leave_in_standby(ec2, spec.name, sim)
             if any("stale_standby" in faults for faults in spec.faults.values()):
                 self._leave_hold(spec.name)
-            if spec.dead_run_lowered_min_size:
-                self._leave_min_size_lowered(asg, spec)
+            self._leave_changes(asg, spec)
         return self.refs, {}
 
     def _warm_pool(self, asg, ec2, spec, image: str, subnets: list[str]) -> None:
@@ -386,16 +385,24 @@ class Simulation:
     def _ledger_put(self, item: dict) -> None:
         boto3.client("dynamodb", region_name=REGION).put_item(TableName=self.ledger_table, Item=item)
 
-    def _leave_min_size_lowered(self, asg, spec):
-        """A run that died after lowering MinSize (LowerMinSize) and before restoring it."""
-        asg.update_auto_scaling_group(AutoScalingGroupName=spec.name, MinSize=spec.min_size - 1)
-        self._ledger_put(
-            {
-                "Id": {"S": f"minsize#{spec.name}"},
-                "OriginalMinSize": {"N": str(spec.min_size)},
-                "RunId": {"S": DEAD_RUN},
-            }
-        )
+    def _leave_changes(self, asg, spec):
+        """What a run that died had changed on the group and not given back, as the ledger records it
+        (ledger.remember_change): MinSize lowered by one (LowerMinSize), MaxSize raised by one, AZRebalance
+        suspended."""
+        changes = []
+        if spec.dead_run_lowered_min_size:
+            asg.update_auto_scaling_group(AutoScalingGroupName=spec.name, MinSize=spec.min_size - 1)
+            changes.append(("minsize", spec.min_size, spec.min_size - 1))
+        if spec.dead_run_raised_max_size:
+            assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
+            asg.update_auto_scaling_group(AutoScalingGroupName=spec.name, MaxSize=spec.max_size + 1)
+            changes.append(("maxsize", spec.max_size, spec.max_size + 1))
+        if spec.dead_run_suspended_az_rebalance:
+            asg.suspend_processes(AutoScalingGroupName=spec.name, ScalingProcesses=["AZRebalance"])
+            changes.append(("azrebalance", None, None))
+        for key, original, set_to in changes:
+            sizes = {"Original": {"N": str(original)}, "SetTo": {"N": str(set_to)}} if original is not None else {}
+            self._ledger_put({"Id": {"S": f"{key}#{spec.name}"}, "RunId": {"S": DEAD_RUN}, **sizes})
 
     def _scale_out(self) -> None:
         """After the run: each group with scale_out_after launches that many instances, as AWS would."""

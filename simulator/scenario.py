@@ -77,6 +77,8 @@ class GroupSpec:
     instance_refresh: bool = False
     suspended_processes: list[str] = field(default_factory=list)
     dead_run_lowered_min_size: bool = False
+    dead_run_raised_max_size: bool = False  # by one, above max_size
+    dead_run_suspended_az_rebalance: bool = False
     compliant: list[int] = field(default_factory=list)  # instances with no missing patches; the others miss some
     faults: dict[int, set[str]] = field(default_factory=dict)  # instance index -> its faults
     launch: str = "$Latest"  # one of LAUNCH_SOURCES
@@ -135,6 +137,8 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "instance_refresh": bool,
     "suspended_processes": list,
     "dead_run_lowered_min_size": bool,
+    "dead_run_raised_max_size": bool,
+    "dead_run_suspended_az_rebalance": bool,
     "compliant": list,
     "launch": str,
     "scale_out_after": int,
@@ -225,6 +229,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}.instances must be at least 1")
     if spec.dead_run_lowered_min_size and spec.min_size < 1:
         raise ScenarioError(f"{where}: dead_run_lowered_min_size needs min_size of at least 1")
+    if spec.dead_run_suspended_az_rebalance and "AZRebalance" in spec.suspended_processes:
+        raise ScenarioError(f"{where}: dead_run_suspended_az_rebalance, but its owner suspended AZRebalance")
     assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
     if not spec.min_size <= spec.instances <= spec.max_size:
         raise ScenarioError(f"{where}: instances must lie between min_size and max_size")

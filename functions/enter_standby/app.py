@@ -1,6 +1,8 @@
 """Move the instance into Standby (desired capacity minus one) and set the deadline to reach it.
-With LowerMinSize, MinSize is first lowered by one if the group is at its minimum (and recorded, to be restored).
-The ledger notes the capacity taken, owed to the group until the instance is returned (or, gone, given back)."""
+First AZRebalance is suspended (unless the group's owner did), and with LowerMinSize MinSize is lowered by one if
+the group is at its minimum; each is recorded, to be given back. The ledger notes the capacity taken, owed to the
+group until the instance is returned (or, gone, given back). Once it is entering standby, a MaxSize the run raised
+to return the group's previous instance is put back: the desired capacity fits under it again."""
 
 import time
 
@@ -16,10 +18,12 @@ logger = Logger()
 @step(EnterStandbyEvent, logger)
 def lambda_handler(event: EnterStandbyEvent, context):
     group, instance = event.group, event.instance
-    if event.lower_min_size and groups.lifecycle_state(group, instance) == "InService":
-        groups.lower_min_size_if_needed(group, event.run_id)
+    if groups.lifecycle_state(group, instance) == "InService":
+        groups.suspend_az_rebalance(group, event.run_id)
+        if event.lower_min_size:
+            groups.lower_min_size_if_needed(group, event.run_id)
     state = groups.enter_standby(group, instance)
-    if event.run_id:
-        ledger.remember_standby(event.run_id, instance)
+    ledger.remember_standby(event.run_id, instance)
+    groups.give_back(group, groups.MAX_SIZE)
     logger.info("Entering standby", extra={"group": group, "instance_id": instance, "state": state})
     return {"LifecycleState": state, "Deadline": int(time.time()) + event.timeout_seconds}

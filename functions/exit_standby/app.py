@@ -1,7 +1,7 @@
-"""Return the instance from Standby to service and set the deadline for it to be healthy.
-With LowerMinSize, the MinSize recorded before it was lowered is put back.
-With Gone (the instance went while the run had it out of service), give the group back the capacity its standby
-took instead (autopatch.groups.give_back_capacity), and put MinSize back the same way."""
+"""Return the instance from Standby to service (raising MaxSize first if the group reached it meanwhile) and set
+the deadline for it to be healthy. With Gone (the instance went while the run had it out of service), give the
+group back the capacity its standby took instead (autopatch.groups.give_back_capacity). Either way AZRebalance, if
+the run suspended it, is resumed, and with LowerMinSize the MinSize recorded before it was lowered is put back."""
 
 import time
 
@@ -19,11 +19,12 @@ def lambda_handler(event: ExitStandbyEvent, context):
     if event.gone:
         done = groups.give_back_capacity(event.group, event.instance, event.run_id)
     else:
-        state = groups.exit_standby(event.group, event.instance)
-        if event.run_id:  # returned (now, or by an earlier attempt): nothing of its standby is owed any more
-            ledger.forget_standby(event.run_id, event.instance)
+        state = groups.exit_standby(event.group, event.instance, event.run_id)
+        # returned (now, or by an earlier attempt): nothing of its standby is owed any more
+        ledger.forget_standby(event.run_id, event.instance)
     if event.lower_min_size:
-        groups.restore_min_size(event.group)
+        groups.give_back(event.group, groups.MIN_SIZE)
+    groups.give_back(event.group, groups.AZ_REBALANCE)
     if event.gone:
         logger.info("Capacity of a gone instance", extra={"group": event.group, "instance_id": event.instance})
         return {"Capacity": done}

@@ -1,11 +1,15 @@
-"""Release the run's hold on its groups (at the end of the run, whatever its outcome)."""
+"""Release the run's hold on its groups (at the end of the run, whatever its outcome), first giving back what the
+run still has changed on them: a MaxSize it raised, AZRebalance it suspended."""
 
-from autopatch import ledger
+from autopatch import groups, ledger
 from autopatch.step import step
 from autopatch.steps import ReleaseLocksEvent
 
 
 @step(ReleaseLocksEvent)
 def lambda_handler(event: ReleaseLocksEvent, context):
-    ledger.release_locks(event.group_names, event.execution_arn)
+    try:
+        groups.let_go(event.group_names, event.run_id)
+    finally:  # a group that cannot be given back is still released: the next run's recovery gives it back
+        ledger.release_locks(event.group_names, event.execution_arn)
     return {"Released": event.group_names}

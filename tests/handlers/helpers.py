@@ -177,7 +177,7 @@ def gate_event(instance, group="web", max_errors=0, alarm_names=()):
 
 
 def standby_event(instance, group="web", **extra):
-    return {"GroupName": group, "InstanceId": instance, "TimeoutSeconds": 900, **extra}
+    return {"GroupName": group, "InstanceId": instance, "TimeoutSeconds": 900, "RunId": RUN_ID, **extra}
 
 
 def wait_event(instance, deadline, group="web", interval=5):

@@ -339,7 +339,7 @@ def test_check_fleet_judges_a_min_size_a_dead_run_lowered_at_the_value_it_restor
     fleet_builder.group("web", size=3, min_size=2)
     aws.client("dynamodb").put_item(
         TableName=ledger,
-        Item={"Id": {"S": "minsize#web"}, "OriginalMinSize": {"N": "3"}, "RunId": {"S": "run-dead"}},
+        Item={"Id": {"S": "minsize#web"}, "Original": {"N": "3"}, "SetTo": {"N": "2"}, "RunId": {"S": "run-dead"}},
     )
     app = load_handler("check_fleet")
     # When the fleet is checked (dry run) without LowerMinSize

@@ -22,6 +22,12 @@ from tests.handlers.helpers import (
 )
 
 
+@pytest.fixture(autouse=True)
+def run_ledger(ledger):
+    """Every standby records in the run ledger what it changes on the group (AZRebalance suspended, at least)."""
+    return ledger
+
+
 def test_enter_standby_moves_the_instance_to_standby_and_lowers_capacity_once(
     aws, fleet, load_handler, lambda_context, api_calls, frozen_now
 ):
@@ -39,10 +45,73 @@ def test_enter_standby_moves_the_instance_to_standby_and_lowers_capacity_once(
     # and each call returns the state it saw and a deadline TimeoutSeconds from now
     assert first == {"LifecycleState": "EnteringStandby", "Deadline": frozen_now + 900}
     assert second == {"LifecycleState": "Standby", "Deadline": frozen_now + 900}
-    # and the other instances are untouched, MinSize too, and the ledger was not needed
+    # and the other instances are untouched, MinSize and MaxSize too
     assert [lifecycle(aws, other) for other in fleet.instance_ids[1:]] == ["InService", "InService"]
-    assert group_of(aws, "web")["MinSize"] == 1
-    assert [s for s, _, _ in api_calls if s == "dynamodb"] == []
+    assert (group_of(aws, "web")["MinSize"], group_of(aws, "web")["MaxSize"]) == (1, 6)
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == []
+
+
+def test_enter_standby_suspends_az_rebalance_once_recorded_first(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls
+):
+    # Given "web", none of its processes suspended
+    instance = fleet.instance_ids[0]
+    app = load_handler("enter_standby")
+    # When the instance is sent to standby, twice
+    twice(app, standby_event(instance), lambda_context)
+    # Then AZRebalance is suspended, once, after the ledger recorded that this run suspended it
+    assert [p["ProcessName"] for p in group_of(aws, "web")["SuspendedProcesses"]] == ["AZRebalance"]
+    assert calls_to(api_calls, "SuspendProcesses") == [
+        {"AutoScalingGroupName": "web", "ScalingProcesses": ["AZRebalance"]}
+    ]
+    operations = [name for _, name, _ in api_calls]
+    assert operations.index("PutItem") < operations.index("SuspendProcesses") < operations.index("EnterStandby")
+    assert ledger_item(aws, run_ledger, "azrebalance#web")["RunId"]["S"] == RUN_ID
+
+
+@pytest.mark.parametrize("theirs", [["AZRebalance"], ["AZRebalance", "ScheduledActions"]])
+def test_enter_standby_leaves_az_rebalance_its_owner_suspended(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls, theirs
+):
+    # Given "web" whose owner suspended AZRebalance (and maybe more)
+    aws.client("autoscaling").suspend_processes(AutoScalingGroupName="web", ScalingProcesses=theirs)
+    api_calls.clear()
+    # When an instance is sent to standby
+    load_handler("enter_standby").lambda_handler(standby_event(fleet.instance_ids[0]), lambda_context)
+    # Then the run suspends nothing and records nothing: the suspension stays the owner's
+    assert calls_to(api_calls, "SuspendProcesses") == []
+    assert ledger_item(aws, run_ledger, "azrebalance#web") is None
+    assert sorted(p["ProcessName"] for p in group_of(aws, "web")["SuspendedProcesses"]) == theirs
+
+
+@pytest.mark.parametrize(
+    ("owner_max", "max_at_end"), [(None, 3), (5, 5)], ids=["still-the-runs", "owner-set-5-meanwhile"]
+)
+def test_enter_standby_puts_back_a_max_size_the_run_raised_once_the_next_instance_is_out(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls, owner_max, max_at_end
+):
+    # Given "web" (3 instances, desired 3) whose MaxSize 3 the run raised to 4 to return an instance; the owner
+    # may have set another MaxSize since
+    asg = aws.client("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=4 if owner_max is None else owner_max)
+    aws.client("dynamodb").put_item(
+        TableName=run_ledger,
+        Item={"Id": {"S": "maxsize#web"}, "Original": {"N": "3"}, "SetTo": {"N": "4"}, "RunId": {"S": RUN_ID}},
+    )
+    api_calls.clear()
+    # When the group's next instance is sent to standby, twice
+    twice(load_handler("enter_standby"), standby_event(fleet.instance_ids[1]), lambda_context)
+    # Then, once it is entering standby (desired capacity 2), MaxSize is the owner's again, put back once if it was
+    # still the run's; the record is gone, and no instance was terminated for it
+    grp = group_of(aws, "web")
+    assert (grp["MaxSize"], grp["DesiredCapacity"], len(grp["Instances"])) == (max_at_end, 2, 3)
+    operations = [name for _, name, _ in api_calls]
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == (
+        [] if owner_max else [{"AutoScalingGroupName": "web", "MaxSize": 3}]
+    )
+    if owner_max is None:
+        assert operations.index("EnterStandby") < operations.index("UpdateAutoScalingGroup")
+    assert ledger_item(aws, run_ledger, "maxsize#web") is None
 
 
 def test_enter_standby_with_lower_min_size_lowers_a_group_at_its_minimum_once(
@@ -53,13 +122,13 @@ def test_enter_standby_with_lower_min_size_lowers_a_group_at_its_minimum_once(
     instance = web.instance_ids[0]
     app = load_handler("enter_standby")
     # When the instance is sent to standby, twice
-    twice(app, standby_event(instance, LowerMinSize=True, RunId=RUN_ID), lambda_context)
+    twice(app, standby_event(instance, LowerMinSize=True), lambda_context)
     # Then MinSize went to 2 once, the original is recorded for this run, and the instance is in Standby
     grp = group_of(aws, "web")
     assert (grp["MinSize"], grp["DesiredCapacity"], lifecycle(aws, instance)) == (2, 2, "Standby")
     assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MinSize": 2}]
     item = ledger_item(aws, ledger, "minsize#web")
-    assert (item["OriginalMinSize"]["N"], item["RunId"]["S"]) == ("3", RUN_ID)
+    assert (item["Original"]["N"], item["SetTo"]["N"], item["RunId"]["S"]) == ("3", "2", RUN_ID)
 
 
 def test_enter_standby_with_lower_min_size_leaves_a_group_above_its_minimum(
@@ -68,7 +137,7 @@ def test_enter_standby_with_lower_min_size_leaves_a_group_above_its_minimum(
     # Given "web" above its minimum (MinSize 1, desired 3), and a run with LowerMinSize
     app = load_handler("enter_standby")
     # When an instance is sent to standby
-    app.lambda_handler(standby_event(fleet.instance_ids[0], LowerMinSize=True, RunId=RUN_ID), lambda_context)
+    app.lambda_handler(standby_event(fleet.instance_ids[0], LowerMinSize=True), lambda_context)
     # Then MinSize is untouched and nothing is recorded
     assert group_of(aws, "web")["MinSize"] == 1
     assert calls_to(api_calls, "UpdateAutoScalingGroup") == []
@@ -144,8 +213,13 @@ def test_enter_standby_turns_resource_contention_into_a_named_error(aws, fleet, 
             }
         ]
     }
+    # (its owner suspended AZRebalance: the run has nothing to suspend first)
+    owners = {"ProcessName": "AZRebalance", "SuspensionReason": "User suspended at 2026-11-25T00:00:00Z"}
+    group = {**group_of(aws, "web"), "SuspendedProcesses": [owners]}
     # When the instance is sent to standby
     with Stubber(autopatch.clients.client("autoscaling")) as stub:
+        stub.add_response("describe_auto_scaling_instances", described, {"InstanceIds": [instance]})
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]})
         stub.add_response("describe_auto_scaling_instances", described, {"InstanceIds": [instance]})
         stub.add_client_error(
             "enter_standby",

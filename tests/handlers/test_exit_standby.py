@@ -19,8 +19,14 @@ from tests.handlers.helpers import (
 )
 
 
+@pytest.fixture(autouse=True)
+def run_ledger(ledger):
+    """The run ledger, where standby records what it changes on the group and returning gives it back."""
+    return ledger
+
+
 def exit_event(instance, group="web", **extra):
-    return {"GroupName": group, "InstanceId": instance, "TimeoutSeconds": 600, **extra}
+    return {"GroupName": group, "InstanceId": instance, "TimeoutSeconds": 600, "RunId": RUN_ID, **extra}
 
 
 def test_exit_standby_returns_the_instance_to_service_and_restores_capacity_once(
@@ -48,9 +54,7 @@ def test_exit_standby_with_lower_min_size_puts_the_min_size_back_once(
     # Given "web" (MinSize 3) whose instance the run took out with LowerMinSize (MinSize 3 -> 2)
     web = fleet_builder.group("web", size=3, min_size=3)
     instance = web.instance_ids[0]
-    load_handler("enter_standby").lambda_handler(
-        standby_event(instance, LowerMinSize=True, RunId=RUN_ID), lambda_context
-    )
+    load_handler("enter_standby").lambda_handler(standby_event(instance, LowerMinSize=True), lambda_context)
     app = load_handler("exit_standby")
     # When it is returned to service with LowerMinSize, twice
     twice(app, exit_event(instance, LowerMinSize=True), lambda_context)
@@ -72,9 +76,7 @@ def test_exit_standby_with_lower_min_size_leaves_a_min_size_someone_set_meanwhil
     # set another MinSize while the instance was out
     web = fleet_builder.group("web", size=3, min_size=3)
     instance = web.instance_ids[0]
-    load_handler("enter_standby").lambda_handler(
-        standby_event(instance, LowerMinSize=True, RunId=RUN_ID), lambda_context
-    )
+    load_handler("enter_standby").lambda_handler(standby_event(instance, LowerMinSize=True), lambda_context)
     aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MinSize=theirs)
     # When it is returned to service with LowerMinSize
     load_handler("exit_standby").lambda_handler(exit_event(instance, LowerMinSize=True), lambda_context)
@@ -125,3 +127,66 @@ def test_exit_standby_refuses_an_instance_of_another_group(
         app.lambda_handler(exit_event(stranger), lambda_context)
     assert calls_to(api_calls, "ExitStandby") == []
     assert lifecycle(aws, stranger) == "Standby"
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "max_size", "original"),
+    [({"DesiredCapacity": 3}, 4, 3), ({"MaxSize": 2}, 3, 2), ({"MaxSize": 1, "DesiredCapacity": 1}, 2, 1)],
+    ids=["scaled-out-to-max-size", "owner-lowered-max-size", "owner-lowered-both"],
+)
+def test_exit_standby_makes_room_when_the_group_reached_max_size_while_the_instance_was_out(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls, meanwhile, max_size, original
+):
+    # Given "web" (3 instances, MaxSize 3) whose instance the run put in Standby (desired 2), then the group
+    # reached its MaxSize: a scale-out, or its owner lowering MaxSize
+    asg = aws.client("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=3)
+    instance = fleet.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(standby_event(instance), lambda_context)
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", **meanwhile)
+    api_calls.clear()
+    # When it is returned to service, twice
+    twice(load_handler("exit_standby"), exit_event(instance), lambda_context)
+    # Then MaxSize was raised by as much as ExitStandby needs, once, after the ledger recorded the owner's MaxSize
+    # for this run, and the instance is back (desired capacity at the raised MaxSize)
+    grp = group_of(aws, "web")
+    assert (grp["MaxSize"], grp["DesiredCapacity"], lifecycle(aws, instance)) == (max_size, max_size, "InService")
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MaxSize": max_size}]
+    operations = [name for _, name, _ in api_calls]
+    assert operations.index("PutItem") < operations.index("UpdateAutoScalingGroup") < operations.index("ExitStandby")
+    item = ledger_item(aws, run_ledger, "maxsize#web")
+    assert (item["Original"]["N"], item["SetTo"]["N"], item["RunId"]["S"]) == (str(original), str(max_size), RUN_ID)
+
+
+def test_exit_standby_leaves_max_size_alone_when_there_is_room(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls
+):
+    # Given "web" (3 instances, MaxSize 3) whose instance the run put in Standby (desired 2, room for one)
+    aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=3)
+    instance = fleet.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(standby_event(instance), lambda_context)
+    # When it is returned to service
+    load_handler("exit_standby").lambda_handler(exit_event(instance), lambda_context)
+    # Then MaxSize is untouched and nothing is recorded of it
+    assert (group_of(aws, "web")["MaxSize"], desired(aws, "web")) == (3, 3)
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == []
+    assert ledger_item(aws, run_ledger, "maxsize#web") is None
+
+
+@pytest.mark.parametrize("owner_suspended", [False, True], ids=["run-suspended-it", "owner-suspended-it"])
+def test_exit_standby_resumes_the_az_rebalance_the_run_suspended_never_the_owners(
+    aws, fleet, run_ledger, load_handler, lambda_context, api_calls, owner_suspended
+):
+    # Given "web", AZRebalance suspended by its owner or not, whose instance the run put in Standby
+    if owner_suspended:
+        aws.client("autoscaling").suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["AZRebalance"])
+    instance = fleet.instance_ids[0]
+    load_handler("enter_standby").lambda_handler(standby_event(instance), lambda_context)
+    # When it is returned to service, twice
+    twice(load_handler("exit_standby"), exit_event(instance), lambda_context)
+    # Then the run resumed AZRebalance once if it had suspended it; the owner's suspension stays
+    suspended = [p["ProcessName"] for p in group_of(aws, "web")["SuspendedProcesses"]]
+    assert suspended == (["AZRebalance"] if owner_suspended else [])
+    resumed = [{"AutoScalingGroupName": "web", "ScalingProcesses": ["AZRebalance"]}]
+    assert calls_to(api_calls, "ResumeProcesses") == ([] if owner_suspended else resumed)
+    assert ledger_item(aws, run_ledger, "azrebalance#web") is None

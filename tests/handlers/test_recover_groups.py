@@ -1,6 +1,8 @@
 """recover_groups: what a dead run left in Standby, tagged or lowered.
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
+import pytest
+
 from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY
 from autopatch.errors import InstanceNotReady
 from tests.handlers.helpers import (
@@ -125,7 +127,7 @@ def test_recover_groups_restores_a_min_size_a_dead_run_lowered(
     # Given "web" whose MinSize a dead run lowered from 2 to 1, recorded in the ledger
     aws.client("dynamodb").put_item(
         TableName=ledger,
-        Item={"Id": {"S": "minsize#web"}, "OriginalMinSize": {"N": "2"}, "RunId": {"S": "run-dead"}},
+        Item={"Id": {"S": "minsize#web"}, "Original": {"N": "2"}, "SetTo": {"N": "1"}, "RunId": {"S": "run-dead"}},
     )
     app = load_handler("recover_groups")
     # When this run recovers "web", twice
@@ -134,3 +136,54 @@ def test_recover_groups_restores_a_min_size_a_dead_run_lowered(
     assert group_of(aws, "web")["MinSize"] == 2
     assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MinSize": 2}]
     assert ledger_item(aws, ledger, "minsize#web") is None
+
+
+@pytest.mark.parametrize(
+    ("max_now", "max_at_end"),
+    [(4, 3), (5, 5)],
+    ids=["still-the-dead-runs", "owner-set-max-size-5-since"],
+)
+def test_recover_groups_gives_back_the_max_size_and_az_rebalance_a_dead_run_changed(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls, max_now, max_at_end
+):
+    # Given "web" (3 instances) on which a dead run suspended AZRebalance and raised MaxSize 3 to 4 (recorded in
+    # the ledger); its owner may have set another MaxSize since
+    asg, ddb = aws.client("autoscaling"), aws.client("dynamodb")
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=max_now)
+    asg.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["AZRebalance"])
+    for item in (
+        {"Id": {"S": "maxsize#web"}, "Original": {"N": "3"}, "SetTo": {"N": "4"}},
+        {"Id": {"S": "azrebalance#web"}},
+    ):
+        ddb.put_item(TableName=ledger, Item={**item, "RunId": {"S": "run-dead"}})
+    # When this run recovers "web", twice
+    twice(load_handler("recover_groups"), recover_event("web"), lambda_context)
+    # Then AZRebalance is resumed and MaxSize put back (once, if it was still the dead run's), the records gone
+    grp = group_of(aws, "web")
+    assert (grp["MaxSize"], grp["SuspendedProcesses"]) == (max_at_end, [])
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == (
+        [{"AutoScalingGroupName": "web", "MaxSize": 3}] if max_now == 4 else []
+    )
+    assert calls_to(api_calls, "ResumeProcesses") == [
+        {"AutoScalingGroupName": "web", "ScalingProcesses": ["AZRebalance"]}
+    ]
+    assert (ledger_item(aws, ledger, "maxsize#web"), ledger_item(aws, ledger, "azrebalance#web")) == (None, None)
+
+
+def test_recover_groups_makes_room_to_return_an_instance_of_a_group_at_its_max_size(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, api_calls
+):
+    # Given an instance a dead run left in Standby (desired 3 -> 2), then the group scaled out to its MaxSize 3
+    left = fleet.instance_ids[0]
+    tag(aws, left, "InProgress", "run-dead")
+    standby(aws, "web", left)
+    aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=3, DesiredCapacity=3)
+    # When this run recovers "web", twice
+    twice(load_handler("recover_groups"), recover_event("web"), lambda_context)
+    # Then MaxSize is raised to 4, once, for this run (which puts it back once the instance is no longer Pending),
+    # and the instance is back
+    grp = group_of(aws, "web")
+    assert (grp["MaxSize"], grp["DesiredCapacity"], lifecycle(aws, left)) == (4, 4, "InService")
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MaxSize": 4}]
+    item = ledger_item(aws, ledger, "maxsize#web")
+    assert (item["Original"]["N"], item["SetTo"]["N"], item["RunId"]["S"]) == ("3", "4", RUN_ID)

@@ -78,7 +78,13 @@ BEING_PATCHED = {
     "StringLike": {"aws:resourcetag/aws:autoscaling:groupname": "*"},
     "StringEquals": {"aws:resourcetag/autopatchinstanceinasg": "InProgress"},
 }
-BAKED_BY = {"Ref": "AWS::StackName"}  # the value of AutoPatchBakedBy on the images (and snapshots) a stack bakes
+BAKED_BY = {"Ref": "AWS::StackName"}
+# What gives a group back what a run took (the instance, a MinSize, a MaxSize, AZRebalance), and what takes it
+PUTTING_BACK = {"autoscaling:exitstandby", "autoscaling:resumeprocesses"}
+TAKING_OUT = {
+    "autoscaling:enterstandby",
+    "autoscaling:suspendprocesses",
+}  # the value of AutoPatchBakedBy on the images (and snapshots) a stack bakes
 
 
 # --- the transformed template --------------------------------------------------------------------------------
@@ -261,6 +267,8 @@ def scopes(template: dict) -> dict[str, Scope]:
         "autoscaling:exitstandby": opted_in,
         "autoscaling:setdesiredcapacity": opted_in,  # the capacity of an instance that went while out, given back
         "autoscaling:updateautoscalinggroup": opted_in,
+        "autoscaling:suspendprocesses": opted_in,
+        "autoscaling:resumeprocesses": opted_in,
         "ec2:createtags": Scope(
             {INSTANCE_ARN, IMAGE_ARN, SNAPSHOT_ARN},
             "tags",
@@ -330,9 +338,9 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
         return ["needs exactly Condition StringEquals iam:PassedToService = ec2.amazonaws.com"]
     if kind == "opt-in":
         value = condition.get("StringEquals", {}).get(OPT_IN_TAG_KEY)
-        # Putting back (ExitStandby, with MinSize restored) may also act on a group paused while a run had one of
-        # its instances out; taking out (EnterStandby, and anything else) never does.
-        putting_back = "autoscaling:exitstandby" in statement.actions
+        # Putting back (ExitStandby, ResumeProcesses, with MinSize and MaxSize restored) may also act on a group
+        # paused while a run had one of its instances out; taking out (EnterStandby, SuspendProcesses) never does.
+        putting_back = bool(PUTTING_BACK & set(statement.actions)) and not TAKING_OUT & set(statement.actions)
         allowed = [{"Ref": OPT_IN_PARAMETER}] + ([[{"Ref": OPT_IN_PARAMETER}, PAUSED]] if putting_back else [])
         if value not in allowed or OPT_IN_PARAMETER not in template.get("Parameters", {}):
             also = " (or [that, paused] where it puts an instance back)" if putting_back else ""
@@ -460,28 +468,28 @@ def test_wildcard_exceptions_are_the_documented_ones(transformed):
         assert re.search(r"^\s+# .*(ARN|resource-level)", block, re.M), f"{role}: the exception is not commented"
 
 
-def test_standby_and_capacity_changes_need_the_opt_in_tag(transformed):
-    found = [
-        s
-        for s in statements(transformed)
-        if {
-            "autoscaling:enterstandby",
-            "autoscaling:exitstandby",
-            "autoscaling:setdesiredcapacity",
-            "autoscaling:updateautoscalinggroup",
-        }
-        & set(s.actions)
-    ]
+def test_standby_and_group_setting_changes_need_the_opt_in_tag(transformed):
+    changing = {"autoscaling:setdesiredcapacity", "autoscaling:updateautoscalinggroup", "autoscaling:suspendprocesses"}
+    found = [s for s in statements(transformed) if (PUTTING_BACK | TAKING_OUT | changing) & set(s.actions)]
     assert {s.role for s in found} >= {
         "EnterStandbyFunctionRole",
         "ExitStandbyFunctionRole",
         "RecoverGroupsFunctionRole",
         "CleanUpRunFunctionRole",
+        "ReleaseLocksFunctionRole",
+    }
+    # AZRebalance is suspended only where an instance is taken out, and resumed where one is put back or the run ends
+    assert {s.role for s in found if "autoscaling:suspendprocesses" in s.actions} == {"EnterStandbyFunctionRole"}
+    assert {s.role for s in found if "autoscaling:resumeprocesses" in s.actions} == {
+        "ExitStandbyFunctionRole",
+        "RecoverGroupsFunctionRole",
+        "CleanUpRunFunctionRole",
+        "ReleaseLocksFunctionRole",
     }
     for s in found:
         assert s.resources == [ASG_ARN]
-        if "autoscaling:exitstandby" in s.actions:
-            # a group paused mid-run still gets its instance back, and its MinSize
+        if PUTTING_BACK & set(s.actions):
+            # a group paused mid-run still gets its instance back, and its MinSize, MaxSize and AZRebalance
             assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: [{"Ref": OPT_IN_PARAMETER}, PAUSED]}}
         else:
             assert s.condition == {"StringEquals": {OPT_IN_TAG_KEY: {"Ref": OPT_IN_PARAMETER}}}
@@ -635,6 +643,13 @@ WIDENINGS = {
         "Condition",
         {"StringEquals": {"aws:ResourceTag/AutoPatch": [{"Ref": "OptInTagValue"}, "paused"]}},
     ),
+    "SuspendProcesses on a paused group too": _set(
+        "EnterStandbyFunctionRole",
+        "autoscaling:suspendprocesses",
+        "Condition",
+        {"StringEquals": {"aws:ResourceTag/AutoPatch": [{"Ref": "OptInTagValue"}, "paused"]}},
+    ),
+    "ResumeProcesses on any resource": _set("ReleaseLocksFunctionRole", "autoscaling:resumeprocesses", "Resource", "*"),
     "ExitStandby on a group tagged with any other value": _set(
         "ExitStandbyFunctionRole",
         "autoscaling:exitstandby",

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY, cleanup
+from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY, cleanup, groups
 from autopatch import ledger as run_ledger
 from autopatch.errors import GroupLocked
 
@@ -48,10 +48,13 @@ def test_a_clean_up_holds_again_a_group_its_run_had_released_unless_a_live_run_h
     assert run_ledger.hold_for_cleanup("web", STOPPED, "run-stopped", int(time.time()) + 600) == "held by run-next"
 
 
-def test_only_the_min_size_this_run_lowered_is_its_to_restore(ledger):
-    run_ledger.remember_min_size("web", 2, "run-other")
-    assert run_ledger.min_size_lowered_by("web", "run-stopped") is None
-    assert run_ledger.min_size_lowered_by("web", "run-other") == 2
+@pytest.mark.parametrize("settings", [["MinSize"], ["MaxSize", "AZRebalance"], ["MinSize", "MaxSize", "AZRebalance"]])
+def test_only_what_this_run_changed_on_a_group_is_its_to_give_back(ledger, settings):
+    for setting in settings:
+        run_ledger.remember_change("web", setting, "run-other", original=2, set_to=1)
+    assert groups.changes_by("web", "run-stopped") == []
+    assert groups.changes_by("web", "run-other") == settings
+    assert run_ledger.change("web", settings[0]) == {"RunId": "run-other", "Original": 2, "SetTo": 1}
 
 
 def test_attempts_are_counted(ledger):

@@ -1,10 +1,10 @@
 """The clean-up after an execution that ended FAILED, TIMED_OUT or ABORTED: *Stop execution*, a timeout, a crash.
 
 Such an execution ran none of its own error handling, or not all of it: the instance it was patching may be left
-in Standby (the group one short), tagged InProgress, with its patch command still running, MinSize lowered, the
-groups held and the instance's alert never sent. The EventBridge rule on the execution's status starts this
-clean-up within seconds. It touches only what this run changed: instances tagged with the run's id in the run's
-groups, the MinSize the ledger says this run lowered, the holds of this execution.
+in Standby (the group one short), tagged InProgress, with its patch command still running, MinSize lowered, MaxSize
+raised, AZRebalance suspended, the groups held and the instance's alert never sent. The EventBridge rule on the
+execution's status starts this clean-up within seconds. It touches only what this run changed: instances tagged
+with the run's id in the run's groups, what the ledger says this run changed on them, the holds of this execution.
 
 For each such instance, in order:
 1. its patch command is cancelled (CancelCommand) and waited for until it is terminal: an instance is never
@@ -15,7 +15,8 @@ For each such instance, in order:
    failed patches after it and it is healthy again; Failed otherwise (the alert says why).
 An instance gone meanwhile (EC2 terminated it, or it left the group) is not waited for: the group gets back the
 capacity the run's standby took (groups.give_back_capacity), as the run itself would do.
-Then the MinSize the run lowered is put back, the holds are released, and one alert says what was done.
+Then what the run changed on the group is given back (groups.give_back: only while the group still has the run's
+value), the holds are released, and one alert says what was done.
 
 What cannot be finished within one invocation (a command that does not end, a deregistration that lasts) raises
 CleanUpUnfinished: Lambda runs the function again (asynchronous invocation: twice more, after one and two
@@ -73,12 +74,12 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     stopped = detail.stop_date
     _sleep_until((stopped / 1000 if isinstance(stopped, (int, float)) else time.time()) + IN_FLIGHT_SECONDS)
 
-    done: dict[str, Any] = {"Instances": [], "MinSize": [], "Released": [], "Skipped": [], "Unfinished": []}
+    done: dict[str, Any] = {"Instances": [], "GivenBack": [], "Released": [], "Skipped": [], "Unfinished": []}
     held = list(left_holds)
     for name in names:
         left = left_behind(name, run_id)
-        lowered = ledger.min_size_lowered_by(name, run_id)
-        if not left and lowered is None:
+        changed = groups.changes_by(name, run_id)
+        if not left and not changed:
             continue
         if name not in held:
             outcome = ledger.hold_for_cleanup(name, execution_arn, run_id, hold_until)
@@ -91,8 +92,12 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
         for instance in left:
             result = _settle(instance, run_id, settings, deadline)
             (unfinished if "Unfinished" in result else done["Instances"]).append(result)
-        if lowered is not None and not unfinished and groups.restore_min_size(name) is not None:
-            done["MinSize"].append({"GroupName": name, "MinSize": lowered})
+        given_back = [] if unfinished else [(s, groups.give_back(name, s, run_id)) for s in changed]
+        done["GivenBack"] += [
+            {"GroupName": name, "Setting": setting, "Original": change["Original"]}
+            for setting, change in given_back
+            if change
+        ]
         done["Unfinished"] += unfinished
     if done["Unfinished"] and not last:
         finished = [n for n in held if n not in {u["GroupName"] for u in done["Unfinished"]}]
@@ -102,7 +107,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     done["Released"] = sorted(left_holds)
     done["Failed"] = ledger.failures(run_id)
     done["FailureReasons"] = {instance: ledger.failure_reason(run_id, instance) for instance in done["Failed"]}
-    anything = any(done[k] for k in ("Instances", "MinSize", "Released", "Skipped", "Unfinished"))
+    anything = any(done[k] for k in ("Instances", "GivenBack", "Released", "Skipped", "Unfinished"))
     alert_key = f"cleanup#{execution_name}"
     if anything and ledger.stop(alert_key, f"execution ended {status}", claimant):
         subject, body = alert_message(run_id, execution_arn, str(status), names, done)  # one of ENDED_BADLY
@@ -162,7 +167,7 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
         lambda: groups.lifecycle_state(group_name, instance_id) != "EnteringStandby", deadline
     ):
         return {**result, "Unfinished": f"{instance_id} is still EnteringStandby"}
-    if groups.exit_standby(group_name, instance_id) == "Pending":
+    if groups.exit_standby(group_name, instance_id, run_id) == "Pending":
         result["Done"].append("returned to service (ExitStandby)")
     ledger.forget_standby(run_id, instance_id)
     health_deadline = min(time.time() + int(settings.get("HealthTimeoutSeconds", 600)), deadline)
@@ -254,7 +259,11 @@ def alert_message(run_id: str, execution_arn: str, status: str, names: list[str]
             f"- {item['InstanceId']} (group {item['GroupName']}, was {item['Was']}): {steps}; {health}; "
             f"tagged {item['Tag']}: {item['Reason']}."
         )
-    lines += [f"- group {m['GroupName']}: MinSize restored to {m['MinSize']}." for m in done["MinSize"]]
+    lines += [
+        f"- group {g['GroupName']}: "
+        + (f"{g['Setting']} resumed." if g["Original"] is None else f"{g['Setting']} restored to {g['Original']}.")
+        for g in done["GivenBack"]
+    ]
     if done["Released"]:
         lines.append(f"- holds released on: {', '.join(done['Released'])}.")
     lines += [f"- {skipped}." for skipped in done["Skipped"]]

@@ -141,6 +141,7 @@ def give_back_capacity(group_name: str, instance_id: str, run_id: str) -> str:
     if state == "EnteringStandby":
         raise InstanceNotReady(f"Instance {instance_id} is still EnteringStandby.")
     if state == "Standby":
+        make_room(group_name, run_id)
         client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
         ledger.forget_standby(run_id, instance_id)
         return "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"
@@ -188,11 +189,12 @@ def standby_reached(group_name: str, instance_id: str, deadline: float) -> bool:
     return False
 
 
-def exit_standby(group_name: str, instance_id: str) -> str:
-    """Return a Standby instance to service. Safe to repeat; a moving instance asks to be retried; one leaving the
-    group is InstanceGone."""
+def exit_standby(group_name: str, instance_id: str, run_id: str) -> str:
+    """Return a Standby instance to service, making room for it (make_room) if the group is at MaxSize. Safe to
+    repeat; a moving instance asks to be retried; one leaving the group is InstanceGone."""
     state = state_while_out(group_name, instance_id)
     if state == "Standby":
+        make_room(group_name, run_id)
         client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
         return "Pending"
     if state == "EnteringStandby":
@@ -269,31 +271,94 @@ def target_group_name(arn: str) -> str:
     return arn.split(":")[-1].split("/")[1] if "/" in arn else arn
 
 
+# What a run changes on a group and must give back. Each change is recorded in the ledger, with the run's id,
+# before it is made, so that a run that dies leaves a record for its clean-up or the next run's recovery; each is
+# given back only while the group still has the run's value: a change someone made since stands.
+MIN_SIZE = "MinSize"  # lowered by one while an instance is out (LowerMinSize), when the group is at its minimum
+MAX_SIZE = "MaxSize"  # raised as far as ExitStandby needs, when the group reached MaxSize while an instance was out
+AZ_REBALANCE = "AZRebalance"  # suspended while an instance is out, unless its owner had suspended it
+SETTINGS = (MIN_SIZE, MAX_SIZE, AZ_REBALANCE)
+
+
 def lower_min_size_if_needed(group_name: str, run_id: str) -> None:
-    """Lower MinSize by one when taking an instance out would otherwise go below it (LowerMinSize).
-    The original is recorded in the ledger first, so it is restored even if this run dies."""
+    """Lower MinSize by one when taking an instance out would otherwise go below it (LowerMinSize)."""
     group = describe_group(group_name)
-    original = ledger.lowered_min_size(group_name)
-    if original is None:
+    change = ledger.change(group_name, MIN_SIZE)
+    if change is None:
         if group["DesiredCapacity"] - 1 >= group["MinSize"] or group["MinSize"] == 0:
             return
-        original = group["MinSize"]
-        ledger.remember_min_size(group_name, original, run_id)
-    if group["MinSize"] > original - 1:
-        client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original - 1)
+        change = {"Original": group["MinSize"], "SetTo": group["MinSize"] - 1}
+        ledger.remember_change(group_name, MIN_SIZE, run_id, original=change["Original"], set_to=change["SetTo"])
+    if group["MinSize"] > change["SetTo"]:
+        client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=change["SetTo"])
 
 
-def restore_min_size(group_name: str) -> int | None:
-    """Put back a MinSize this run (or a run that died) lowered, unless someone has set another since: theirs
-    stands. Returns the restored value, if one was restored."""
-    original = ledger.lowered_min_size(group_name)
-    if original is None:
+def make_room(group_name: str, run_id: str) -> None:
+    """Raise MaxSize as far as returning an instance from Standby needs: ExitStandby adds it to the desired
+    capacity, and is refused above MaxSize (the group reached it while the instance was out: a scale-out, a
+    person). The owner's MaxSize is the original kept; a raise of the run's still in place keeps its original."""
+    group = describe_group(group_name)
+    needed = group["DesiredCapacity"] + 1
+    if needed <= group["MaxSize"]:
+        return
+    change = ledger.change(group_name, MAX_SIZE)
+    raised = change is not None and change["SetTo"] == group["MaxSize"]
+    original = change["Original"] if raised and change else group["MaxSize"]
+    ledger.remember_change(group_name, MAX_SIZE, run_id, original=original, set_to=needed)
+    client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=needed)
+
+
+def suspend_az_rebalance(group_name: str, run_id: str) -> None:
+    """Suspend AZRebalance before an instance is taken out: standby can unbalance the group's zones, and Auto
+    Scaling would then rebalance them (launch in one zone, terminate in another). Left alone when the group's
+    owner suspended it: theirs is never resumed."""
+    suspended = suspended_processes(describe_group(group_name))
+    if ledger.change(group_name, AZ_REBALANCE) is None:
+        if AZ_REBALANCE in suspended:
+            return
+        ledger.remember_change(group_name, AZ_REBALANCE, run_id)
+    if AZ_REBALANCE not in suspended:
+        client("autoscaling").suspend_processes(AutoScalingGroupName=group_name, ScalingProcesses=[AZ_REBALANCE])
+
+
+def give_back(group_name: str, setting: str, run_id: str | None = None) -> dict | None:
+    """Give back what a run changed on the group (one of SETTINGS): this run's only when run_id is given, any
+    run's (one that died) otherwise. Not while the group no longer has the run's value: someone changed it since,
+    and theirs stands. The record is forgotten either way. Returns the change ({"Original", ...}) if given back.
+    MaxSize back below the desired capacity lowers it: Auto Scaling then terminates instances (termination policy)."""
+    change = ledger.change(group_name, setting)
+    if change is None or run_id not in (None, change["RunId"]):
         return None
-    still_lowered = describe_group(group_name)["MinSize"] == original - 1
-    if still_lowered:
-        client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=original)
-    ledger.forget_min_size(group_name)
-    return original if still_lowered else None
+    group = describe_group(group_name)
+    if setting == AZ_REBALANCE:
+        still = AZ_REBALANCE in suspended_processes(group)
+        if still:
+            client("autoscaling").resume_processes(AutoScalingGroupName=group_name, ScalingProcesses=[AZ_REBALANCE])
+    else:
+        still = group[setting] == change["SetTo"]
+        if still:
+            client("autoscaling").update_auto_scaling_group(
+                AutoScalingGroupName=group_name, **{setting: change["Original"]}
+            )
+    ledger.forget_change(group_name, setting)
+    return change if still else None
+
+
+def let_go(group_names: list[str], run_id: str) -> None:
+    """At the end of a run: give back the MaxSize it raised and the AZRebalance it suspended on its groups (a
+    lowered MinSize comes back with its instance, in exit_standby; one still lowered has an instance left out)."""
+    for name in group_names:
+        for setting in (MAX_SIZE, AZ_REBALANCE):
+            give_back(name, setting, run_id)
+
+
+def changes_by(group_name: str, run_id: str) -> list[str]:
+    """The SETTINGS of the group this run changed and has not given back."""
+    return [s for s in SETTINGS if (ledger.change(group_name, s) or {}).get("RunId") == run_id]
+
+
+def suspended_processes(group: dict) -> set[str]:
+    return {p["ProcessName"] for p in group.get("SuspendedProcesses", [])}
 
 
 def tag_value(resource: dict, key: str) -> str | None:

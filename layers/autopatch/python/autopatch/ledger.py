@@ -1,5 +1,6 @@
-"""The run ledger (a DynamoDB table): which run holds each group, whether a run was stopped, and the MinSize
-a run lowered. Conditional writes make each of these safe when two runs start at the same moment."""
+"""The run ledger (a DynamoDB table): which run holds each group, whether a run was stopped, and what a run
+changed on a group and must give back. Conditional writes make each of these safe when two runs start at the
+same moment."""
 
 import os
 import time
@@ -279,34 +280,38 @@ def recovered(run_id: str, group_name: str) -> list[str]:
     return sorted(item["Instances"]["SS"]) if item else []
 
 
-def remember_min_size(group_name: str, original: int, run_id: str) -> bool:
-    """Record a group's MinSize before lowering it. False when one is already recorded (keep the first)."""
-    try:
-        client("dynamodb").put_item(
-            TableName=_table(),
-            Item={
-                "Id": {"S": f"minsize#{group_name}"},
-                "OriginalMinSize": {"N": str(original)},
-                "RunId": {"S": run_id},
-                "ExpiresAt": _expires(),
-            },
-            ConditionExpression="attribute_not_exists(Id)",
-        )
-        return True
-    except ClientError as error:
-        if _conditional_failed(error):
-            return False
-        raise
+def remember_change(
+    group_name: str, setting: str, run_id: str, original: int | None = None, set_to: int | None = None
+) -> None:
+    """Record, before making it, a change the run makes to a group and must give back (groups.SETTINGS): the
+    setting's original value and the run's (none for a process the run suspends). Replaces an earlier record."""
+    item = {"Id": {"S": _change_key(group_name, setting)}, "RunId": {"S": run_id}, "ExpiresAt": _expires()}
+    for name, value in (("Original", original), ("SetTo", set_to)):
+        if value is not None:
+            item[name] = {"N": str(value)}
+    client("dynamodb").put_item(TableName=_table(), Item=item)
 
 
-def min_size_lowered_by(group_name: str, run_id: str) -> int | None:
-    """The MinSize to restore when this run is the one that lowered it (and did not restore it)."""
+def change(group_name: str, setting: str) -> dict | None:
+    """{"RunId", "Original", "SetTo"} of the change a run recorded to this setting of the group and has not given
+    back; None when there is none."""
     item = (
         client("dynamodb")
-        .get_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}}, ConsistentRead=True)
+        .get_item(TableName=_table(), Key={"Id": {"S": _change_key(group_name, setting)}}, ConsistentRead=True)
         .get("Item")
     )
-    return int(item["OriginalMinSize"]["N"]) if item and item.get("RunId", {}).get("S") == run_id else None
+    if not item:
+        return None
+    number = {name: int(item[name]["N"]) if name in item else None for name in ("Original", "SetTo")}
+    return {"RunId": item.get("RunId", {}).get("S"), **number}
+
+
+def forget_change(group_name: str, setting: str) -> None:
+    client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": _change_key(group_name, setting)}})
+
+
+def _change_key(group_name: str, setting: str) -> str:
+    return f"{setting.lower()}#{group_name}"  # minsize#web, maxsize#web, azrebalance#web
 
 
 def remember_standby(run_id: str, instance_id: str) -> None:
@@ -337,19 +342,6 @@ def count_attempt(key: str) -> int:
         ReturnValues="UPDATED_NEW",
     )
     return int(found["Attributes"]["Attempts"]["N"])
-
-
-def lowered_min_size(group_name: str) -> int | None:
-    item = (
-        client("dynamodb")
-        .get_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}}, ConsistentRead=True)
-        .get("Item")
-    )
-    return int(item["OriginalMinSize"]["N"]) if item else None
-
-
-def forget_min_size(group_name: str) -> None:
-    client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"minsize#{group_name}"}})
 
 
 # The ledger's sparse index of the tasks waiting for a patch command: only wait items carry its key, so the

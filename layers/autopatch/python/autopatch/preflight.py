@@ -59,7 +59,7 @@ def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offlin
     """The plan (instances to patch per group, what the run recovers first in each, instances skipped), or
     PreflightFailed listing every problem. Each group is judged as it will be once the run has recovered what
     runs that died left in it (recovery.left_behind): an instance it will return from Standby counts as InService,
-    a MinSize it will restore at its restored value."""
+    what those runs changed on the group as given back."""
     plan, skipped, problems = [], [], []
     for name in group_names:
         group = groups.describe_group(name)
@@ -94,15 +94,23 @@ def _warm(group: dict) -> dict:
 
 
 def _as_recovered(group: dict, returning: set[str]) -> dict:
-    """The group once the instances returning from Standby are back InService (ExitStandby adds each to the
-    desired capacity) and a MinSize a run lowered is restored."""
-    restored = ledger.lowered_min_size(group["AutoScalingGroupName"])
+    """The group once the run's recovery has given back what dead runs changed on it (each only while the group
+    still has that run's value) and the instances returning from Standby are back InService (ExitStandby adds
+    each to the desired capacity, MaxSize raised if need be)."""
+    name = group["AutoScalingGroupName"]
+    lowered, raised, suspended = (ledger.change(name, setting) for setting in groups.SETTINGS)
+    min_size = lowered["Original"] if lowered and group["MinSize"] == lowered["SetTo"] else group["MinSize"]
+    max_size = raised["Original"] if raised and group["MaxSize"] == raised["SetTo"] else group["MaxSize"]
+    desired = min(group["DesiredCapacity"], max_size) + len(returning)
+    processes = group.get("SuspendedProcesses", [])
     instances = group["Instances"]
     return {
         **group,
         "Instances": [{**i, "LifecycleState": "InService"} if i["InstanceId"] in returning else i for i in instances],
-        "DesiredCapacity": group["DesiredCapacity"] + len(returning),
-        "MinSize": group["MinSize"] if restored is None else restored,
+        "DesiredCapacity": desired,
+        "MinSize": min_size,
+        "MaxSize": max(max_size, desired),
+        "SuspendedProcesses": [p for p in processes if not (suspended and p["ProcessName"] == groups.AZ_REBALANCE)],
     }
 
 

@@ -3,7 +3,8 @@
 The preflight reads the same leftovers first (left_behind) and judges each group as it will be once they are
 back. Called once this run holds the groups, so any instance still tagged InProgress by another run, any instance
 another run of this stack left in Standby (whatever its tag: a deregistration that outlasted that run's waits
-leaves one tagged Failed), and any MinSize another run lowered, belong to a run that is no longer running."""
+leaves one tagged Failed), and anything another run changed on the group (groups.SETTINGS), belong to a run that is
+no longer running."""
 
 import time
 
@@ -24,9 +25,14 @@ def recover_groups(
 
 
 def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: str, health_timeout: int) -> list[dict]:
-    """Return left-behind instances to service, alert and tag them Failed; restore a lowered MinSize.
+    """Give back what dead runs changed on the group: a MaxSize raised first (the room to return an instance is then
+    made, and recorded, as this run's own: it is put back once the instance is no longer Pending); return
+    left-behind instances to service, alert and tag them Failed; then a MinSize lowered and AZRebalance suspended.
     Safe to repeat: what this run recovered is kept in the ledger, and returned again, before anything is done
     to it; the tag comes last, so a retry after a failed alert still finds the instance and alerts."""
+    raised = ledger.change(group_name, groups.MAX_SIZE)
+    if raised and raised["RunId"] != run_id:  # this run's own (a retry's) stays while its instance may be Pending
+        groups.give_back(group_name, groups.MAX_SIZE, raised["RunId"])
     for left in left_behind(groups.describe_group(group_name), run_id):
         instance_id, state, dead_run = left["InstanceId"], left["LifecycleState"], left["LeftBy"]
         if "NotReady" in left:  # the preflight refuses this; here only if it changed since
@@ -35,11 +41,11 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
             # EC2 terminated it in Standby: ExitStandby gives back its capacity (Auto Scaling replaces it); there is
             # nothing to wait for or patch
             if state == "Standby":
-                client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+                groups.exit_standby(group_name, instance_id, run_id)
             continue
         ledger.record_recovered(run_id, group_name, instance_id)
         if state == "Standby":
-            client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+            groups.exit_standby(group_name, instance_id, run_id)
         alerts.publish_failure(
             topic_arn,
             {
@@ -60,7 +66,8 @@ def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: s
             Resources=[instance_id],
             Tags=[{"Key": PATCH_TAG_KEY, "Value": "Failed"}, {"Key": RUN_TAG_KEY, "Value": dead_run}],
         )
-    groups.restore_min_size(group_name)
+    for setting in (groups.MIN_SIZE, groups.AZ_REBALANCE):
+        groups.give_back(group_name, setting)
     deadline = int(time.time()) + health_timeout
     return [
         {"InstanceId": instance_id, "GroupName": group_name, "Deadline": deadline}

@@ -122,6 +122,7 @@ class ContinueRunEvent(StepEvent):
 class ReleaseLocksEvent(StepEvent):
     group_names: list[str] = payload("GroupNames", group_names)
     execution_arn: str = payload("ExecutionArn", states_arn)
+    run_id: str = payload("RunId", str)
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,7 @@ class EnterStandbyEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     timeout_seconds: int = payload("TimeoutSeconds", int)
     lower_min_size: bool = payload("LowerMinSize", bool, default=False)
-    run_id: str | None = payload("RunId", str, default=None)  # with LowerMinSize, the run that lowers MinSize
-
-    def __post_init__(self):
-        if self.lower_min_size and not self.run_id:
-            raise InvalidInput("RunId is required.")
+    run_id: str = payload("RunId", str)  # the run that changes the group (ledger.remember_change)
 
 
 @dataclass(frozen=True)
@@ -182,12 +179,8 @@ class ExitStandbyEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     timeout_seconds: int = payload("TimeoutSeconds", int)
     lower_min_size: bool = payload("LowerMinSize", bool, default=False)
-    run_id: str | None = payload("RunId", str, default=None)  # the run whose standby took the capacity
+    run_id: str = payload("RunId", str)  # the run whose standby took the capacity, and changed the group
     gone: bool = payload("Gone", bool, default=False)  # give back the capacity of an instance that went
-
-    def __post_init__(self):
-        if self.gone and not self.run_id:
-            raise InvalidInput("RunId is required.")
 
 
 @dataclass(frozen=True)
