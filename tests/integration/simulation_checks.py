@@ -95,18 +95,25 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     for group in report["groups"]:
         spec = specs[group["name"]]
         left = [i for i in report["instances"] if i["group"] == group["name"] and i["instance_id"] in untouched]
-        # what the scenario's fleet events did to the desired capacity and MinSize is the fleet's own doing
+        # what the scenario's fleet events did to the desired capacity, MinSize and MaxSize is the fleet's own
+        # doing: at the end they are what the scaling and the owner made them (the owner's MaxSize caps the desired
+        # capacity once the run gives it back), what a dead run left being put right by any run that touched it
+        owner = _sizes_set(scenario, report, group["name"])
         moved = group["desired_moved_by_events"]
         expected = spec.get("instances", 4) + spec.get("scale_out_after", 0) - len(left) + moved
-        assert group["desired"] == expected, f"{group['name']}: desired capacity not restored"
-        resized = any(
-            c["operation"] == "UpdateAutoScalingGroup" and c["params"]["AutoScalingGroupName"] == group["name"]
-            for c in report["api_calls"]
-        )
-        lowered = spec.get("dead_run_lowered_min_size", False) and not resized
-        min_size = _min_size_set(scenario, report, group["name"], spec.get("min_size", 1)) - lowered
-        assert group["min_size"] == min_size, f"{group['name']}: MinSize changed"
+        assert group["desired"] == min(expected, owner["max_size"]), f"{group['name']}: desired capacity not restored"
+        lowered = spec.get("dead_run_lowered_min_size", False) and not _resized(report, group["name"], "MinSize")
+        assert group["min_size"] == owner["min_size"] - lowered, f"{group['name']}: MinSize changed"
+        raised = spec.get("dead_run_raised_max_size", False) and not _resized(report, group["name"], "MaxSize")
+        assert group["max_size"] == owner["max_size"] + raised, f"{group['name']}: MaxSize not the owner's"
+        suspended = set(spec.get("suspended_processes", []))
+        if spec.get("dead_run_suspended_az_rebalance") and not _called(report, group["name"], "ResumeProcesses"):
+            suspended.add("AZRebalance")
+        assert group["suspended_processes"] == sorted(suspended), f"{group['name']}: processes not the owner's"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
+    # the run suspends AZRebalance while it has an instance out: no launch, no termination, for rebalancing
+    rebalanced = [e for e in report["timeline"] if e["text"].startswith(("AZRebalance", "Terminating (AZRebalance"))]
+    assert rebalanced == [], f"Availability Zones rebalanced during the run: {rebalanced[0]}"
     failed = 0
     # a run stopped by hand or crashed has no summary: its instances' results are unknown, their tags tell
     summarized = isinstance(report["summary"].get("Instances"), list)
@@ -167,16 +174,32 @@ def untouched_leftovers(scenario: dict, report: dict) -> set[str]:
     }
 
 
-def _min_size_set(scenario: dict, report: dict, group: str, scenario_min: int) -> int:
-    """The group's MinSize as its owner set it: the scenario's, or the last min_size a set_size event gave that
-    Auto Scaling applied (the timeline's "set_size: ..." at that moment; a refused one says "set_size refused")."""
+def _sizes_set(scenario: dict, report: dict, group: str) -> dict:
+    """The group's MinSize and MaxSize as its owner set them: the scenario's, or the last of each a set_size event
+    gave that Auto Scaling applied (the timeline's "set_size: ..." at that moment; a refused one says "set_size
+    refused")."""
+    spec = next(g for g in scenario["groups"] if g["name"] == group)
+    instances = spec.get("instances", 4)
+    sizes = {"min_size": spec.get("min_size", 1), "max_size": spec.get("max_size", max(instances * 2, 1))}
     applied = {e["t"] for e in report["timeline"] if e["group"] == group and e["text"].startswith("set_size: ")}
-    set_min = [
-        e["min_size"]
-        for e in scenario.get("events", [])
-        if e["group"] == group and e["do"] == "set_size" and "min_size" in e and e["at"] in applied
-    ]
-    return set_min[-1] if set_min else scenario_min
+    for event in scenario.get("events", []):
+        if event["group"] == group and event["do"] == "set_size" and event["at"] in applied:
+            sizes.update({key: event[key] for key in sizes if key in event})
+    return sizes
+
+
+def _called(report: dict, group: str, operation: str, param: str | None = None) -> bool:
+    return any(
+        c["operation"] == operation
+        and c["params"].get("AutoScalingGroupName") == group
+        and (param is None or param in c["params"])
+        for c in report["api_calls"]
+    )
+
+
+def _resized(report: dict, group: str, size: str) -> bool:
+    """Whether any run updated this size of the group (UpdateAutoScalingGroup naming it)."""
+    return _called(report, group, "UpdateAutoScalingGroup", size)
 
 
 def _cause(report: dict) -> dict:

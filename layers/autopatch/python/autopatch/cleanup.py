@@ -92,7 +92,10 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
         for instance in left:
             result = _settle(instance, run_id, settings, deadline)
             (unfinished if "Unfinished" in result else done["Instances"]).append(result)
-        given_back = [] if unfinished else [(s, groups.give_back(name, s, run_id)) for s in changed]
+        # returning an instance may have raised MaxSize (groups.make_room): what the run changed is read again
+        given_back = (
+            [] if unfinished else [(s, groups.give_back(name, s, run_id)) for s in groups.changes_by(name, run_id)]
+        )
         done["GivenBack"] += [
             {"GroupName": name, "Setting": setting, "Original": change["Original"]}
             for setting, change in given_back
