@@ -346,3 +346,21 @@ def test_check_fleet_judges_a_min_size_a_dead_run_lowered_at_the_value_it_restor
     message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
     # Then it is refused at MinSize 3, the value the run's recovery would put back
     assert "desired capacity 3 minus one is below MinSize 3" in message
+
+
+def test_check_fleet_judges_a_group_as_its_recovery_leaves_it_when_a_dead_run_raised_its_max_size(
+    aws, fleet_builder, ledger, unimplemented, load_handler, lambda_context
+):
+    # Given "web" of 3 at MinSize 2 whose MaxSize 2 a dead run raised to 3 (recorded in the ledger): giving it back
+    # will lower the desired capacity to 2
+    fleet_builder.group("web", size=3, min_size=2)
+    aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=3)
+    aws.client("dynamodb").put_item(
+        TableName=ledger,
+        Item={"Id": {"S": "maxsize#web"}, "Original": {"N": "2"}, "SetTo": {"N": "3"}, "RunId": {"S": "run-dead"}},
+    )
+    app = load_handler("check_fleet")
+    # When the fleet is checked (dry run) without LowerMinSize
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    # Then it is refused at the desired capacity the group will have once MaxSize is back
+    assert "desired capacity 2 minus one is below MinSize 2" in message

@@ -152,6 +152,11 @@ def test_every_launch_source_parses(launch):
         ({"faults": {"1": ["patch_failed", "event_late"]}}, "groups[0].faults[1]: unknown fault 'event_late'"),
         ({"faults": {"0": []}}, "groups[0].faults[0] must be a fault or a non-empty list of faults"),
         ({"faults": {"0": {"event_lost": True}}}, "groups[0].faults[0] must be a fault or a non-empty list"),
+        ({"dead_run_raised_max_size": 1}, "groups[0].dead_run_raised_max_size must be bool"),
+        (
+            {"dead_run_suspended_az_rebalance": True, "suspended_processes": ["AZRebalance"]},
+            "dead_run_suspended_az_rebalance, but its owner suspended AZRebalance",
+        ),
     ],
 )
 def test_a_bad_field_is_refused_by_name(fields, named):
