@@ -168,15 +168,17 @@ def test_a_stop_by_hand_is_cleaned_up_with_max_size_and_az_rebalance_given_back(
         assert "group web: AZRebalance resumed." in alert["message"]
 
 
-def test_a_dead_runs_max_size_and_az_rebalance_are_given_back_by_the_next_run():
+@pytest.mark.parametrize("owners", [[], ["ScheduledActions"]], ids=["owner-suspended-nothing", "owner-suspended-one"])
+def test_a_dead_runs_max_size_and_az_rebalance_are_given_back_by_the_next_run(owners):
     # Given a group a run that died left with an instance in Standby, MaxSize raised (4 -> 5) and AZRebalance
-    # suspended, and that scaled out to 4 since (one more launched)
+    # suspended, and that scaled out to 4 since (one more launched); its owner may have suspended another process
     scenario = {
         "groups": [
             group(
                 faults={"1": "stale_standby"},
                 dead_run_raised_max_size=True,
                 dead_run_suspended_az_rebalance=True,
+                suspended_processes=owners,
             )
         ],
         "input": {},
@@ -186,11 +188,11 @@ def test_a_dead_runs_max_size_and_az_rebalance_are_given_back_by_the_next_run():
     report = simulate(scenario)
 
     # Then the next run returned the instance (making room again, as its own), and at the end MaxSize is the
-    # owner's, AZRebalance resumed, nothing in Standby
+    # owner's, AZRebalance resumed (the owner's own suspension left), nothing in Standby
     assert report["status"] == "SUCCEEDED"
     assert in_standby(report) == []
     (web,) = report["groups"]
-    assert (web["max_size"], web["suspended_processes"]) == (4, [])
+    assert (web["max_size"], web["suspended_processes"]) == (4, owners)
     assert max_size_updates(report)[0] == 4  # the dead run's raise given back first
 
 

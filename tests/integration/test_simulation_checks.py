@@ -1,7 +1,9 @@
 """The invariants every simulated run is checked against can fail: a wait loop that comes round on the same
 instant, an instance whose iteration outgrows the slicing bound, each seen through the history as moto writes
-it (an iteration's start chained to the last event of the iteration before it)."""
+it (an iteration's start chained to the last event of the iteration before it); a group left with another MaxSize,
+desired capacity or suspended processes than its owner and the scaling made it, or rebalanced during the run."""
 
+import copy
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from autopatch import runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
-from simulation_checks import assert_bounded_iterations, iterations
+from simulation_checks import assert_bounded_iterations, assert_invariants, iterations, simulate
 
 
 def history(*iterations_states: list[tuple[str, int]]) -> list[dict]:
@@ -57,3 +59,46 @@ def test_an_iteration_past_the_slicing_bound_is_caught():
     states = [("Wait until healthy", second) for second in range(runs.EVENTS_PER_INSTANCE)]
     with pytest.raises(AssertionError, match=r"history events in one iteration > 150"):
         assert_bounded_iterations("run", history(states), runs.EVENTS_PER_INSTANCE)
+
+
+# --- the group settings at the end -----------------------------------------------------------------------------
+
+SETTINGS_SCENARIO = {
+    "groups": [{"name": "web", "instances": 2, "max_size": 3, "suspended_processes": ["ScheduledActions"]}],
+    "input": {},
+    "events": [{"at": 100, "group": "web", "do": "set_size", "max_size": 2}],
+}
+
+
+@pytest.fixture(scope="module")
+def settings_report():
+    """A run whose group's owner lowered MaxSize 3 to 2 while its first instance was out."""
+    return simulate(SETTINGS_SCENARIO)
+
+
+@pytest.mark.simulation
+@pytest.mark.parametrize(
+    ("tamper", "caught"),
+    [
+        (lambda r: r["groups"][0].update(max_size=3), "web: MaxSize not the owner's"),  # the scenario's, not the last
+        (lambda r: r["groups"][0].update(max_size=4), "web: MaxSize not the owner's"),  # the run's raise left
+        (lambda r: r["groups"][0].update(suspended_processes=[]), "web: processes not the owner's"),
+        (
+            lambda r: r["groups"][0].update(suspended_processes=["AZRebalance", "ScheduledActions"]),
+            "web: processes not the owner's",
+        ),
+        (
+            lambda r: r["timeline"].append(
+                {"t": 5, "group": "web", "instance": "", "text": "AZRebalance: unbalanced (a 2, b 0): launching first"}
+            ),
+            "Availability Zones rebalanced during the run",
+        ),
+        (lambda r: r["groups"][0].update(desired=3), "web: desired capacity not restored"),
+    ],
+)
+def test_a_group_left_with_another_max_size_or_processes_than_its_owners_is_caught(settings_report, tamper, caught):
+    assert settings_report["groups"][0]["max_size"] == 2
+    report = copy.deepcopy(settings_report)
+    tamper(report)
+    with pytest.raises(AssertionError, match=caught):
+        assert_invariants(SETTINGS_SCENARIO, report)
