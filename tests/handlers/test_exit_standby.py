@@ -131,8 +131,8 @@ def test_exit_standby_refuses_an_instance_of_another_group(
 
 @pytest.mark.parametrize(
     ("meanwhile", "max_size", "original"),
-    [({"DesiredCapacity": 3}, 4, 3), ({"MaxSize": 2}, 3, 2), ({"MaxSize": 1, "DesiredCapacity": 1}, 2, 1)],
-    ids=["scaled-out-to-max-size", "owner-lowered-max-size", "owner-lowered-both"],
+    [({"DesiredCapacity": 3}, 4, 3), ({"MaxSize": 2}, 3, 2), ({"MaxSize": 5, "DesiredCapacity": 5}, 6, 5)],
+    ids=["scaled-out-to-max-size", "owner-lowered-max-size", "owner-scaled-out-to-a-higher-max-size"],
 )
 def test_exit_standby_makes_room_when_the_group_reached_max_size_while_the_instance_was_out(
     aws, fleet, run_ledger, load_handler, lambda_context, api_calls, meanwhile, max_size, original
