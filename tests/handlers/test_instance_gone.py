@@ -18,6 +18,7 @@ from tests.handlers.helpers import (
     RUN_ID,
     calls_to,
     desired,
+    ledger_item,
     patch_tags,
     raises_twice,
     sent_kinds,
@@ -125,6 +126,26 @@ def test_a_gone_instance_still_listed_in_standby_is_exited_once_to_give_back_its
     assert desired(aws, "web") == 3
     assert first == {"Capacity": "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"}
     assert second["Capacity"].startswith("nothing to give back")
+
+
+def test_a_gone_instance_still_listed_in_standby_is_exited_even_when_the_group_reached_max_size(
+    aws, fleet, ledger, load_handler, lambda_context, api_calls
+):
+    # Given an instance the run took out (desired capacity 3 -> 2) that EC2 terminated in Standby, in a group that
+    # scaled out to its MaxSize 3 meanwhile
+    instance = fleet.instance_ids[0]
+    take_out(load_handler, lambda_context, instance)
+    terminated_by_ec2(instance)
+    without_target_groups(aws)
+    aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=3, DesiredCapacity=3)
+    # When its capacity is given back
+    load_handler("exit_standby").lambda_handler(give_back_event(instance), lambda_context)
+    # Then MaxSize was raised to 4 first (ExitStandby is refused above MaxSize), recorded to be put back, and the
+    # capacity given back
+    assert calls_to(api_calls, "UpdateAutoScalingGroup") == [{"AutoScalingGroupName": "web", "MaxSize": 4}]
+    assert calls_to(api_calls, "ExitStandby") == [{"AutoScalingGroupName": "web", "InstanceIds": [instance]}]
+    assert desired(aws, "web") == 4
+    assert ledger_item(aws, ledger, "maxsize#web")["Original"]["N"] == "3"
 
 
 @pytest.mark.parametrize(("max_size", "raised"), [(6, True), (2, False)])
