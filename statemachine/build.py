@@ -384,20 +384,14 @@ def run() -> dict:
             "Next": "Take the next slice",
         },
         # A slice is the share of the plan one execution patches; the rest continues in a new execution.
-        "Take the next slice": lambda_task(
-            "PlanSlice",
-            {
-                "RunId.$": "$.RunId",
-                "Offset.$": "$.Offset",
-                "MaxErrors.$": "$.Settings.MaxErrors",
-                "BakeAmi.$": "$.Settings.BakeAmi",
-                "StandbyTimeoutSeconds.$": "$.Settings.StandbyTimeoutSeconds",
-                "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds",
-            },
+        "Take the next slice": plan_slice(
+            {"Pass.$": "$.Pass", "Offset.$": "$.Offset"},
             "Patch groups",
-            selector={"Groups.$": "$.Payload.Groups", "NextOffset.$": "$.Payload.NextOffset"},
-            result_path="$.Slice",
-            catch=RELEASE_ON_ERROR,
+            selector={
+                "Groups.$": "$.Payload.Groups",
+                "Pass.$": "$.Payload.Pass",
+                "NextOffset.$": "$.Payload.NextOffset",
+            },
         ),
         "Patch groups": {
             "Type": "Map",
@@ -431,13 +425,19 @@ def run() -> dict:
             catch=RELEASE_ON_ERROR,
         ),
         "More instances to patch?": choice(
-            {
-                "And": [
-                    {"Variable": "$.Slice.NextOffset", "IsNull": False},
-                    {"Variable": "$.Recorded.Stopped", "BooleanEquals": False},
-                ],
-                "Next": "Continue in a new execution",
-            },
+            when_true("$.Recorded.Stopped", "Release the groups"),
+            {"Variable": "$.Slice.NextOffset", "IsNull": False, "Next": "Continue in a new execution"},
+            default="Look for newcomers",
+        ),
+        # The pass (the plan, or a newcomer pass) has ended: the instances that joined a group meanwhile make the
+        # next pass, patched by a new execution; none (or NEWCOMER_PASSES passes done): the run ends.
+        "Look for newcomers": plan_slice(
+            {"Pass.$": "$.Slice.Pass", "Offset": 0, "FindNewcomers": True},
+            "Newcomers to patch?",
+            selector={"Pass.$": "$.Payload.Pass", "NextOffset.$": "$.Payload.NextOffset"},
+        ),
+        "Newcomers to patch?": choice(
+            {"Variable": "$.Slice.NextOffset", "IsNull": False, "Next": "Continue in a new execution"},
             default="Release the groups",
         ),
         "Continue in a new execution": lambda_task(
@@ -448,6 +448,7 @@ def run() -> dict:
                 "SnapshotId.$": "$.SnapshotId",
                 "Settings.$": "$.Settings",
                 "Recovered.$": "$.Recovered.Instances",
+                "Pass.$": "$.Slice.Pass",
                 "Offset.$": "$.Slice.NextOffset",
                 "StateMachineArn.$": "$$.StateMachine.Id",
             },
@@ -501,6 +502,25 @@ def run() -> dict:
     }
 
 
+def plan_slice(position: dict, then: str, selector: dict) -> dict:
+    """PlanSlice at position (Pass and Offset; with FindNewcomers, the pass that ended), its result at $.Slice."""
+    return lambda_task(
+        "PlanSlice",
+        {
+            "RunId.$": "$.RunId",
+            **position,
+            "MaxErrors.$": "$.Settings.MaxErrors",
+            "BakeAmi.$": "$.Settings.BakeAmi",
+            "StandbyTimeoutSeconds.$": "$.Settings.StandbyTimeoutSeconds",
+            "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds",
+        },
+        then,
+        selector=selector,
+        result_path="$.Slice",
+        catch=RELEASE_ON_ERROR,
+    )
+
+
 def wait_for_one_recovered() -> dict:
     """An instance a dead run left out of service, that recover_groups returned to service: wait until healthy.
     One not healthy in time ends the run (HealthCheckTimedOut naming it) before any instance is taken out."""
@@ -533,6 +553,7 @@ def patch_one_group() -> dict:
                 "Recovery": {"ReturnedToService": None},
                 "Compliance": {"Compliance": None},
                 "Bake": {"From.$": "$.Group.BakeFrom", "Result": {"Status": None, "ImageId": None}},
+                "Budget": {"Deadline": None},
             },
             "ItemProcessor": inline_map(patch_one_instance()),
             "End": True,
@@ -552,9 +573,19 @@ def patch_one_instance() -> dict:
                 "ExecutionArn.$": "$.Run.ExecutionArn",
                 "MaxErrors.$": "$.Run.Settings.MaxErrors",
                 "AlarmNames.$": "$.Run.Settings.AlarmNames",
+                "HealthTimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
+                "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
+                "Deadline.$": "$.Budget.Deadline",
             },
             "Is it safe to go on?",
-            selector={"Proceed.$": "$.Payload.Proceed", "Gone.$": "$.Payload.Gone"},
+            Comment="Waits within its invocation while another instance (or this one, a newcomer) is launching or"
+            " terminating; says Wait, with the deadline of that wait, when its time is nearly spent.",
+            selector={
+                "Proceed.$": "$.Payload.Proceed",
+                "Gone.$": "$.Payload.Gone",
+                "Wait.$": "$.Payload.Wait",
+                "Deadline.$": "$.Payload.Deadline",
+            },
             result_path="$.Budget",
             catch=[on_error("The gate failed")],
         ),
@@ -574,6 +605,7 @@ def patch_one_instance() -> dict:
             catch=[on_error("Leave instance untouched", "$.AlertError")],
         ),
         "Is it safe to go on?": choice(
+            when_true("$.Budget.Wait", "Check it is safe to go on"),
             {"Variable": "$.Budget.Gone", "BooleanEquals": True, "Next": "Instance left the group"},
             {"Variable": "$.Budget.Proceed", "BooleanEquals": False, "Next": "Leave instance untouched"},
             {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Run patch baseline"},

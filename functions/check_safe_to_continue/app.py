@@ -1,7 +1,9 @@
 """The gate before each instance: error budget, a stopped run, a paused group, the instance still in the group,
 the group still held by the run with no instance refresh at work on it, the other instances' health and the
-alarms. Says whether to go on; the one call that stops the run (or a group)
-sends the alert."""
+alarms. Says whether to go on; the one call that stops the run (or a group) sends the alert. While the only
+problems are instances launching or terminating (or a target still registering), it waits for them within this
+invocation, and says Wait (with the deadline, HealthTimeoutSeconds after the first wait) when its time is nearly
+spent: the state machine asks again."""
 
 import os
 
@@ -16,18 +18,30 @@ logger = Logger()
 
 @step(CheckSafeToContinueEvent, logger)
 def lambda_handler(event: CheckSafeToContinueEvent, context):
-    verdict = gates.gate_next_instance(
-        event.run_id,
-        event.group,
-        event.instance,
-        max_errors=event.max_errors,
-        alarm_names=event.alarm_names,
-        opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
-        topic_arn=os.environ["ALERT_TOPIC_ARN"],
-        execution_arn=event.execution_arn,
-    )
+    def gate(deadline: int | None) -> dict:
+        return gates.gate_next_instance(
+            event.run_id,
+            event.group,
+            event.instance,
+            max_errors=event.max_errors,
+            alarm_names=event.alarm_names,
+            opt_in_value=os.environ["OPT_IN_TAG_VALUE"],
+            topic_arn=os.environ["ALERT_TOPIC_ARN"],
+            execution_arn=event.execution_arn,
+            settle=(deadline, event.health_timeout),
+        )
+
+    verdict = gates.gate_until_settled(context, event.poll_interval, event.settle_deadline, gate)
     if verdict.get("Announce"):
         logger.warning("Stopping before the next instance", extra={"reason": verdict["Reason"]})
     if verdict.get("Gone"):
         logger.info("The instance left the group before its turn", extra={"reason": verdict["Reason"]})
-    return {"Proceed": verdict["Proceed"], "Gone": verdict.get("Gone", False), "Reason": verdict.get("Reason")}
+    if verdict.get("Wait"):
+        logger.info("Waiting for the group to settle", extra={"reason": verdict["Reason"]})
+    return {
+        "Proceed": verdict["Proceed"],
+        "Gone": verdict.get("Gone", False),
+        "Wait": verdict.get("Wait", False),
+        "Deadline": verdict.get("Deadline"),
+        "Reason": verdict.get("Reason"),
+    }

@@ -14,6 +14,7 @@ def lambda_handler(event: ContinueRunEvent, context):
     continuation = {
         "RunId": event.run_id,
         "Part": event.part + 1,
+        "Pass": event.pass_number,
         "Offset": event.offset,
         "PreviousExecutionArn": event.execution_arn,
         "SnapshotId": event.snapshot_id,
@@ -22,5 +23,7 @@ def lambda_handler(event: ContinueRunEvent, context):
         "Recovered": event.recovered,
     }
     name, execution = runs.start_continuation(event.state_machine_arn, continuation)
-    logger.info("Run continues in a new execution", extra={"execution": name, "offset": event.offset})
+    logger.info(
+        "Run continues in a new execution", extra={"execution": name, "pass": event.pass_number, "offset": event.offset}
+    )
     return {"ContinuedAs": name, "ExecutionArn": execution}

@@ -1,8 +1,12 @@
-"""Take the next slice of the run's plan: the instances of every group this execution patches."""
+"""Take the next slice of the run's plan: the instances of every group this execution patches. When a pass
+(the plan, then each newcomer pass) has ended, find the instances that joined the groups meanwhile and save them
+as the next pass."""
+
+import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import runs
+from autopatch import newcomers, runs
 from autopatch.step import step
 from autopatch.steps import PlanSliceEvent
 
@@ -13,9 +17,13 @@ logger = Logger()
 def lambda_handler(event: PlanSliceEvent, context):
     if runs.stopped(event.run_id, event.max_errors):
         # the run has stopped: the summary reports every instance not reached as NotStarted
-        return {"Groups": [], "NextOffset": None}
+        return {"Groups": [], "Pass": event.pass_number, "NextOffset": None}
+    if event.find_newcomers:
+        found = newcomers.find_next_pass(event.run_id, event.pass_number, event.bake_ami, os.environ["STACK_NAME"])
+        logger.info("Newcomers", extra={"after_pass": event.pass_number, "next": found})
+        return found
     per_instance = runs.events_per_instance(event.standby_timeout, event.health_timeout)
-    found = runs.next_slice(event.run_id, event.offset, event.bake_ami, per_instance)
+    found = runs.next_slice(event.run_id, event.offset, event.bake_ami, per_instance, event.pass_number)
     counts = {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}
-    logger.info("Slice", extra={"offset": event.offset, "groups": counts})
+    logger.info("Slice", extra={"pass": event.pass_number, "offset": event.offset, "groups": counts})
     return found

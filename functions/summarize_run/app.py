@@ -1,11 +1,12 @@
-"""Summarize the run: per instance its group, result and command id; counts per result; why it stopped."""
+"""Summarize the run: per instance its group, result and command id (and for an instance that joined a group too
+late to be patched, why); counts per result; why it stopped."""
 
 import os
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from autopatch import alerts, runs
+from autopatch import alerts, newcomers, runs
 from autopatch.step import step
 from autopatch.steps import SummarizeRunEvent
 
@@ -16,7 +17,11 @@ BAKE_METRICS = {"Baked": "ImagesBaked", "Failed": "ImageBakesFailed"}
 
 @step(SummarizeRunEvent, logger, metrics)
 def lambda_handler(event: SummarizeRunEvent, context):
-    summary = runs.summarize_run(event.run_id, event.max_errors, event.group_names, event.recovered, event.bake_ami)
+    stopped = runs.stopped(event.run_id, event.max_errors)
+    late = newcomers.left_unpatched(event.run_id, event.group_names, event.bake_ami, os.environ["STACK_NAME"], stopped)
+    summary = runs.summarize_run(
+        event.run_id, event.max_errors, event.group_names, event.recovered, event.bake_ami, late
+    )
     if os.environ.get("NOTIFY_RUN_FINISHED") == "true":
         alerts.publish_summary(os.environ["ALERT_TOPIC_ARN"], summary, event.execution_arn)
     metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=summary["Counts"]["Skipped"])

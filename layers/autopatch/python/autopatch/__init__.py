@@ -10,3 +10,8 @@ PATCH_DOCUMENT = "AWS-RunPatchBaseline"
 OPT_IN_TAG_KEY = "AutoPatch"
 ALARM_TAG_KEY = "AutoPatchAlarmNames"
 PAUSED = "paused"
+# At most this many newcomer passes after the plan (autopatch.newcomers). Each is bounded by the instances that
+# joined during the pass before it, but a group that keeps growing (a scaling policy chasing load, replacements
+# that keep failing) could otherwise hold the run, and every group's hold, for ever. What joins after the last
+# pass is reported with why.
+NEWCOMER_PASSES = 3

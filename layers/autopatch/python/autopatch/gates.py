@@ -1,15 +1,26 @@
 """The gate before each instance: is it still safe to take the next one out?"""
 
-from . import PAUSED, alarms, alerts, groups, ledger
+import time
+
+from . import PAUSED, alarms, alerts, groups, ledger, polling
 
 
 def check_next_instance(
-    run_id: str, group_name: str, instance_id: str, max_errors: int, alarm_names: list[str], opt_in_value: str
+    run_id: str,
+    group_name: str,
+    instance_id: str,
+    max_errors: int,
+    alarm_names: list[str],
+    opt_in_value: str,
+    settle: tuple[int | None, int] = (None, 0),
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
     "group" this group only (paused, no longer held by this run, or an instance refresh started on it); Announce
     is True for the one call that should tell people. {"Proceed": False,
-    "Gone": True, "Reason"} when the instance left the group before its turn: nothing to patch, nothing failed."""
+    "Gone": True, "Reason"} when the instance left the group before its turn: nothing to patch, nothing failed.
+    {"Proceed": False, "Wait": True, "Deadline", "Reason"} when the only problems are instances on their way into
+    or out of service (settling): ask again until settle's deadline (None: now plus settle's timeout, the
+    deadline returned); past it, the run stops naming what did not settle."""
     # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
     if reason:
@@ -36,9 +47,17 @@ def check_next_instance(
     if reason:
         key = f"{run_id}#{group_name}"
         return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
-    problems = _other_instances(group, instance_id) + _alarms(alarm_names + groups.alarm_names(group))
-    if problems:
-        reason = f"before {instance_id} of {group_name}: " + "; ".join(problems)
+    problems, settling = _instances(group, instance_id)
+    problems += _alarms(alarm_names + groups.alarm_names(group))
+    deadline, timeout = settle
+    if settling and not problems:
+        deadline = deadline or int(time.time()) + timeout
+        if time.time() <= deadline:
+            reason = f"before {instance_id} of {group_name}, waiting for " + "; ".join(settling)
+            return {"Proceed": False, "Wait": True, "Deadline": deadline, "Reason": reason}
+        settling = [f"{s} (not settled within HealthTimeoutSeconds={timeout})" for s in settling]
+    if problems or settling:
+        reason = f"before {instance_id} of {group_name}: " + "; ".join(problems + settling)
         return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
     return {"Proceed": True}
 
@@ -52,9 +71,10 @@ def gate_next_instance(
     opt_in_value: str,
     topic_arn: str,
     execution_arn: str,
+    settle: tuple[int | None, int] = (None, 0),
 ) -> dict:
     """check_next_instance, and the alert of the one call that stops the run (or the group)."""
-    verdict = check_next_instance(run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value)
+    verdict = check_next_instance(run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value, settle)
     if verdict.get("Announce"):
         alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"], group_name)
         ledger.announced(verdict["StopKey"])
@@ -106,18 +126,48 @@ def _not_the_runs(run_id: str, group_name: str) -> str | None:
     return None
 
 
-def _other_instances(group: dict, instance_id: str) -> list[str]:
+def gate_until_settled(context, poll_interval: int, deadline: int | None, gate) -> dict:
+    """Call gate(deadline) (gate_next_instance) every poll_interval seconds within this invocation while it says
+    Wait, the deadline its first Wait set kept for the calls after it; its last verdict (a Wait one when the
+    invocation's time is nearly spent: the state machine asks again with that deadline)."""
+    verdicts: list[dict] = []
+
+    def settled() -> bool:
+        verdicts.append(gate(verdicts[-1].get("Deadline") if verdicts else deadline))
+        return not verdicts[-1].get("Wait")
+
+    polling.poll(settled, context, poll_interval)
+    return verdicts[-1]
+
+
+# Auto Scaling finishes these on its own: an instance launching (a launch lifecycle hook holds it in Pending:Wait)
+# or terminating (a termination hook, the deregistration delay). The gate waits for them rather than stop.
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html
+SETTLING = ("Pending", "Pending:Wait", "Pending:Proceed", "Terminating", "Terminating:Wait", "Terminating:Proceed")
+# A target Elastic Load Balancing is still registering or running its first health checks on
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+REGISTERING = "initial"
+
+
+def _instances(group: dict, instance_id: str) -> tuple[list[str], list[str]]:
+    """What is wrong with the group's other instances, and what is still settling: another instance (or this one,
+    a newcomer) launching or terminating, or InService with a target still initial. This instance unhealthy is
+    not the gate's concern: patching takes it out and waits for it to come back healthy."""
     unhealthy = groups.target_problems(group)
-    problems = []
-    for other in group["Instances"]:
-        other_id = other["InstanceId"]
-        if other_id == instance_id:
+    problems, settling = [], []
+    for member in group["Instances"]:
+        member_id, state = member["InstanceId"], member["LifecycleState"]
+        targets = unhealthy.get(member_id, [])
+        registering = bool(targets) and all(t.split(" in ", 1)[0] == REGISTERING for t in targets)
+        if state in SETTLING or (state == "InService" and registering):
+            settling.append(f"{member_id} is {state if state != 'InService' else ', '.join(targets)}")
+        elif member_id == instance_id:
             continue
-        if other["LifecycleState"] != "InService":
-            problems.append(f"{other_id} is {other['LifecycleState']}")
-        elif other_id in unhealthy:
-            problems.append(f"{other_id} is {', '.join(unhealthy[other_id])}")
-    return problems
+        elif state != "InService":
+            problems.append(f"{member_id} is {state}")
+        elif targets:
+            problems.append(f"{member_id} is {', '.join(targets)}")
+    return problems, settling
 
 
 def _alarms(names: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass, replace
 
+from . import NEWCOMER_PASSES
 from .errors import InvalidInput
 
 OPERATIONS = ("Install", "Scan")
@@ -135,15 +136,21 @@ def parse_continuation(raw) -> dict:
         "GroupNames": list,
         "Recovered": list,
     }
-    unknown = sorted(str(key) for key in raw if key not in expected)
+    optional = {"Pass": int}  # newcomer passes; a run's continuation from before them has none (pass 0)
+    unknown = sorted(str(key) for key in raw if key not in expected and key not in optional)
     if unknown:
         raise InvalidInput(f"Continuation: unknown field {unknown[0]!r}.")
     for key, kind in expected.items():
         value = raw.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidInput(f"Continuation.{key} must be {_type_name(kind())}.")
-    if raw["Part"] < 2 or raw["Offset"] < 1:
-        raise InvalidInput("Continuation.Part must be at least 2 and Continuation.Offset at least 1.")
+    number = raw.get("Pass", 0)
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= NEWCOMER_PASSES:
+        raise InvalidInput(f"Continuation.Pass must be an integer from 0 to {NEWCOMER_PASSES}.")
+    if raw["Part"] < 2 or raw["Offset"] < (1 if number == 0 else 0):
+        raise InvalidInput(
+            "Continuation.Part must be at least 2 and Continuation.Offset at least 1 (0 to start a newcomer pass)."
+        )
     settings = parse_continuation_settings(raw["Settings"])
     _check_group_names(raw["GroupNames"])
     return {**raw, "Settings": settings}

@@ -57,6 +57,23 @@ def save_plan(run_id: str, plan: dict) -> None:
     _put(run_id, "plan.json", plan)
 
 
+def _pass_name(number: int) -> str:
+    """Pass 0 is the plan; pass n >= 1 patches the instances that joined a group before pass n - 1 ended."""
+    return "plan.json" if number == 0 else f"pass-{number}.json"
+
+
+def save_pass(run_id: str, number: int, found: dict) -> None:
+    """A newcomer pass (autopatch.newcomers): the same shape as the plan, {"Groups": [...], "Skipped": [...]}."""
+    _put(run_id, _pass_name(number), found)
+
+
+def passes(run_id: str) -> list[dict]:
+    """The plan, then each newcomer pass the run saved, in order."""
+    found = [plan(run_id)]
+    keys = _keys(run_id, "pass-")
+    return found + [_get(run_id, _pass_name(number)) for number in range(1, len(keys) + 1)]
+
+
 def _longest_waits(standby_timeout: int, health_timeout: int) -> int:
     """The most calls one instance's waits can make: its longest path waits for Standby, then twice for health
     (after the patch, then when the failed instance is returned to service)."""
@@ -75,11 +92,15 @@ def slice_size(group_count: int, bake: bool = False, per_instance: int = EVENTS_
     return max(1, per_group // per_instance)
 
 
-def next_slice(run_id: str, offset: int, bake: bool = False, per_instance: int = EVENTS_PER_INSTANCE) -> dict:
-    """Instances offset .. offset+size of every group still to patch, and where the next slice starts, at
-    per_instance history events per instance (events_per_instance). With bake (BakeAmi), BakeFrom names a
-    group's last instance in the slice that holds it."""
-    plan = _get(run_id, "plan.json")
+def next_slice(
+    run_id: str, offset: int, bake: bool = False, per_instance: int = EVENTS_PER_INSTANCE, pass_number: int = 0
+) -> dict:
+    """Instances offset .. offset+size of every group still to patch in this pass (0: the plan), and where the
+    next slice of the pass starts, at per_instance history events per instance (events_per_instance). With bake
+    (BakeAmi), BakeFrom names a group's last planned instance in the slice that holds it: a group is baked once,
+    from its plan, never from a newcomer."""
+    plan = _get(run_id, _pass_name(pass_number))
+    bake = bake and pass_number == 0
     remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
     size = slice_size(len(remaining), bake, per_instance)
     groups = [
@@ -91,22 +112,25 @@ def next_slice(run_id: str, offset: int, bake: bool = False, per_instance: int =
         for g in remaining
     ]
     more = any(len(g["Instances"]) > offset + size for g in remaining)
-    return {"Groups": groups, "NextOffset": offset + size if more else None}
+    return {"Groups": groups, "Pass": pass_number, "NextOffset": offset + size if more else None}
 
 
 def save_part(run_id: str, part: int, results: list) -> None:
     _put(run_id, f"results-{part:05d}.json", results)
 
 
-def all_results(run_id: str) -> list[dict]:
+def _keys(run_id: str, prefix: str) -> list[str]:
     paginator = client("s3").get_paginator("list_objects_v2")
-    keys = sorted(
+    return sorted(
         item["Key"]
-        for page in paginator.paginate(Bucket=_bucket(), Prefix=_key(run_id, "results-"))
+        for page in paginator.paginate(Bucket=_bucket(), Prefix=_key(run_id, prefix))
         for item in page.get("Contents", [])
     )
+
+
+def all_results(run_id: str) -> list[dict]:
     found = []
-    for key in keys:
+    for key in _keys(run_id, "results-"):
         found += json.loads(client("s3").get_object(Bucket=_bucket(), Key=key)["Body"].read())
     return found
 
@@ -120,18 +144,29 @@ def save_summary(run_id: str, summary: dict) -> str:
     return report_location(run_id)
 
 
-def summarize_run(run_id: str, max_errors: int, group_names: list[str], recovered: list[dict], bake: bool) -> dict:
-    """The run's summary from its plan, results and stops, kept in the run's report (ReportLocation)."""
+def summarize_run(
+    run_id: str, max_errors: int, group_names: list[str], recovered: list[dict], bake: bool, late: list[dict]
+) -> dict:
+    """The run's summary from its plan, newcomer passes, results and stops, kept in the run's report
+    (ReportLocation). late: the lines of instances that joined a group and no pass held (newcomers.left_unpatched)."""
     paused = [name for name in group_names if ledger.stop_reason(f"{run_id}#{name}")]
+    planned, *newcomer_passes = passes(run_id)
+    joined = [
+        {"InstanceId": i, "GroupName": g["GroupName"]}
+        for p in newcomer_passes
+        for g in p["Groups"]
+        for i in g["Instances"]
+    ]
     found = summary.summarize(
         run_id,
         max_errors,
         all_results(run_id),
-        planned=plan(run_id),
+        planned=planned,
         recovered=recovered,
         stop_reason=ledger.stop_reason(run_id),
         paused=paused,
         bake=bake,
+        joined=joined + [s for p in newcomer_passes for s in p["Skipped"]] + late,
     )
     found["ReportLocation"] = save_summary(run_id, found)
     return found
@@ -143,6 +178,7 @@ def first_part(run_id: str, execution_arn: str, settings: dict, group_names: lis
         "RunId": run_id,
         "ExecutionArn": execution_arn,
         "Part": 1,
+        "Pass": 0,
         "Offset": 0,
         "PreviousExecutionArn": None,
         # One patch snapshot for the whole run, so every instance installs the same patch set.
@@ -158,7 +194,7 @@ def next_part(continuation: dict, execution_arn: str) -> dict:
     """The state of a later execution of the run, from the continuation the previous one started it with."""
     settings = {**continuation["Settings"], "AlarmNames": continuation["Settings"].get("AlarmNames") or []}
     recovered = {"Instances": continuation["Recovered"]}
-    return {**continuation, "ExecutionArn": execution_arn, "Settings": settings, "Recovered": recovered}
+    return {"Pass": 0, **continuation, "ExecutionArn": execution_arn, "Settings": settings, "Recovered": recovered}
 
 
 def continuation_name(run_id: str, part: int) -> str:

@@ -9,7 +9,14 @@ from typing import cast
 
 from .errors import InvalidInput
 from .event import arn, field, group_name, group_names, image_id, instance_id, names, objects
-from .run_input import ALARM_NAME_MAX, MAX_KEEP_AMIS, OPERATIONS, REBOOT_OPTIONS, parse_continuation_settings
+from .run_input import (
+    ALARM_NAME_MAX,
+    MAX_KEEP_AMIS,
+    OPERATIONS,
+    REBOOT_OPTIONS,
+    RunSettings,
+    parse_continuation_settings,
+)
 from .step import StepEvent, payload
 
 RECOVERED_FIELDS = ("InstanceId", "GroupName")
@@ -86,7 +93,9 @@ class CheckFleetEvent(StepEvent):
 @dataclass(frozen=True)
 class PlanSliceEvent(StepEvent):
     run_id: str = payload("RunId", str)
+    pass_number: int = payload("Pass", int, default=0)  # 0: the plan; n: the n-th newcomer pass
     offset: int = payload("Offset", int)
+    find_newcomers: bool = payload("FindNewcomers", bool, default=False)  # the pass ended: save the next one
     max_errors: int = payload("MaxErrors", int)
     bake_ami: bool = payload("BakeAmi", bool, default=False)
     standby_timeout: int = payload("StandbyTimeoutSeconds", int)
@@ -105,6 +114,7 @@ class RecordResultsEvent(StepEvent):
 class ContinueRunEvent(StepEvent):
     run_id: str = payload("RunId", str)
     part: int = payload("Part", int)  # the part that ends; the next one is part + 1
+    pass_number: int = payload("Pass", int, default=0)
     offset: int = payload("Offset", int)
     execution_arn: str = payload("ExecutionArn", states_arn)
     snapshot_id: str = payload("SnapshotId", str)
@@ -146,6 +156,10 @@ class CheckSafeToContinueEvent(StepEvent):
     execution_arn: str = payload("ExecutionArn", states_arn)
     max_errors: int = payload("MaxErrors", int)
     alarm_names: list[str] = payload("AlarmNames", names, ALARM_NAME_MAX, default=[])
+    # waiting for instances launching or terminating: at most HealthTimeoutSeconds from the first wait (Deadline)
+    health_timeout: int = payload("HealthTimeoutSeconds", int, default=RunSettings.HealthTimeoutSeconds)
+    poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
+    settle_deadline: int | None = payload("Deadline", int, default=None)
 
 
 @dataclass(frozen=True)

@@ -33,25 +33,43 @@ def summarize(
     stop_reason: str | None = None,
     paused: Sequence[str] = (),
     bake: bool = False,
+    joined: Sequence[dict] = (),
 ) -> dict:
     """Every planned instance with its result (NotStarted when no execution reached it); a Gone one that went while
-    out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone).
-    Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate stopped the run)."""
+    out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone). Then every
+    instance that joined a group during the run (joined: InstanceId, GroupName and, for one no pass patched, Result
+    and Reason), marked JoinedDuringRun. Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate
+    stopped the run)."""
     reached = {item["InstanceId"]: item for item in results}
-    instances = [
-        {
-            "InstanceId": instance_id,
-            "GroupName": group["GroupName"],
-            "Result": reached.get(instance_id, {}).get("Result", "NotStarted"),
-            "CommandId": reached.get(instance_id, {}).get("CommandId"),
-            "Compliance": reached.get(instance_id, {}).get("Compliance"),
-        }
-        for group in planned["Groups"]
-        for instance_id in group["Instances"]
-    ] + [
-        {**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None, "Compliance": None}
-        for s in planned["Skipped"]
-    ]
+    instances = (
+        [
+            {
+                "InstanceId": instance_id,
+                "GroupName": group["GroupName"],
+                "Result": reached.get(instance_id, {}).get("Result", "NotStarted"),
+                "CommandId": reached.get(instance_id, {}).get("CommandId"),
+                "Compliance": reached.get(instance_id, {}).get("Compliance"),
+            }
+            for group in planned["Groups"]
+            for instance_id in group["Instances"]
+        ]
+        + [
+            {**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None, "Compliance": None}
+            for s in planned["Skipped"]
+        ]
+        + [
+            {
+                "InstanceId": j["InstanceId"],
+                "GroupName": j["GroupName"],
+                "Result": reached.get(j["InstanceId"], {}).get("Result", j.get("Result", "NotStarted")),
+                "CommandId": reached.get(j["InstanceId"], {}).get("CommandId"),
+                "Compliance": reached.get(j["InstanceId"], {}).get("Compliance"),
+                "JoinedDuringRun": True,
+                **({"Reason": j["Reason"]} if "Reason" in j else {}),
+            }
+            for j in joined
+        ]
+    )
     for instance in instances:  # gone while out of service: in which step (left before its turn: none)
         step = reached.get(instance["InstanceId"], {}).get("Step")
         if instance["Result"] == "Gone" and step:
@@ -69,7 +87,10 @@ def summarize(
         status = "Succeeded"
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
         if counts["Skipped"]:
-            message += f" {counts['Skipped']} skipped (already compliant, or SSM agent offline)."
+            message += (
+                f" {counts['Skipped']} skipped (already compliant, SSM agent offline, or launched from the image"
+                " the run baked)."
+            )
         before_turn = counts["Gone"] - counts["GoneWhileOut"]
         if before_turn:
             message += f" {before_turn} left their group before their turn (Gone)."
@@ -77,6 +98,12 @@ def summarize(
             message += (
                 f" {counts['GoneWhileOut']} went while out of service (Gone; each alert says what was done about its"
                 " group's capacity)."
+            )
+        newcomers = [i for i in instances if i.get("JoinedDuringRun")]
+        if newcomers:
+            late = sum(i["Result"] == "NotStarted" for i in newcomers)
+            message += f" {len(newcomers)} joined their group during the run" + (
+                f", {late} of them too late to be patched (NotStarted, with the reason)." if late else "."
             )
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
