@@ -27,6 +27,7 @@ def handler_env(monkeypatch):
     """What the SAM template gives the functions; handlers read these from os.environ at call time."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("OPT_IN_TAG_VALUE", "enabled")
+    monkeypatch.setenv("STACK_NAME", "autopatch")
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_check_safe_to_continue_proceeds_when_all_is_well(
     # When the gate is checked before the first instance, twice
     results = twice(app, gate_event(fleet.instance_ids[0], alarm_names=["cpu-high"]), lambda_context)
     # Then the run goes on, nothing is recorded and nobody is alerted
-    assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
+    assert results == [{"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}] * 2
     assert mutating(api_calls) == []
     assert sent_messages(alert_topic) == []
 
@@ -63,8 +63,20 @@ def test_check_safe_to_continue_stops_once_failures_exceed_max_errors(
     results = twice(app, gate_event(b), lambda_context)
     allowed = app.lambda_handler(gate_event(b, max_errors=1), lambda_context)
     # Then the run stops on this run's failure only, and sends no second alert for it
-    assert results == [{"Proceed": False, "Gone": False, "Reason": "1 instance(s) failed, more than MaxErrors=0"}] * 2
-    assert allowed == {"Proceed": True, "Gone": False, "Reason": None}
+    assert (
+        results
+        == [
+            {
+                "Proceed": False,
+                "Gone": False,
+                "Wait": False,
+                "Deadline": None,
+                "Reason": "1 instance(s) failed, more than MaxErrors=0",
+            }
+        ]
+        * 2
+    )
+    assert allowed == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
     assert sent_messages(alert_topic) == []
 
 
@@ -79,7 +91,7 @@ def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_s
     results = twice(app, gate_event(nxt), lambda_context)
     # Then the run stops, naming the instance and its state, and the reason is recorded for the run
     reason = f"before {nxt} of web: {other} is Standby"
-    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}")["Reason"]["S"] == reason
     # and one alert, not two, tells on-call why and what to do
     [(_, body, subject)] = sent_messages(alert_topic)
@@ -120,11 +132,23 @@ def test_check_safe_to_continue_says_an_instance_that_left_the_group_is_gone_not
     results = twice(app, gate_event(gone), lambda_context)
     nxt = app.lambda_handler(gate_event(fleet.instance_ids[2]), lambda_context)
     # Then it is Gone: nothing is changed or recorded, nobody is alerted, and the run goes on with the next one
-    assert results == [{"Proceed": False, "Gone": True, "Reason": f"{gone} left group web before its turn"}] * 2
+    assert (
+        results
+        == [
+            {
+                "Proceed": False,
+                "Gone": True,
+                "Wait": False,
+                "Deadline": None,
+                "Reason": f"{gone} left group web before its turn",
+            }
+        ]
+        * 2
+    )
     assert mutating(api_calls) == []
     assert sent_messages(alert_topic) == []
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None
-    assert nxt == {"Proceed": True, "Gone": False, "Reason": None}
+    assert nxt == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
 
 
 def test_check_safe_to_continue_stops_the_run_while_another_instance_is_unhealthy(
@@ -155,7 +179,7 @@ def test_check_safe_to_continue_stops_the_run_on_an_alarm(
     results = twice(app, gate_event(fleet.instance_ids[0], alarm_names=alarm_names), lambda_context)
     # Then the run stops on the alarm, and one alert says so
     reason = f"before {fleet.instance_ids[0]} of web: alarm cpu-high is in ALARM"
-    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
     assert len(sent_messages(alert_topic)) == 1
 
 
@@ -199,8 +223,8 @@ def test_check_safe_to_continue_pauses_a_group_taken_out_of_the_run(
     other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
     # Then "web" stops with the reason, one alert says only this group pauses, and "api" goes on
     reason = f"group web is {state}: its remaining instances are left as they are"
-    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
-    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
+    assert other_group == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
     assert subject == f"Patching paused: group web, run {RUN_ID}"
@@ -219,7 +243,7 @@ def test_check_safe_to_continue_stops_every_group_once_the_run_stopped(
     # When the gate of the healthy group "api" is checked
     result = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
     # Then "api" stops too, with the run's reason, and no second alert
-    assert result == {"Proceed": False, "Gone": False, "Reason": stopped["Reason"]}
+    assert result == {"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": stopped["Reason"]}
     assert len(sent_messages(alert_topic)) == 1
 
 

@@ -28,6 +28,7 @@ def part2_continuation(event) -> dict:
     return {
         "RunId": RUN_ID,
         "Part": 2,
+        "Pass": event.get("Pass", 0),
         "Offset": 44,
         "PreviousExecutionArn": EXECUTION_ARN,
         "SnapshotId": SNAPSHOT_ID,

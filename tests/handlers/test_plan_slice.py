@@ -44,6 +44,7 @@ def test_plan_slice_takes_every_instance_when_the_run_fits_one_execution(
             {"GroupName": "web", "Instances": planned.web, "BakeFrom": None},
             {"GroupName": "api", "Instances": planned.api, "BakeFrom": None},
         ],
+        "Pass": 0,
         "NextOffset": None,
     }
     assert mutating(api_calls) == []
@@ -119,6 +120,7 @@ def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_th
     ]
     assert second == {
         "Groups": [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": planned.web[-1]}],
+        "Pass": 0,
         "NextOffset": None,
     }
 
@@ -138,4 +140,4 @@ def test_plan_slice_takes_nothing_once_the_run_has_stopped(
     # When the next slice is taken, twice
     results = twice(app, slice_event(1), lambda_context)
     # Then it is empty and there is no next one: the summary reports the rest as NotStarted
-    assert results == [{"Groups": [], "NextOffset": None}] * 2
+    assert results == [{"Groups": [], "Pass": 0, "NextOffset": None}] * 2

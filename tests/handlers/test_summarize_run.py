@@ -70,7 +70,8 @@ def test_summarize_run_lists_every_planned_instance_and_keeps_the_summary_in_the
     assert first["Counts"] == {"Completed": 2, "Failed": 1, "Skipped": 1, "NotStarted": 1, "Gone": 0, "GoneWhileOut": 0}
     assert first["Status"] == "Succeeded"
     assert first["Message"] == (
-        "2 instance(s) patched, 1 failed (MaxErrors=1). 1 skipped (already compliant, or SSM agent offline)."
+        "2 instance(s) patched, 1 failed (MaxErrors=1). 1 skipped (already compliant, SSM agent"
+        " offline, or launched from the image the run baked)."
     )
     # and the summary is kept in the run's report, where the output points
     assert first["ReportLocation"] == f"s3://{report_bucket}/runs/{RUN_ID}/summary.json"

@@ -272,7 +272,10 @@ def test_a_continuation_of_a_run_started_before_an_upgrade_gets_the_new_settings
             {**continuation_input(), "MaxErrors": 1},
             "Continuation comes alone: it is the input a run gives its next execution.",
         ),
-        (continuation_input(Part=1), "Continuation.Part must be at least 2 and Continuation.Offset at least 1."),
+        (
+            continuation_input(Part=1),
+            "Continuation.Part must be at least 2 and Continuation.Offset at least 1 (0 to start a newcomer pass).",
+        ),
         (continuation_input(Extra=True), "Continuation: unknown field 'Extra'."),
         ({"Continuation": "part2"}, "Continuation must be an object."),
     ],

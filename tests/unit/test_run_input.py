@@ -182,11 +182,26 @@ def test_a_continuation_is_accepted_as_it_was_given():
     assert parse_continuation(raw) == continuation()
 
 
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_a_continuation_that_starts_a_newcomer_pass_is_accepted_at_offset_0(number):
+    # Given the continuation of a run whose pass ended, to patch newcomer pass `number` from its start
+    raw = continuation(Pass=number, Offset=0)
+    # When it is parsed
+    # Then it comes back unchanged
+    assert parse_continuation(raw) == raw
+
+
+OFFSET_RULE = "Continuation.Part must be at least 2 and Continuation.Offset at least 1 (0 to start a newcomer pass)."
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"Part": 1}, "Continuation.Part must be at least 2 and Continuation.Offset at least 1."),
-        ({"Offset": 0}, "Continuation.Part must be at least 2 and Continuation.Offset at least 1."),
+        ({"Part": 1}, OFFSET_RULE),
+        ({"Offset": 0}, OFFSET_RULE),
+        ({"Pass": 1, "Offset": -1}, OFFSET_RULE),
+        ({"Pass": 4}, "Continuation.Pass must be an integer from 0 to 3."),
+        ({"Pass": True}, "Continuation.Pass must be an integer from 0 to 3."),
         ({"Part": True}, "Continuation.Part must be an integer."),
         ({"SnapshotId": None}, "Continuation.SnapshotId must be a string."),
         ({"Recovered": {}}, "Continuation.Recovered must be a list."),

@@ -207,7 +207,8 @@ def test_instances_skipped_by_preflight_are_listed_and_counted():
         "Compliance": None,
     }
     assert summary["Message"] == (
-        "1 instance(s) patched, 0 failed (MaxErrors=0). 1 skipped (already compliant, or SSM agent offline)."
+        "1 instance(s) patched, 0 failed (MaxErrors=0). 1 skipped (already compliant, SSM agent"
+        " offline, or launched from the image the run baked)."
     )
 
 

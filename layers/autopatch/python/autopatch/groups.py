@@ -85,6 +85,11 @@ LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated
 EC2_GONE = ("shutting-down", "terminated")
 
 
+def existing_groups(names: list[str]) -> dict[str, dict]:
+    """The groups of these names that still exist, by name (a deleted one is left out)."""
+    return {g["AutoScalingGroupName"]: g for g in _describe_groups(names)}
+
+
 def lifecycle_state(group_name: str, instance_id: str) -> str:
     """The instance's lifecycle state, after checking it belongs to the group. In no group at all: InstanceGone
     (it left; Auto Scaling lists an instance no longer once it is Terminated or Detached)."""

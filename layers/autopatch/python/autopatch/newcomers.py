@@ -65,12 +65,11 @@ def left_unpatched(run_id: str, group_names: list[str], bake: bool, stack: str, 
     """For the summary: the lines of the instances in a group at the end that no pass held, each with why it was
     not patched (NotStarted), or Skipped when launched from the image the run baked."""
     done = runs.passes(run_id)
-    known, planned = _known(done), {g["GroupName"] for g in done[0]["Groups"]}
+    known, planned = _known(done), [g["GroupName"] for g in done[0]["Groups"] if g["GroupName"] in group_names]
     lines = []
-    for name in group_names:
-        if name not in planned:
-            continue
-        patch, skipped = joined(run_id, groups.describe_group(name), known, bake, stack)
+    found = groups.existing_groups(planned) if planned else {}
+    for name in [n for n in planned if n in found]:  # a group deleted during the run has nothing to report
+        patch, skipped = joined(run_id, found[name], known, bake, stack)
         if stopped:
             why = "joined its group during the run, which stopped before patching it"
         elif ledger.stop_reason(f"{run_id}#{name}"):
