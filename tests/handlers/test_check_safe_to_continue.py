@@ -7,6 +7,7 @@ import pytest
 
 import autopatch.clients
 from autopatch.errors import AwsThrottled
+from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import (
     EXECUTION_ARN,
     RUN_ID,
@@ -18,6 +19,7 @@ from tests.handlers.helpers import (
     sent_kinds,
     sent_messages,
     set_group_tag,
+    set_lifecycle_state,
     standby,
     throttled,
     twice,
@@ -298,17 +300,17 @@ def test_check_safe_to_continue_leaves_a_group_to_an_instance_refresh_started_mi
     # Then an active refresh stops "web" only, naming it and its status, with one "paused" alert; "api" goes on;
     # a refresh that has ended stops nothing. Each check asks for the group's refreshes once (once the group is
     # stopped, the retry reads the stop and asks nothing more).
-    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
+    assert other_group == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
     assert refresh_calls(api_calls) == (["web", "api"] if stops else ["web", "web", "api"])
     if not stops:
-        assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
+        assert results == [{"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}] * 2
         assert sent_messages(alert_topic) == []
         return
     reason = (
         f"group web: instance refresh refresh-2 is {status}: the refresh replaces its instances, the run leaves them "
         "to it"
     )
-    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
     assert subject == f"Patching paused: group web, run {RUN_ID}"
@@ -351,14 +353,89 @@ def test_check_safe_to_continue_stops_a_group_the_run_no_longer_holds(
     other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
     # Then "web" stops, saying who holds it now, with one alert, and "api" goes on; the hold of this run's own
     # next execution stops nothing
-    assert other_group == {"Proceed": True, "Gone": False, "Reason": None}
+    assert other_group == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
     if reason is None:
-        assert results == [{"Proceed": True, "Gone": False, "Reason": None}] * 2
+        assert results == [{"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}] * 2
         assert sent_messages(alert_topic) == []
         return
-    assert results == [{"Proceed": False, "Gone": False, "Reason": reason}] * 2
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
     [(_, body, subject)] = sent_messages(alert_topic)
     assert sent_kinds(alert_topic) == ["group-paused"]
     assert subject == f"Patching paused: group web, run {RUN_ID}"
     assert f"Why:        {reason}" in body
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason
+
+
+@pytest.mark.parametrize("state", ["Pending", "Pending:Wait", "Pending:Proceed", "Terminating", "Terminating:Wait"])
+def test_check_safe_to_continue_waits_while_another_instance_launches_or_terminates(
+    aws, fleet, ledger, alert_topic, clock, load_handler, make_lambda_context, held, state
+):
+    # Given another instance of "web" launching or terminating, which settles (InService) 100 s later
+    nxt, other = fleet.instance_ids[0], fleet.instance_ids[1]
+    set_lifecycle_state("web", other, state)
+    clock.at(100, lambda: set_lifecycle_state("web", other, "InService"))
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked before the next instance
+    result = app.lambda_handler({**gate_event(nxt), "PollIntervalSeconds": 10}, make_lambda_context())
+    # Then it waited within its invocation, polling, and goes on once the other instance settled: no stop, no alert
+    assert result == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}
+    assert clock.slept == [10] * 10
+    assert sent_messages(alert_topic) == []
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None
+
+
+@pytest.mark.parametrize("timeout", [300, 900])
+def test_check_safe_to_continue_says_wait_when_its_time_is_spent_and_stops_past_the_deadline(
+    aws, fleet, ledger, alert_topic, clock, load_handler, make_lambda_context, held, timeout
+):
+    # Given another instance held in Pending:Wait for good (a launch hook that never completes)
+    nxt, other = fleet.instance_ids[0], fleet.instance_ids[1]
+    set_lifecycle_state("web", other, "Pending:Wait")
+    app = load_handler("check_safe_to_continue")
+    event = {**gate_event(nxt), "HealthTimeoutSeconds": timeout, "PollIntervalSeconds": 5}
+    # When the gate is asked, as the state machine asks it, until it stops waiting
+    answers = [app.lambda_handler(event, make_lambda_context())]
+    while answers[-1]["Wait"]:
+        answers.append(app.lambda_handler({**event, "Deadline": answers[-1]["Deadline"]}, make_lambda_context()))
+    # Then each invocation but the last says Wait with the same deadline, HealthTimeoutSeconds after the first
+    deadline = clock.now + timeout
+    waits, stop = answers[:-1], answers[-1]
+    assert waits and all((a["Wait"], a["Deadline"], a["Proceed"]) == (True, deadline, False) for a in waits)
+    assert len(waits) == timeout // (300 - RESERVE_SECONDS)
+    # and the last stops the run, naming what did not settle, with one alert
+    reason = f"before {nxt} of web: {other} is Pending:Wait (not settled within HealthTimeoutSeconds={timeout})"
+    assert stop == {"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}")["Reason"]["S"] == reason
+    assert sent_kinds(alert_topic) == ["run-stopped"]
+
+
+def test_check_safe_to_continue_stops_at_once_on_an_unhealthy_instance_even_while_another_settles(
+    aws, fleet, ledger, alert_topic, clock, load_handler, make_lambda_context, held
+):
+    # Given one instance Pending and another in Standby (someone else's)
+    nxt, launching, away = fleet.instance_ids[0], fleet.instance_ids[1], fleet.instance_ids[2]
+    set_lifecycle_state("web", launching, "Pending")
+    standby(aws, "web", away)
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked
+    result = app.lambda_handler(gate_event(nxt), make_lambda_context())
+    # Then it does not wait: the run stops at once, naming both
+    assert result["Proceed"] is False and result["Wait"] is False
+    assert result["Reason"] == f"before {nxt} of web: {away} is Standby; {launching} is Pending"
+    assert clock.slept == []
+    assert sent_kinds(alert_topic) == ["run-stopped"]
+
+
+def test_check_safe_to_continue_waits_for_the_instance_itself_while_it_is_still_launching(
+    aws, fleet, ledger, alert_topic, clock, load_handler, make_lambda_context, held
+):
+    # Given a newcomer whose turn it is, still Pending:Wait, InService 30 s later
+    newcomer = fleet.instance_ids[0]
+    set_lifecycle_state("web", newcomer, "Pending:Wait")
+    clock.at(30, lambda: set_lifecycle_state("web", newcomer, "InService"))
+    app = load_handler("check_safe_to_continue")
+    # When the gate is checked before it
+    result = app.lambda_handler(gate_event(newcomer), make_lambda_context())
+    # Then it waits for it, then goes on
+    assert result["Proceed"] is True
+    assert sum(clock.slept) == 30
