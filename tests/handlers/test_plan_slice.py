@@ -6,7 +6,18 @@ from types import SimpleNamespace
 import pytest
 
 import autopatch.runs
-from tests.handlers.helpers import RUN_ID, fleet_event, gate_event, mark_failed, mutating, saved_plan, standby, twice
+from autopatch import NEWCOMER_PASSES
+from tests.handlers.helpers import (
+    RUN_ID,
+    fleet_event,
+    gate_event,
+    mark_failed,
+    mutating,
+    saved_plan,
+    set_group_tag,
+    standby,
+    twice,
+)
 
 
 def slice_event(offset, max_errors=0, bake=False, standby_timeout=900, health_timeout=600):
@@ -79,11 +90,11 @@ def test_plan_slice_cuts_a_large_run_into_slices_that_cover_every_instance_once(
 @pytest.mark.parametrize(
     ("standby", "health", "per_instance"),
     [
-        (900, 600, 150),  # the defaults: 4 calls for Standby, 3 for each health wait
+        (900, 600, 150),  # the defaults: 4 calls for Standby, 3 for the gate's wait and for each health wait
         (30, 30, 150),  # shorter waits never lower the bound
         (1200, 600, 157),  # one more call for Standby
-        (900, 900, 164),  # one more call for each of the two health waits
-        (7200, 7200, 605),  # the longest the input accepts: 25 calls for each of the three waits
+        (900, 900, 171),  # one more call for the gate's wait and for each of the two health waits
+        (7200, 7200, 759),  # the longest the input accepts: 25 calls for each of the four waits
     ],
 )
 def test_plan_slice_gives_longer_waits_a_larger_share_of_the_execution(
@@ -141,3 +152,81 @@ def test_plan_slice_takes_nothing_once_the_run_has_stopped(
     results = twice(app, slice_event(1), lambda_context)
     # Then it is empty and there is no next one: the summary reports the rest as NotStarted
     assert results == [{"Groups": [], "Pass": 0, "NextOffset": None}] * 2
+
+
+def scale_out(aws, name, count):
+    """moto launches the new instances at once, InService."""
+    asg = aws.client("autoscaling")
+    before = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=before["DesiredCapacity"] + count)
+    after = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    known = {i["InstanceId"] for i in before["Instances"]}
+    return [i["InstanceId"] for i in after["Instances"] if i["InstanceId"] not in known]
+
+
+def newcomers_event(after_pass, max_errors=0):
+    return {**slice_event(0, max_errors), "Pass": after_pass, "FindNewcomers": True}
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_plan_slice_makes_the_instances_that_joined_a_group_the_next_pass(
+    aws, planned, ledger, load_handler, lambda_context, api_calls, count
+):
+    # Given the plan patched, and "web" scaled out by `count` meanwhile ("api" unchanged)
+    joined = scale_out(aws, "web", count)
+    app = load_handler("plan_slice")
+    api_calls.clear()
+    # When the newcomers are looked for after pass 0, twice, and the next pass's slice is taken
+    found, again = twice(app, newcomers_event(0), lambda_context)
+    taken = app.lambda_handler({**slice_event(0), "Pass": 1}, lambda_context)
+    # Then pass 1 holds web's newcomers only, from its start, never baked from; nothing in the fleet changed
+    assert found == again == {"Pass": 1, "NextOffset": 0}
+    assert taken == {
+        "Groups": [{"GroupName": "web", "Instances": joined, "BakeFrom": None}],
+        "Pass": 1,
+        "NextOffset": None,
+    }
+    assert mutating(api_calls) == ["PutObject", "PutObject"]
+    # and once pass 1 ends with nobody new, the run has nothing more to patch
+    assert app.lambda_handler(newcomers_event(1), lambda_context) == {"Pass": None, "NextOffset": None}
+
+
+def test_plan_slice_looks_for_newcomers_at_most_newcomer_passes_times(
+    aws, planned, ledger, load_handler, lambda_context
+):
+    # Given a group that scales out again during every pass
+    app = load_handler("plan_slice")
+    found = []
+    for after in range(NEWCOMER_PASSES + 1):
+        scale_out(aws, "api", 1)
+        # When the newcomers are looked for after each pass
+        found.append(app.lambda_handler(newcomers_event(after), lambda_context))
+    # Then the run makes NEWCOMER_PASSES passes, and none after the last
+    assert found == [{"Pass": n, "NextOffset": 0} for n in range(1, NEWCOMER_PASSES + 1)] + [
+        {"Pass": None, "NextOffset": None}
+    ]
+
+
+@pytest.mark.parametrize("why", ["group paused", "run stopped"])
+def test_plan_slice_leaves_the_newcomers_of_a_stopped_group_or_run_alone(
+    aws, planned, ledger, alert_topic, load_handler, lambda_context, why
+):
+    # Given both groups scaled out, and "web" paused by its owner (the gate stopped it), or the run stopped
+    scale_out(aws, "web", 1)
+    api_newcomers = scale_out(aws, "api", 1)
+    if why == "group paused":
+        set_group_tag(aws, "web", "AutoPatch", "paused")
+    else:
+        standby(aws, "web", planned.web[1])
+    gate = load_handler("check_safe_to_continue").lambda_handler(gate_event(planned.web[0]), lambda_context)
+    assert gate["Proceed"] is False
+    app = load_handler("plan_slice")
+    # When the newcomers are looked for
+    found = app.lambda_handler(newcomers_event(0), lambda_context)
+    # Then a paused group's are left out, and a stopped run takes none
+    if why == "group paused":
+        assert found == {"Pass": 1, "NextOffset": 0}
+        taken = app.lambda_handler({**slice_event(0), "Pass": 1}, lambda_context)
+        assert taken["Groups"] == [{"GroupName": "api", "Instances": api_newcomers, "BakeFrom": None}]
+    else:
+        assert found == {"Groups": [], "Pass": 0, "NextOffset": None}
