@@ -469,3 +469,37 @@ def test_every_subject_fits_sns_and_keeps_both_the_group_and_the_run(group, run)
         assert len(subject) < 100
         assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in subject)
         assert alerts._printable(group)[:5] in subject and alerts._printable(run)[:3] in subject
+
+
+@pytest.mark.parametrize(
+    ("late", "ending"),
+    [
+        ([], " 2 joined their group during the run."),
+        (
+            [{"InstanceId": "i-00000004", "GroupName": "web", "Result": "NotStarted", "Reason": "joined late"}],
+            " 3 joined their group during the run, 1 of them too late to be patched (NotStarted, with the reason).",
+        ),
+    ],
+)
+def test_instances_that_joined_during_the_run_are_listed_after_the_planned_ones(late, ending):
+    # Given one planned instance, two newcomers a pass patched and skipped, and maybe one that joined too late
+    planned = plan(("web", ["i-00000001"]))
+    joined = [
+        {"InstanceId": "i-00000002", "GroupName": "web"},
+        {"InstanceId": "i-00000003", "GroupName": "web", "Result": "Skipped", "Reason": "launched from ami-1"},
+        *late,
+    ]
+    results = [item("i-00000001", "web", "Completed", "c-1"), item("i-00000002", "web", "Completed", "c-2")]
+    # When the run is summarized
+    summary = summarize("run-1", 0, results, planned, joined=joined)
+    # Then the newcomers follow the plan, marked JoinedDuringRun, with their result and any reason
+    assert summary["Status"] == "Succeeded"
+    lines = [(i["InstanceId"], i["Result"], i.get("JoinedDuringRun"), i.get("Reason")) for i in summary["Instances"]]
+    assert lines == [
+        ("i-00000001", "Completed", None, None),
+        ("i-00000002", "Completed", True, None),
+        ("i-00000003", "Skipped", True, "launched from ami-1"),
+        *[(j["InstanceId"], "NotStarted", True, "joined late") for j in late],
+    ]
+    assert summary["Counts"]["NotStarted"] == len(late)
+    assert summary["Message"].endswith(ending)
