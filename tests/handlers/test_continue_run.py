@@ -3,6 +3,8 @@ Against a moto account; conftest.py says how and holds the shared fixtures."""
 
 import json
 
+import pytest
+
 from autopatch.run_input import RunSettings
 from tests.handlers.helpers import EXECUTION_ARN, RUN_ID, SNAPSHOT_ID, twice
 
@@ -52,6 +54,20 @@ def test_continue_run_starts_the_next_part_once(aws, executions, load_handler, l
     # and its input carries the run on from the next offset, with the same snapshot and settings
     started = json.loads(aws.client("stepfunctions").describe_execution(executionArn=part2)["input"])
     assert started == {"Continuation": part2_continuation(event)}
+
+
+@pytest.mark.parametrize("number", [1, 3])
+def test_continue_run_starts_a_newcomer_pass_from_its_start(aws, executions, load_handler, lambda_context, number):
+    # Given part 1 of a run whose pass ended with newcomers to patch, saved as pass `number`
+    app = load_handler("continue_run")
+    event = continue_event(executions.machine, Pass=number, Offset=0)
+    # When it continues
+    app.lambda_handler(event, lambda_context)
+    # Then part 2 patches that pass from its first instance
+    part2 = f"{executions.machine.replace(':stateMachine:', ':execution:')}:{RUN_ID}-part2"
+    started = json.loads(aws.client("stepfunctions").describe_execution(executionArn=part2)["input"])
+    assert (started["Continuation"]["Pass"], started["Continuation"]["Offset"]) == (number, 0)
+    assert started == {"Continuation": {**part2_continuation(event), "Offset": 0}}
 
 
 def test_continue_run_finds_a_next_part_that_already_exists(aws, executions, load_handler, lambda_context):

@@ -34,6 +34,7 @@ from moto import mock_aws
 
 import autopatch.clients
 import autopatch.polling
+from autopatch import NEWCOMER_PASSES
 from autopatch.errors import AutoPatchError, InvalidInput
 from autopatch.run_input import (
     _BOOLEANS,
@@ -344,11 +345,15 @@ SPECS: dict[str, list[Field]] = {
         _int("MaxErrors"),
         Field("AlarmNames", list, st.lists(st.sampled_from(["cpu-high", "5xx"]), max_size=2), required=False),
         _execution(),
+        Field("HealthTimeoutSeconds", int, st.integers(30, 7200), False, bad_format=st.integers(max_value=0)),
+        Field("PollIntervalSeconds", int, st.integers(1, 300), False, bad_format=st.integers(max_value=0)),
+        _int("Deadline", DEADLINE, DEADLINE, required=False),
     ],
     "check_standby": [_group(), _instance(), _int("Deadline", DEADLINE, DEADLINE), _int("PollIntervalSeconds", 5, 300)],
     "continue_run": [
         _run(),
         Field("Part", int, st.integers(1, 20), bad_format=st.integers(max_value=0)),
+        Field("Pass", int, st.integers(0, NEWCOMER_PASSES), False, bad_format=st.integers(NEWCOMER_PASSES + 1)),
         _int("Offset", 1, 1000),
         _execution(),
         Field("SnapshotId", str, st.uuids().map(str)),
@@ -367,7 +372,9 @@ SPECS: dict[str, list[Field]] = {
     ],
     "plan_slice": [
         _run(),
+        _int("Pass", 0, NEWCOMER_PASSES, required=False),
         _int("Offset", 0, 1000),
+        _bool("FindNewcomers", required=False),
         _int("MaxErrors"),
         _bool("BakeAmi", required=False),
         _int("StandbyTimeoutSeconds", 30, 7200),

@@ -7,6 +7,7 @@ declared, so the first bad one is the one named. A rule between fields is in __p
 from dataclasses import dataclass
 from typing import cast
 
+from . import NEWCOMER_PASSES
 from .errors import InvalidInput
 from .event import arn, field, group_name, group_names, image_id, instance_id, names, objects
 from .run_input import (
@@ -126,6 +127,10 @@ class ContinueRunEvent(StepEvent):
     def __post_init__(self):
         if self.part < 1:
             raise InvalidInput("Part must be at least 1.")
+        if not 0 <= self.pass_number <= NEWCOMER_PASSES or self.offset < (1 if self.pass_number == 0 else 0):
+            raise InvalidInput(
+                f"Pass must be 0 to {NEWCOMER_PASSES}, and Offset at least 1 (0 to start a newcomer pass)."
+            )
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ class CheckSafeToContinueEvent(StepEvent):
     health_timeout: int = payload("HealthTimeoutSeconds", int, default=RunSettings.HealthTimeoutSeconds)
     poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
     settle_deadline: int | None = payload("Deadline", int, default=None)
+
+    def __post_init__(self):
+        if self.poll_interval < 1 or self.health_timeout < 1:
+            raise InvalidInput("PollIntervalSeconds and HealthTimeoutSeconds must be at least 1.")
 
 
 @dataclass(frozen=True)
