@@ -138,6 +138,8 @@ def assert_invariants(scenario: dict, report: dict) -> None:
         if not terminated and any(c["operation"] in ("CreateTags", "EnterStandby", "ExitStandby") for c in touched):
             assert instance["tag"] in ("Completed", "Failed"), f"{where}: tag {instance['tag']} after the run"
         failed += instance["result"] == "Failed"
+    if summarized:
+        assert_every_member_reported(report)
     recovered = len((report["output"] or _cause(report)).get("Recovered", []))
     alerts = [n for n in report["notifications"] if (n["subject"] or "").startswith("Patching failed")]
     if summarized:
@@ -162,6 +164,21 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     assert held == [], f"groups still held at the end: {held}"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
+
+
+def assert_every_member_reported(report: dict) -> None:
+    """Every instance in one of the run's groups at the end is in its summary, and one that joined during the run
+    and was not patched says why (the run's groups: those its summary names)."""
+    lines = {line["InstanceId"]: line for line in report["summary"]["Instances"]}
+    run_groups = {line["GroupName"] for line in lines.values()}
+    for instance in report["instances"]:
+        if instance["group"] not in run_groups or instance["lifecycle_state"] == "Terminated":
+            continue
+        where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
+        line = lines.get(instance["instance_id"])
+        assert line is not None, f"{where}: in its group at the end, not in the summary"
+        if line.get("JoinedDuringRun") and line["Result"] == "NotStarted":
+            assert line.get("Reason"), f"{where}: joined during the run, not patched, and no reason given"
 
 
 def untouched_leftovers(scenario: dict, report: dict) -> set[str]:

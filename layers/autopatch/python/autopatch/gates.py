@@ -140,12 +140,14 @@ def gate_until_settled(context, poll_interval: int, deadline: int | None, gate) 
     return verdicts[-1]
 
 
-# Auto Scaling finishes these on its own: an instance launching (a launch lifecycle hook holds it in Pending:Wait)
-# or terminating (a termination hook, the deregistration delay). The gate waits for them rather than stop.
-# https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html
+# Auto Scaling finishes these on its own: an instance launching (a launch lifecycle hook holds it in Pending:Wait,
+# by default for up to an hour, then Pending:Proceed) or terminating (the deregistration delay, a termination hook's
+# Terminating:Wait). The gate waits for them rather than stop, up to HealthTimeoutSeconds.
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html
 SETTLING = ("Pending", "Pending:Wait", "Pending:Proceed", "Terminating", "Terminating:Wait", "Terminating:Proceed")
-# A target Elastic Load Balancing is still registering or running its first health checks on
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+# A target Elastic Load Balancing is still registering (Elb.RegistrationInProgress) or still sending its first
+# health checks (Elb.InitialHealthChecking)
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
 REGISTERING = "initial"
 
 
