@@ -168,11 +168,17 @@ def assert_invariants(scenario: dict, report: dict) -> None:
 
 def assert_every_member_reported(report: dict) -> None:
     """Every instance in one of the run's groups at the end is in its summary, and one that joined during the run
-    and was not patched says why (the run's groups: those its summary names)."""
+    and was not patched says why (the run's groups: those its summary names; an instance launched once the run had
+    ended, a replacement Auto Scaling launches after it, is not the run's)."""
     lines = {line["InstanceId"]: line for line in report["summary"]["Instances"]}
     run_groups = {line["GroupName"] for line in lines.values()}
+    launched = {}
+    for entry in report["timeline"]:
+        launched.setdefault(entry["instance"], entry["t"])
     for instance in report["instances"]:
-        if instance["group"] not in run_groups or instance["lifecycle_state"] == "Terminated":
+        joined_at = launched[instance["instance_id"]]
+        after_the_run = instance["launched_during_run"] and joined_at > report["virtual_seconds"]
+        if instance["group"] not in run_groups or instance["lifecycle_state"] == "Terminated" or after_the_run:
             continue
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
         line = lines.get(instance["instance_id"])
