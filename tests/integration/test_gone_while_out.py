@@ -2,8 +2,8 @@
 of service ends Gone with an alert, the run goes on, and its group gets back the capacity the standby took.
 
 Each group suspends AZRebalance, so that only the scenario's event moves the fleet, and the instance that goes is
-the last one the run takes out of its group, so that the check before a next instance (which stops on a group
-still launching a replacement) plays no part. With three instances of 300 s patches and a poll every 20 s, the
+the last one the run takes out of its group, so that the check before a next instance (which waits, bounded, while
+a group launches a replacement) plays no part. With three instances of 300 s patches and a poll every 20 s, the
 run has the last one (index 2) out from 848 s: EnteringStandby until 878, seen in Standby and sent its command at
 888, the command ends at 1191, ExitStandby then, Pending until 1202, healthy at 1262."""
 
