@@ -209,7 +209,7 @@ def test_plan_slice_looks_for_newcomers_at_most_newcomer_passes_times(
 
 @pytest.mark.parametrize("why", ["group paused", "run stopped"])
 def test_plan_slice_leaves_the_newcomers_of_a_stopped_group_or_run_alone(
-    aws, planned, ledger, alert_topic, load_handler, lambda_context, why
+    aws, planned, ledger, alert_topic, load_handler, lambda_context, held, why
 ):
     # Given both groups scaled out, and "web" paused by its owner (the gate stopped it), or the run stopped
     scale_out(aws, "web", 1)
