@@ -1,7 +1,8 @@
 """Return the instance from Standby to service (raising MaxSize first if the group reached it meanwhile) and set
 the deadline for it to be healthy. With Gone (the instance went while the run had it out of service), give the
-group back the capacity its standby took instead (autopatch.groups.give_back_capacity). Either way AZRebalance, if
-the run suspended it, is resumed, and with LowerMinSize the MinSize recorded before it was lowered is put back."""
+group back the capacity its standby took instead (autopatch.groups.give_back_capacity). Either way, with LowerMinSize
+the MinSize recorded before it was lowered is put back. AZRebalance stays suspended until the run lets go of the
+group (release_locks): resumed here, it would rebalance the zones that launches made while this instance was out."""
 
 import time
 
@@ -24,7 +25,6 @@ def lambda_handler(event: ExitStandbyEvent, context):
         ledger.forget_standby(event.run_id, event.instance)
     if event.lower_min_size:
         groups.give_back(event.group, groups.MIN_SIZE)
-    groups.give_back(event.group, groups.AZ_REBALANCE)
     if event.gone:
         logger.info("Capacity of a gone instance", extra={"group": event.group, "instance_id": event.instance})
         return {"Capacity": done}

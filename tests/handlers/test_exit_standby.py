@@ -174,7 +174,7 @@ def test_exit_standby_leaves_max_size_alone_when_there_is_room(
 
 
 @pytest.mark.parametrize("owner_suspended", [False, True], ids=["run-suspended-it", "owner-suspended-it"])
-def test_exit_standby_resumes_the_az_rebalance_the_run_suspended_never_the_owners(
+def test_exit_standby_leaves_az_rebalance_suspended_for_the_run_to_resume_when_it_lets_go(
     aws, fleet, run_ledger, load_handler, lambda_context, api_calls, owner_suspended
 ):
     # Given "web", AZRebalance suspended by its owner or not, whose instance the run put in Standby
@@ -184,9 +184,10 @@ def test_exit_standby_resumes_the_az_rebalance_the_run_suspended_never_the_owner
     load_handler("enter_standby").lambda_handler(standby_event(instance), lambda_context)
     # When it is returned to service, twice
     twice(load_handler("exit_standby"), exit_event(instance), lambda_context)
-    # Then the run resumed AZRebalance once if it had suspended it; the owner's suspension stays
+    # Then AZRebalance is still suspended (by the run, recorded for it to resume when it lets go of the group, or
+    # by its owner, nothing recorded) and nothing resumed it
     suspended = [p["ProcessName"] for p in group_of(aws, "web")["SuspendedProcesses"]]
-    assert suspended == (["AZRebalance"] if owner_suspended else [])
-    resumed = [{"AutoScalingGroupName": "web", "ScalingProcesses": ["AZRebalance"]}]
-    assert calls_to(api_calls, "ResumeProcesses") == ([] if owner_suspended else resumed)
-    assert ledger_item(aws, run_ledger, "azrebalance#web") is None
+    assert suspended == ["AZRebalance"]
+    assert calls_to(api_calls, "ResumeProcesses") == []
+    recorded = ledger_item(aws, run_ledger, "azrebalance#web")
+    assert (recorded is None) == owner_suspended

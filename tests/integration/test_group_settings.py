@@ -164,8 +164,7 @@ def test_a_stop_by_hand_is_cleaned_up_with_max_size_and_az_rebalance_given_back(
     assert (web["max_size"], web["desired"], web["suspended_processes"]) == (4, 4, [])
     (alert,) = cleanup_alerts(report)
     assert "group web: MaxSize restored to 4." in alert["message"]
-    if moment < 334:  # before ExitStandby, the run had not resumed AZRebalance itself
-        assert "group web: AZRebalance resumed." in alert["message"]
+    assert "group web: AZRebalance resumed." in alert["message"]
 
 
 @pytest.mark.parametrize("owners", [[], ["ScheduledActions"]], ids=["owner-suspended-nothing", "owner-suspended-one"])

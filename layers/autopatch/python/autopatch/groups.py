@@ -281,7 +281,7 @@ def target_group_name(arn: str) -> str:
 # given back only while the group still has the run's value: a change someone made since stands.
 MIN_SIZE = "MinSize"  # lowered by one while an instance is out (LowerMinSize), when the group is at its minimum
 MAX_SIZE = "MaxSize"  # raised as far as ExitStandby needs, when the group reached MaxSize while an instance was out
-AZ_REBALANCE = "AZRebalance"  # suspended while an instance is out, unless its owner had suspended it
+AZ_REBALANCE = "AZRebalance"  # suspended from the first standby until the run lets go, unless the owner suspended it
 SETTINGS = (MIN_SIZE, MAX_SIZE, AZ_REBALANCE)
 
 
@@ -315,8 +315,10 @@ def make_room(group_name: str, run_id: str) -> None:
 
 def suspend_az_rebalance(group_name: str, run_id: str) -> None:
     """Suspend AZRebalance before an instance is taken out: standby can unbalance the group's zones, and Auto
-    Scaling would then rebalance them (launch in one zone, terminate in another). Left alone when the group's
-    owner suspended it: theirs is never resumed."""
+    Scaling would then rebalance them (launch in one zone, terminate in another). It stays suspended until the run
+    lets go of the group (let_go): a launch while an instance is out goes to the zone that instance left, so once
+    it is back the zones can be two apart, and rebalancing would terminate an instance in the middle of the run.
+    Left alone when the group's owner suspended it: theirs is never resumed."""
     suspended = suspended_processes(describe_group(group_name))
     if ledger.change(group_name, AZ_REBALANCE) is None:
         if AZ_REBALANCE in suspended:
