@@ -50,6 +50,9 @@ EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "unhealthy": (("index",), ()),
     "set_size": ((), ("min_size", "max_size", "desired")),
     "start_instance_refresh": ((), ()),  # someone starts an instance refresh (StartInstanceRefresh)
+    # another tool or a person puts the instance in Standby (EnterStandby, desired capacity minus one), or returns it
+    "enter_standby": (("index",), ()),
+    "exit_standby": (("index",), ()),
     "delete_hold": ((), ()),  # a person deletes the group's hold from the run ledger (to "unlock" it)
 }
 # What a warm pool keeps its instances as (PutWarmPool's PoolState).
@@ -332,7 +335,7 @@ def _check_sizes(event: FleetEvent, where: str) -> None:
 def _check_index(event: FleetEvent, earlier: list[FleetEvent], spec: GroupSpec, where: str) -> None:
     """An index the group cannot have launched by then is refused, where that is known: when the group cannot
     rebalance its zones (one zone, or AZRebalance suspended), only its earlier events launch instances."""
-    indexes = event.indexes or ([event.index] if event.do in ("terminate", "unhealthy") else [])
+    indexes = event.indexes or ([event.index] if "index" in EVENT_FIELDS[event.do][0] else [])
     if not indexes or (spec.azs > 1 and "AZRebalance" not in spec.suspended_processes):
         return
     assert spec.max_size is not None  # GroupSpec.__post_init__ sets it

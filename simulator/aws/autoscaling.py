@@ -187,10 +187,12 @@ class AutoScaling(ModelState):
 
     def set_lifecycle(self, t, sim, state_name: str) -> None:
         """Every lifecycle change of a simulated instance goes here, so out-of-service counts stay exact: those
-        the run took out of service (a launch, a termination are Auto Scaling's own)."""
+        the run took out of service (a launch, a termination are Auto Scaling's own, a standby by a fleet event
+        another tool's)."""
         self.state_of(sim).lifecycle_state = state_name
         out = self.out_of_service.setdefault(sim.group, set())
-        if state_name in TAKEN_OUT and not sim.launching:
+        sim.out_by_another = sim.out_by_another and state_name in TAKEN_OUT
+        if state_name in TAKEN_OUT and not sim.launching and not sim.out_by_another:
             out.add(sim.instance_id)
         else:
             out.discard(sim.instance_id)

@@ -1,7 +1,8 @@
 """Auto Scaling keeping a moving fleet at its desired capacity: launches, terminations, the default termination
 policy, replacing what EC2 terminated or the load balancer found unhealthy, Availability Zone rebalancing; and
 the scenario's fleet events that set them off (scale_out, scale_in, terminate, unhealthy, set_size,
-start_instance_refresh: StartInstanceRefresh, autoscaling.py).
+start_instance_refresh: StartInstanceRefresh, enter_standby and exit_standby: EnterStandby and ExitStandby by
+another tool, autoscaling.py).
 
 - A launched instance is Pending, then (with a launch lifecycle hook) Pending:Wait for the hook's time, then
   Pending:Proceed, then InService, registered with its target groups (healthy after the warm-up); a terminated
@@ -106,6 +107,8 @@ class Capacity(ModelState):
                 self.log(t, name, "", f"{event.do} {event.index} refused: no instance {event.index} launched yet")
             elif event.do == "terminate":
                 self._ec2_terminates(t, sim)
+            elif event.do in ("enter_standby", "exit_standby"):
+                self._standby_by_another(t, sim, event.do)
             else:
                 self._turns_unhealthy(t, sim)
         self.groups[name].desired_moved_by_events += _desired(group) - before
@@ -154,6 +157,26 @@ class Capacity(ModelState):
         self.log(
             t, group.name, "", f"set_size: min/max/desired {'/'.join(map(str, before))} -> {'/'.join(map(str, sizes))}"
         )
+
+    def _standby_by_another(self, t, sim: SimInstance, do: str) -> None:
+        """Another tool (AWS-PatchAsgInstance, an SSM Automation) or a person calls EnterStandby with
+        ShouldDecrementDesiredCapacity true, or ExitStandby, on the instance: the same calls as the run's, refused
+        as AWS refuses them (EnterStandby for an instance not InService, ExitStandby for one not in Standby):
+        https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_EnterStandby.html,
+        https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_ExitStandby.html"""
+        params = {"AutoScalingGroupName": sim.group, "InstanceIds": [sim.instance_id]}
+        was_out_by_another = sim.out_by_another
+        try:
+            if do == "enter_standby":
+                sim.out_by_another = True  # before its EnteringStandby: never counted as the run's
+                self._autoscaling_EnterStandby({**params, "ShouldDecrementDesiredCapacity": True})
+            else:
+                self._autoscaling_ExitStandby(params)
+        except AwsError as error:
+            sim.out_by_another = was_out_by_another
+            self.log(t, sim.group, sim.instance_id, f"{do} refused: {error.code}: {error.message}")
+            return
+        self.log(t, sim.group, sim.instance_id, f"{do}: by another tool or a person")
 
     def _ec2_terminates(self, t, sim: SimInstance) -> None:
         state = self.state_of(sim).lifecycle_state

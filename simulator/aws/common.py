@@ -63,6 +63,9 @@ class SimInstance:
     launching: bool = False  # launched during the run and not yet InService
     launched_at: float | None = None  # virtual epoch seconds; None: before the run
     ec2_terminated: bool = False  # EC2 terminated it (it may still be listed in Standby)
+    # put in Standby by a fleet event (another tool, a person), not by the run: until it is back InService (or
+    # gone), not counted among the instances the run took out of service
+    out_by_another: bool = False
 
 
 @dataclass
@@ -143,6 +146,8 @@ class ModelState:
     launch_instances: Callable[..., list]
     _reach_in_service: Callable[[float, Any, SimInstance], None]
     _autoscaling_StartInstanceRefresh: Callable[[dict], dict]
+    _autoscaling_EnterStandby: Callable[[dict], dict]
+    _autoscaling_ExitStandby: Callable[[dict], dict]
     _suspended: Callable[[Any, str], bool]
     _launch_source: Callable[[Any], tuple[str, Any]]
     _new_sizes: Callable[..., tuple[int, int, int]]

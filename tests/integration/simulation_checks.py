@@ -126,10 +126,13 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     may_end_in = ("InService", "Terminated") if scenario.get("events") else ("InService",)
     # gone while the run had it out of service: touched, then terminated with whatever tag it had
     went_while_out = {i["InstanceId"] for i in report["summary"].get("Instances") or [] if "Step" in i}
+    others = left_in_standby_by_others(report)
     for instance in report["instances"]:
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"
         if instance["instance_id"] in untouched:
             assert (instance["lifecycle_state"], instance["tag"]) == ("Standby", "InProgress"), f"{where} changed"
+            continue
+        if instance["instance_id"] in others:
             continue
         assert instance["lifecycle_state"] in may_end_in, f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
@@ -199,6 +202,17 @@ def untouched_leftovers(scenario: dict, report: dict) -> set[str]:
         i["instance_id"]
         for i in report["instances"]
         if faults[i["group"]].get(str(i["index"])) == "stale_standby" and not calls_on(report, i["instance_id"])
+    }
+
+
+def left_in_standby_by_others(report: dict) -> set[str]:
+    """The instances a fleet event put in Standby (another tool, a person: the timeline's "enter_standby: ...")
+    that end there, no run having made a call on them: theirs, not the run's."""
+    put = {e["instance"] for e in report["timeline"] if e["text"].startswith("enter_standby: ")}
+    return {
+        i["instance_id"]
+        for i in report["instances"]
+        if i["instance_id"] in put and i["lifecycle_state"] == "Standby" and not calls_on(report, i["instance_id"])
     }
 
 

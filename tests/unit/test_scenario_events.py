@@ -21,6 +21,8 @@ def test_events_are_kept_in_the_order_they_happen_those_at_one_moment_as_listed(
         {"at": 60, "group": "web", "do": "scale_in", "count": 2, "indexes": [3, 0]},
         {"at": 450, "group": "api", "do": "delete_hold"},
         {"at": 30, "group": "web", "do": "start_instance_refresh"},
+        {"at": 370, "group": "web", "do": "exit_standby", "index": 2},
+        {"at": 100, "group": "web", "do": "enter_standby", "index": 2},
     ]
     # When the scenario is parsed
     parsed = scenario(events).events
@@ -30,8 +32,10 @@ def test_events_are_kept_in_the_order_they_happen_those_at_one_moment_as_listed(
         FleetEvent(12.5, "web", "set_size", min_size=2, desired=5),
         FleetEvent(30, "web", "start_instance_refresh"),
         FleetEvent(60, "web", "scale_in", count=2, indexes=[3, 0]),
+        FleetEvent(100, "web", "enter_standby", index=2),
         FleetEvent(300, "web", "terminate", index=2),
         FleetEvent(300, "web", "unhealthy", index=1),
+        FleetEvent(370, "web", "exit_standby", index=2),
         FleetEvent(450, "api", "delete_hold"),
     ]
 
@@ -92,6 +96,11 @@ def test_a_group_has_a_warm_pool_only_when_told(pool, kept):
         ([{"at": 0, "group": "web", "do": "start_instance_refresh", "index": 1}], {}, r"unknown field 'index' for"),
         ([{"at": 0, "group": "db", "do": "start_instance_refresh"}], {}, r"events\[0\]\.group"),
         ([{"at": 0, "group": "web", "do": "delete_hold", "count": 1}], {}, r"unknown field 'count' for delete_hold"),
+        ([{"at": 0, "group": "web", "do": "enter_standby"}], {}, r"events\[0\]: enter_standby needs index"),
+        ([{"at": 0, "group": "web", "do": "exit_standby"}], {}, r"events\[0\]: exit_standby needs index"),
+        ([{"at": 0, "group": "web", "do": "enter_standby", "index": 1.0}], {}, r"events\[0\]\.index"),
+        ([{"at": 0, "group": "web", "do": "exit_standby", "index": -1}], {}, r"events\[0\]\.index"),
+        ([{"at": 0, "group": "web", "do": "enter_standby", "index": 1, "count": 1}], {}, r"unknown field 'count'"),
         ([], {"warm_pool": 3}, r"groups\[0\]\.warm_pool must be dict"),
         ([], {"warm_pool": {}}, r"groups\[0\]\.warm_pool\.size must be an integer"),
         ([], {"warm_pool": {"size": -1}}, r"groups\[0\]\.warm_pool\.size must be an integer of at least 0"),
@@ -119,6 +128,10 @@ def test_a_bad_event_or_field_is_refused_by_name(events, group, named):
         ([{"at": 500, "do": "scale_out", "count": 2}], {"do": "terminate", "index": 5}, True),  # later
         ([{"at": 10, "do": "terminate", "index": 0}], {"do": "terminate", "index": 4}, False),  # its replacement
         ([{"at": 10, "do": "set_size", "desired": 6}], {"do": "terminate", "index": 11}, False),
+        ([], {"do": "enter_standby", "index": 3}, False),
+        ([], {"do": "enter_standby", "index": 4}, True),
+        ([{"at": 10, "do": "enter_standby", "index": 1}], {"do": "exit_standby", "index": 4}, True),  # no launch
+        ([{"at": 10, "do": "scale_out", "count": 1}], {"do": "exit_standby", "index": 4}, False),
     ],
 )
 def test_an_index_the_group_cannot_have_launched_by_then_is_refused_when_that_is_known(earlier, event, refused):
