@@ -62,6 +62,12 @@ def standby(aws, group, instance):
     )
 
 
+def runs_own_standby(load_handler, context, instance, group="web"):
+    """The run's own EnterStandby (enter_standby): the ledger owes the group the capacity it took until it returns
+    the instance, and it stays owed for one the run could not return to service."""
+    load_handler("enter_standby").lambda_handler(standby_event(instance, group), context)
+
+
 def patch_tags(aws, instance):
     """The tags a run leaves on an instance (the propagated AutoPatch opt-in tag left out)."""
     found = aws.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]

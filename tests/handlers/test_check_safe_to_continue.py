@@ -16,6 +16,7 @@ from tests.handlers.helpers import (
     ledger_item,
     mark_failed,
     mutating,
+    runs_own_standby,
     sent_kinds,
     sent_messages,
     set_group_tag,
@@ -82,15 +83,21 @@ def test_check_safe_to_continue_stops_once_failures_exceed_max_errors(
     assert sent_messages(alert_topic) == []
 
 
-def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_service(
-    aws, fleet, ledger, alert_topic, load_handler, lambda_context
+@pytest.mark.parametrize("known_by", ["standby owed", "failure"])
+def test_check_safe_to_continue_stops_the_run_while_its_own_instance_it_could_not_return_is_out_of_service(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, known_by
 ):
-    # Given another instance of "web" in Standby
+    # Given an instance of "web" this run put in Standby and could not return to service ("Could not return to
+    # service"): the ledger still owes its standby's capacity, or records its failure (MaxErrors 1 allows it)
     nxt, other = fleet.instance_ids[0], fleet.instance_ids[1]
-    standby(aws, "web", other)
+    if known_by == "standby owed":
+        runs_own_standby(load_handler, lambda_context, other)
+    else:
+        standby(aws, "web", other)
+        mark_failed(load_handler, lambda_context, other)
     app = load_handler("check_safe_to_continue")
     # When the gate is checked before the next instance, twice
-    results = twice(app, gate_event(nxt), lambda_context)
+    results = twice(app, gate_event(nxt, max_errors=1), lambda_context)
     # Then the run stops, naming the instance and its state, and the reason is recorded for the run
     reason = f"before {nxt} of web: {other} is Standby"
     assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
@@ -102,6 +109,39 @@ def test_check_safe_to_continue_stops_the_run_while_another_instance_is_out_of_s
     assert f"Why:        {reason}" in body
     assert "the run ends FAILED with error RunStopped" in body
     assert f"#/v2/executions/details/{EXECUTION_ARN}" in body
+
+
+@pytest.mark.parametrize("state", ["Standby", "EnteringStandby"])
+@pytest.mark.parametrize("whose", ["another instance", "the next instance"])
+def test_check_safe_to_continue_leaves_a_group_to_another_tool_that_put_one_of_its_instances_in_standby(
+    aws, fleet, fleet_builder, ledger, alert_topic, load_handler, lambda_context, api_calls, state, whose
+):
+    # Given an instance of "web" another tool or a person put in Standby (or on its way there): the run took it
+    # out of service neither now nor before (an instance of "api" the run has out is its own); "api" healthy
+    api = fleet_builder.group("api", size=3)
+    nxt = fleet.instance_ids[0]
+    away = fleet.instance_ids[2] if whose == "another instance" else nxt
+    standby(aws, "web", away)
+    set_lifecycle_state("web", away, state)
+    runs_own_standby(load_handler, lambda_context, api.instance_ids[2], group="api")
+    app = load_handler("check_safe_to_continue")
+    before = len(api_calls)
+    # When the gate is checked before web's next instance, twice, then before api's next but for its own standby
+    results = twice(app, gate_event(nxt), lambda_context)
+    # Then "web" stops, naming the instance, with one "paused" alert; the run goes on
+    reason = f"group web: {away} is {state}, put there by another tool or a person: the run leaves the group to them"
+    assert results == [{"Proceed": False, "Gone": False, "Wait": False, "Deadline": None, "Reason": reason}] * 2
+    [(_, body, subject)] = sent_messages(alert_topic)
+    assert sent_kinds(alert_topic) == ["group-paused"]
+    assert subject == f"Patching paused: group web, run {RUN_ID}"
+    assert f"Why:        {reason}" in body and "the other groups go on" in body
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}#web")["Reason"]["S"] == reason
+    assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None
+    # nothing is called on the other tool's instance
+    assert [op for op in mutating(api_calls[before:]) if op not in ("PutItem", "UpdateItem", "Publish")] == []
+    # and "api", its own instance in Standby, is stopped only by that: the run's own out of service
+    other_group = app.lambda_handler(gate_event(api.instance_ids[0], group="api"), lambda_context)
+    assert other_group["Reason"] == f"before {api.instance_ids[0]} of api: {api.instance_ids[2]} is Standby"
 
 
 def _detach(aws, instance):
@@ -237,9 +277,9 @@ def test_check_safe_to_continue_pauses_a_group_taken_out_of_the_run(
 def test_check_safe_to_continue_stops_every_group_once_the_run_stopped(
     aws, fleet, fleet_builder, ledger, alert_topic, load_handler, lambda_context
 ):
-    # Given the run stopped by the gate of group "web" (one alert sent)
+    # Given the run stopped by the gate of group "web" (one alert sent): an instance the run put in Standby is there
     api = fleet_builder.group("api", size=2)
-    standby(aws, "web", fleet.instance_ids[1])
+    runs_own_standby(load_handler, lambda_context, fleet.instance_ids[1])
     app = load_handler("check_safe_to_continue")
     stopped = app.lambda_handler(gate_event(fleet.instance_ids[0]), lambda_context)
     # When the gate of the healthy group "api" is checked
@@ -412,10 +452,10 @@ def test_check_safe_to_continue_says_wait_when_its_time_is_spent_and_stops_past_
 def test_check_safe_to_continue_stops_at_once_on_an_unhealthy_instance_even_while_another_settles(
     aws, fleet, ledger, alert_topic, clock, load_handler, make_lambda_context, held
 ):
-    # Given one instance Pending and another in Standby (someone else's)
+    # Given one instance Pending and another the run put in Standby and could not return
     nxt, launching, away = fleet.instance_ids[0], fleet.instance_ids[1], fleet.instance_ids[2]
     set_lifecycle_state("web", launching, "Pending")
-    standby(aws, "web", away)
+    runs_own_standby(load_handler, make_lambda_context(), away)
     app = load_handler("check_safe_to_continue")
     # When the gate is checked
     result = app.lambda_handler(gate_event(nxt), make_lambda_context())

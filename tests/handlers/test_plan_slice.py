@@ -13,9 +13,9 @@ from tests.handlers.helpers import (
     gate_event,
     mark_failed,
     mutating,
+    runs_own_standby,
     saved_plan,
     set_group_tag,
-    standby,
     twice,
 )
 
@@ -140,9 +140,9 @@ def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_th
 def test_plan_slice_takes_nothing_once_the_run_has_stopped(
     aws, planned, ledger, held, alert_topic, load_handler, lambda_context, why
 ):
-    # Given a run stopped by its gate (an instance of "web" in Standby), or with one failure and MaxErrors 0
+    # Given a run stopped by its gate (an instance of "web" the run left in Standby), or one failure and MaxErrors 0
     if why == "run stopped":
-        standby(aws, "web", planned.web[1])
+        runs_own_standby(load_handler, lambda_context, planned.web[1])
         gate = load_handler("check_safe_to_continue").lambda_handler(gate_event(planned.web[0]), lambda_context)
         assert gate["Proceed"] is False
     else:
@@ -217,7 +217,7 @@ def test_plan_slice_leaves_the_newcomers_of_a_stopped_group_or_run_alone(
     if why == "group paused":
         set_group_tag(aws, "web", "AutoPatch", "paused")
     else:
-        standby(aws, "web", planned.web[1])
+        runs_own_standby(load_handler, lambda_context, planned.web[1])
     gate = load_handler("check_safe_to_continue").lambda_handler(gate_event(planned.web[0]), lambda_context)
     assert gate["Proceed"] is False
     app = load_handler("plan_slice")

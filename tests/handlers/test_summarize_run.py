@@ -12,10 +12,10 @@ from tests.handlers.helpers import (
     gate_event,
     record_event,
     result,
+    runs_own_standby,
     sent_kinds,
     sent_messages,
     set_group_tag,
-    standby,
     twice,
 )
 
@@ -101,14 +101,14 @@ def test_summarize_run_fails_only_when_failures_exceed_max_errors(
 def test_summarize_run_reports_why_the_gate_stopped_the_run(
     aws, fleet, ledger, held, report_bucket, alert_topic, load_handler, lambda_context
 ):
-    # Given a run the gate stopped before its first instance because another one was in Standby
+    # Given a run the gate stopped before its first instance because another one, the run's own, was in Standby
     put_report(
         aws,
         report_bucket,
         "plan.json",
         {"Groups": [{"GroupName": "web", "Instances": fleet.instance_ids}], "Skipped": []},
     )
-    standby(aws, "web", fleet.instance_ids[1])
+    runs_own_standby(load_handler, lambda_context, fleet.instance_ids[1])
     stopped = load_handler("check_safe_to_continue").lambda_handler(gate_event(fleet.instance_ids[0]), lambda_context)
     app = load_handler("summarize_run")
     # When the run is summarized

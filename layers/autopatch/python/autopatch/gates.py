@@ -15,12 +15,12 @@ def check_next_instance(
     settle: tuple[int | None, int] = (None, 0),
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
-    "group" this group only (paused, no longer held by this run, or an instance refresh started on it); Announce
-    is True for the one call that should tell people. {"Proceed": False,
-    "Gone": True, "Reason"} when the instance left the group before its turn: nothing to patch, nothing failed.
-    {"Proceed": False, "Wait": True, "Deadline", "Reason"} when the only problems are instances on their way into
-    or out of service (settling): ask again until settle's deadline (None: now plus settle's timeout, the
-    deadline returned); past it, the run stops naming what did not settle."""
+    "group" this group only (paused, no longer held by this run, an instance refresh started on it, or one of its
+    instances put in Standby by another tool or a person); Announce is True for the one call that should tell
+    people. {"Proceed": False, "Gone": True, "Reason"} when the instance left the group before its turn: nothing to
+    patch, nothing failed. {"Proceed": False, "Wait": True, "Deadline", "Reason"} when the only problems are
+    instances on their way into or out of service (settling): ask again until settle's deadline (None: now plus
+    settle's timeout, the deadline returned); past it, the run stops naming what did not settle."""
     # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
     if reason:
@@ -43,7 +43,7 @@ def check_next_instance(
     gone = _gone(group, instance_id)
     if gone:
         return {"Proceed": False, "Gone": True, "Reason": gone}
-    reason = _not_the_runs(run_id, group_name)
+    reason = _not_the_runs(run_id, group_name) or _in_standby_by_another(run_id, group, failed)
     if reason:
         key = f"{run_id}#{group_name}"
         return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
@@ -123,6 +123,23 @@ def _not_the_runs(run_id: str, group_name: str) -> str | None:
         return (
             f"group {group_name}: {'; '.join(refreshes)}: the refresh replaces its instances, the run leaves them to it"
         )
+    return None
+
+
+def _in_standby_by_another(run_id: str, group: dict, failed: list[str]) -> str | None:
+    """Why the group is left to another tool (AWS-PatchAsgInstance, an SSM Automation) or a person, if one of them
+    put an instance of it in Standby. Not this run: it has at most one instance of a group out of service, back
+    before the gate runs for the next, but for one it could not return, whose failure the ledger records and
+    whose standby's capacity the ledger still owes to the group."""
+    for member in group["Instances"]:
+        member_id, state = member["InstanceId"], member["LifecycleState"]
+        if state in ("EnteringStandby", "Standby") and not (
+            member_id in failed or ledger.standby_taken(run_id, member_id)
+        ):
+            return (
+                f"group {group['AutoScalingGroupName']}: {member_id} is {state}, put there by another tool or a person:"
+                " the run leaves the group to them"
+            )
     return None
 
 
