@@ -1,8 +1,8 @@
-"""A group taken from the run midway: an instance refresh started on it, or its hold in the run ledger lost to a
-person or another run. The check before its next instance stops that group only, with one alert that says why; the
-instance out of service finishes first and the other groups go on. And a group with a warm pool: the plan says so,
-the run patches the group's own instances and leaves the pool's alone. Every scenario also passes the invariants of
-simulation_checks."""
+"""A group taken from the run midway: an instance refresh started on it, its hold in the run ledger lost to a
+person or another run, or one of its instances put in Standby by another tool or a person. The check before its
+next instance stops that group only, with one alert that says why; the instance out of service finishes first and
+the other groups go on. And a group with a warm pool: the plan says so, the run patches the group's own instances
+and leaves the pool's alone. Every scenario also passes the invariants of simulation_checks."""
 
 import json
 
@@ -218,6 +218,95 @@ def test_a_group_another_run_took_is_left_to_it(taken_at):
     (alert,) = run_alerts(report)
     assert alert["subject"] == f"Patching paused: group web, run {RUN}"
     assert f"this run no longer holds group web: {OTHER_RUN} (run {OTHER_RUN}) holds it now" in alert["message"]
+
+
+# an instance put in Standby by another tool or a person ----------------------------------------------------------
+@pytest.mark.parametrize("concurrency", [1, 2])
+@pytest.mark.parametrize(("at", "index"), [(100, 2), (370, 1), (370, 2)], ids=["first-out", "between", "between-last"])
+def test_an_instance_another_tool_puts_in_standby_midway_leaves_that_group_to_it(concurrency, at, index):
+    # Given web then api, GroupConcurrency at a time (each instance out about 0-344 s, healthy again at about 404 s),
+    # and another tool (AWS-PatchAsgInstance, an SSM Automation) or a person putting web's instance `index` in
+    # Standby at `at`: while web's first instance is out, or after it came back and before the check for the next
+    scenario = {
+        "groups": [group("web"), group("api")],
+        "input": {"AutoScalingGroupNames": ["web", "api"], "GroupConcurrency": concurrency},
+        "events": [{"at": at, "group": "web", "do": "enter_standby", "index": index}],
+    }
+
+    # When the run is simulated
+    report = simulate(scenario)
+
+    # Then web stops before its next instance: the instance that was out finishes, the rest are left; api goes on;
+    # the run succeeds with web paused
+    assert report["status"] == "SUCCEEDED"
+    assert report["output"]["PausedGroups"] == ["web"]
+    assert results(report, "web") == ["Completed", "NotStarted", "NotStarted"]
+    assert results(report, "api") == ["Completed"] * 3
+    # and the other tool's instance is theirs: still in Standby, no call by the run on it, its capacity still taken
+    web = [i for i in report["instances"] if i["group"] == "web"]
+    away = web[index]
+    assert (away["lifecycle_state"], away["tag"]) == ("Standby", None)
+    assert calls_on(report, away["instance_id"]) == []
+    (entering,) = [e for e in timeline(report, "EnteringStandby") if e["instance"] == away["instance_id"]]
+    out = 1 if at == 100 else 0  # web's first instance, in the run's Standby then
+    assert entering["t"] == at and f"(desired {3 - out} -> {2 - out})" in entering["text"]
+    assert (report["groups"][0]["desired"], report["groups"][0]["desired_moved_by_events"]) == (2, -1)
+    assert report["groups"][0]["max_out_of_service"] == 1  # the run's own: the other tool's is not counted
+    # and one alert says why, naming the instance, sent once web's first instance was back
+    alert, completed = stopped_at(report, "web")
+    assert (
+        f"Why:        group web: {away['instance_id']} is Standby, put there by another tool or a person: the run "
+        "leaves the group to them"
+    ) in alert["message"]
+    assert [n["subject"] for n in run_alerts(report)] == [alert["subject"]]
+    assert alert["t"] >= max(completed)
+
+
+@pytest.mark.parametrize(("enter_at", "exit_at"), [(100, 200), (150, 340), (330, 402)])
+def test_an_instance_another_tool_returns_before_the_next_check_lets_the_run_go_on(enter_at, exit_at):
+    # Given web's instance 2 put in Standby by another tool at `enter_at` and returned by it (ExitStandby) at
+    # `exit_at`, before the check before web's next instance (about 404 s; at 402 it is still Pending then)
+    scenario = {
+        "groups": [group("web"), group("api")],
+        "input": {"GroupConcurrency": 2},
+        "events": [
+            {"at": enter_at, "group": "web", "do": "enter_standby", "index": 2},
+            {"at": exit_at, "group": "web", "do": "exit_standby", "index": 2},
+        ],
+    }
+
+    report = simulate(scenario)
+
+    # Then the run goes on and patches everything, with no alert; the capacity the tool took is back
+    assert report["status"] == "SUCCEEDED"
+    assert "PausedGroups" not in report["output"]
+    assert {i["result"] for i in report["instances"]} == {"Completed"}
+    assert run_alerts(report) == []
+    assert [e["t"] for e in timeline(report, "exit_standby: by another tool")] == [exit_at]
+    assert (report["groups"][0]["desired"], report["groups"][0]["desired_moved_by_events"]) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("do", "at", "index"),
+    [("enter_standby", 100, 0), ("enter_standby", 340, 0), ("exit_standby", 100, 2)],
+    ids=["enter-while-the-run-has-it-in-standby", "enter-while-it-returns", "exit-in-service"],
+)
+def test_a_standby_call_by_another_tool_that_auto_scaling_refuses_changes_nothing(do, at, index):
+    # Given another tool calling EnterStandby on web's instance 0 while the run has it in Standby (at 100) or while
+    # it is Pending on its way back (at 340), or ExitStandby on an InService instance: calls AWS refuses
+    scenario = {
+        "groups": [group("web"), group("api")],
+        "input": {"GroupConcurrency": 2},
+        "events": [{"at": at, "group": "web", "do": do, "index": index}],
+    }
+
+    report = simulate(scenario)
+
+    # Then Auto Scaling refuses it (ValidationError), and the run patches everything
+    (refused,) = timeline(report, f"{do} refused")
+    assert refused["t"] == at and "ValidationError" in refused["text"]
+    assert report["status"] == "SUCCEEDED" and run_alerts(report) == []
+    assert {i["result"] for i in report["instances"]} == {"Completed"}
 
 
 # warm pools ----------------------------------------------------------------------------------------------------
