@@ -21,14 +21,20 @@ def check_next_instance(
     patch, nothing failed. {"Proceed": False, "Wait": True, "Deadline", "Reason"} when the only problems are
     instances on their way into or out of service (settling): ask again until settle's deadline (None: now plus
     settle's timeout, the deadline returned); past it, the run stops naming what did not settle."""
+    group_key = f"{run_id}#{group_name}"
+
+    def stop(scope: str, reason: str) -> dict:
+        """Record the stop of the run (or the group): the first claimant to record it announces it."""
+        key = run_id if scope == "run" else group_key
+        return _stop(reason, scope, announce=ledger.stop(key, reason, claimant=instance_id), key=key)
+
     # Stopped already: only the claimant that recorded the stop, retried before its alert went out, announces.
     reason = ledger.stop_reason(run_id)
     if reason:
-        return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
-    key = f"{run_id}#{group_name}"
-    reason = ledger.stop_reason(key)
+        return stop("run", reason)
+    reason = ledger.stop_reason(group_key)
     if reason:
-        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
+        return stop("group", reason)
     failed = ledger.failures(run_id)
     if len(failed) > max_errors:
         # each failure was alerted already; the summary says the run stopped on them
@@ -37,16 +43,13 @@ def check_next_instance(
     tag = groups.opt_in_value(group)
     if tag != opt_in_value:
         state = "paused" if tag == PAUSED else "no longer opted in" if tag is None else f"tagged AutoPatch={tag}"
-        reason = f"group {group_name} is {state}: its remaining instances are left as they are"
-        key = f"{run_id}#{group_name}"
-        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
+        return stop("group", f"group {group_name} is {state}: its remaining instances are left as they are")
     gone = _gone(group, instance_id)
     if gone:
         return {"Proceed": False, "Gone": True, "Reason": gone}
     reason = _not_the_runs(run_id, group_name) or _in_standby_by_another(run_id, group, failed)
     if reason:
-        key = f"{run_id}#{group_name}"
-        return _stop(reason, "group", announce=ledger.stop(key, reason, claimant=instance_id), key=key)
+        return stop("group", reason)
     problems, settling = _instances(group, instance_id)
     problems += _alarms(alarm_names + groups.alarm_names(group))
     deadline, timeout = settle
@@ -57,8 +60,7 @@ def check_next_instance(
             return {"Proceed": False, "Wait": True, "Deadline": deadline, "Reason": reason}
         settling = [f"{s} (not settled within HealthTimeoutSeconds={timeout})" for s in settling]
     if problems or settling:
-        reason = f"before {instance_id} of {group_name}: " + "; ".join(problems + settling)
-        return _stop(reason, "run", announce=ledger.stop(run_id, reason, claimant=instance_id), key=run_id)
+        return stop("run", f"before {instance_id} of {group_name}: " + "; ".join(problems + settling))
     return {"Proceed": True}
 
 
