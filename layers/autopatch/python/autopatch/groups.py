@@ -146,8 +146,7 @@ def give_back_capacity(group_name: str, instance_id: str, run_id: str) -> str:
     if state == "EnteringStandby":
         raise InstanceNotReady(f"Instance {instance_id} is still EnteringStandby.")
     if state == "Standby":
-        make_room(group_name, run_id)
-        client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+        _return_from_standby(group_name, instance_id, run_id)
         ledger.forget_standby(run_id, instance_id)
         return "ExitStandby gave back the capacity its standby took: Auto Scaling replaces it"
     if state is not None or not ledger.standby_taken(run_id, instance_id):
@@ -199,12 +198,17 @@ def exit_standby(group_name: str, instance_id: str, run_id: str) -> str:
     repeat; a moving instance asks to be retried; one leaving the group is InstanceGone."""
     state = state_while_out(group_name, instance_id)
     if state == "Standby":
-        make_room(group_name, run_id)
-        client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
+        _return_from_standby(group_name, instance_id, run_id)
         return "Pending"
     if state == "EnteringStandby":
         raise InstanceNotReady(f"Instance {instance_id} is still EnteringStandby.")
     return state
+
+
+def _return_from_standby(group_name: str, instance_id: str, run_id: str) -> None:
+    """ExitStandby, with room made for it first: it adds the instance to the desired capacity, refused above MaxSize."""
+    make_room(group_name, run_id)
+    client("autoscaling").exit_standby(AutoScalingGroupName=group_name, InstanceIds=[instance_id])
 
 
 def healthy(group_name: str, instance_id: str, deadline: float, load_balancers: dict | None = None) -> bool:
