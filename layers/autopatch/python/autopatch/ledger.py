@@ -316,20 +316,22 @@ def _change_key(group_name: str, setting: str) -> str:
 
 def remember_standby(run_id: str, instance_id: str) -> None:
     """The run's EnterStandby lowered the group's desired capacity for this instance: owed back until forget_standby."""
-    client("dynamodb").put_item(
-        TableName=_table(), Item={"Id": {"S": f"standby#{run_id}#{instance_id}"}, "ExpiresAt": _expires()}
-    )
+    client("dynamodb").put_item(TableName=_table(), Item={**_standby_key(run_id, instance_id), "ExpiresAt": _expires()})
 
 
 def standby_taken(run_id: str, instance_id: str) -> bool:
     """Whether the capacity the run's standby took for this instance is still owed to its group."""
-    key = {"Id": {"S": f"standby#{run_id}#{instance_id}"}}
+    key = _standby_key(run_id, instance_id)
     return "Item" in client("dynamodb").get_item(TableName=_table(), Key=key, ConsistentRead=True)
 
 
 def forget_standby(run_id: str, instance_id: str) -> None:
     """The capacity was given back (ExitStandby, or desired capacity raised for an instance that went)."""
-    client("dynamodb").delete_item(TableName=_table(), Key={"Id": {"S": f"standby#{run_id}#{instance_id}"}})
+    client("dynamodb").delete_item(TableName=_table(), Key=_standby_key(run_id, instance_id))
+
+
+def _standby_key(run_id: str, instance_id: str) -> dict:
+    return {"Id": {"S": f"standby#{run_id}#{instance_id}"}}
 
 
 def count_attempt(key: str) -> int:
