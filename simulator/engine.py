@@ -163,7 +163,8 @@ class Simulation:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
                 if self.scenario.crash_at is not None:
                     self.clock.call_later(self.scenario.crash_at, lambda _t: self._crash(executions[0]))
-                self.model.fleet_moves = bool(self.scenario.events)
+                if self.scenario.events:  # else only a call that asks Auto Scaling to launch or terminate moves it
+                    self.model.fleet_moves = True
                 for event in self.scenario.events:
                     act = self._delete_hold if event.do == "delete_hold" else self.model.fleet_event
                     self.model.at(event.at, lambda t, e=event, act=act: act(t, e))
@@ -263,6 +264,7 @@ class Simulation:
                 patch_seconds=spec.patch_seconds,
                 missing_patches=MISSING_PATCHES,
                 launch_hook_seconds=spec.launch_hook_seconds,
+                launches_unhealthy=spec.launches_unhealthy,
             )
             self.model.spread(spec.name)
             if spec.warm_pool is not None:

@@ -155,6 +155,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
             }
         )
     groups = []
+    end = (main.get("stopDate") or sim.clock.now_datetime()).timestamp()  # the end of the run
     for spec in sim.scenario.groups:
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[spec.name])["AutoScalingGroups"][0]
         groups.append(
@@ -169,6 +170,8 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 "scaled_out": sim.scaled_out[spec.name],
                 "suspended_processes": [p["ProcessName"] for p in group["SuspendedProcesses"]],
                 "min_healthy": sim.model.min_healthy[spec.name],
+                # instance-seconds below the healthy count at the start (min_healthy's), to the end of the run
+                "capacity_seconds_lost": round(sim.model.capacity_seconds_lost(spec.name, end), 3),
                 "desired_moved_by_events": sim.model.groups[spec.name].desired_moved_by_events,
                 # the warm pool's instances and their lifecycle state at the end (none without a warm pool)
                 "warm_instances": [
@@ -184,9 +187,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "error": main.get("error"),
         "cause": main.get("cause"),
         "output": json.loads(main["output"]) if main.get("output") else None,
-        "virtual_seconds": round(
-            (main.get("stopDate") or sim.clock.now_datetime()).timestamp() - first["startDate"].timestamp(), 3
-        ),
+        "virtual_seconds": round(end - first["startDate"].timestamp(), 3),
         "run_executions": chain,
         "lambda_invocations": sim.lambda_invocations,
         "lambda_gb_seconds": round(sim.lambda_gb_seconds, 3),

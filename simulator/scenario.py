@@ -90,6 +90,7 @@ class GroupSpec:
     foreign_images: int = 0  # images of the group made by someone else (tagged AutoPatchGroup only)
     azs: int = 2  # Availability Zones, the instances spread evenly across them
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
+    launches_unhealthy: bool = False  # what it launches during the run never passes its target groups' checks
     warm_pool: dict | None = None  # {"size": n, "state": one of POOL_STATES}: n instances Warmed:<state>
 
     def __post_init__(self):
@@ -149,6 +150,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "foreign_images": int,
     "azs": int,
     "launch_hook_seconds": int,
+    "launches_unhealthy": bool,
     "warm_pool": dict,
 }
 
@@ -245,6 +247,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(
             f"{where}.launch: unknown launch source {spec.launch!r}; known: {', '.join(LAUNCH_SOURCES)}"
         )
+    if spec.launches_unhealthy and not spec.load_balanced:
+        raise ScenarioError(f"{where}: launches_unhealthy needs a load-balanced group (its targets stay unhealthy)")
     if spec.warm_pool is not None:
         _check_warm_pool(spec.warm_pool, f"{where}.warm_pool")
     for index, faults in raw.get("faults", {}).items():

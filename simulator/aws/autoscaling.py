@@ -26,6 +26,17 @@ desired capacity, or a new MaxSize below it, given without a DesiredCapacity, se
 SuspendProcesses/ResumeProcesses keep the group's suspended processes (all of them when none is named; a name
 Auto Scaling does not know is a ValidationError); while Launch is suspended, no instance leaves Standby:
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html
+
+A new desired capacity (UpdateAutoScalingGroup, SetDesiredCapacity) must lie within MinSize..MaxSize, and the group
+then launches or terminates instances to reach it (capacity.settle):
+- https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetDesiredCapacity.html
+- https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-capacity-limits.html
+- https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scaling-manually.html
+
+TerminateInstanceInAutoScalingGroup "simply makes a termination request": the instance is Terminating, then
+Terminated and out of the group; with ShouldDecrementDesiredCapacity the desired capacity falls by one (refused at
+MinSize), without it Auto Scaling launches a replacement; never for an instance in a warm pool:
+https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html
 """
 
 import copy
@@ -260,9 +271,96 @@ class AutoScaling(ModelState):
             self.log(self.clock.now(), name, "", f"MinSize {group.min_size} -> {min_size}")
         if max_size != group.max_size:
             self.log(self.clock.now(), name, "", f"MaxSize {group.max_size} -> {max_size}")
-        group.min_size, group.max_size, group.desired_capacity = min_size, max_size, desired
-        self.settle(self.clock.now(), name)
+        group.min_size, group.max_size = min_size, max_size
+        self._set_desired(group, desired)
         return {}
+
+    def _autoscaling_SetDesiredCapacity(self, params):
+        """Within MinSize..MaxSize (AWS's wording, as the CLI prints it in public reports; not in AWS's
+        documentation). HonorCooldown is accepted: the simulated group has no scaling cooldown to honour."""
+        group = self._group(params["AutoScalingGroupName"])
+        desired = params["DesiredCapacity"]
+        if desired > group.max_size:
+            raise AwsError(
+                "ValidationError",
+                f"New SetDesiredCapacity value {desired} is above max value {group.max_size} for the AutoScalingGroup.",
+            )
+        if desired < group.min_size:
+            raise AwsError(
+                "ValidationError",
+                f"New SetDesiredCapacity value {desired} is below min value {group.min_size} for the AutoScalingGroup.",
+            )
+        self._set_desired(group, desired)
+        return {}
+
+    def _set_desired(self, group, desired: int) -> None:
+        """The group's new desired capacity, which Auto Scaling then launches or terminates instances to reach."""
+        before = group.desired_capacity
+        group.desired_capacity = desired
+        if desired != before:
+            self.log(self.clock.now(), group.name, "", f"desired capacity {before} -> {desired}")
+            # Auto Scaling now launches or terminates on its own for this group, as it does on AWS in every
+            # scenario: a scenario without fleet events keeps its fleet still only until a call asks it to move.
+            self.fleet_moves = True
+        self.settle(self.clock.now(), group.name)
+
+    def _autoscaling_TerminateInstanceInAutoScalingGroup(self, params):
+        """One instance by InstanceId (the call's InstanceIds form is not simulated). Refused: an instance in no
+        group ("No managed instance found", as a public report quotes it:
+        https://github.com/yaybu/touchdown/issues/51), one in a warm pool (API reference; wording not confirmed),
+        one entering standby (ScalingActivityInProgress, as reported in
+        https://github.com/keikoproj/upgrade-manager/issues/77; wording the API reference's), one already
+        terminating (wording not confirmed), and a decrement at MinSize (AWS's wording, quoted in
+        https://github.com/aws/aws-cli/issues/47 and https://github.com/buildkite/elastic-ci-stack-for-aws/issues/1261).
+        A Pending*, InService or Standby instance is terminated."""
+        instance_id = params.get("InstanceId")
+        if not instance_id:
+            raise AwsError("ValidationError", "The simulator terminates an instance named by InstanceId only.")
+        sim = self.instances.get(instance_id)
+        warm = any(w["InstanceId"] == instance_id for g in self.groups.values() for w in g.warm_instances)
+        if warm:
+            raise AwsError("ValidationError", f"The instance {instance_id} is in a warm pool and cannot be terminated.")
+        if sim is None or self.state_of(sim).lifecycle_state == "Terminated":
+            raise AwsError(
+                "ValidationError", f"Instance Id not found - No managed instance found for instance ID {instance_id}"
+            )
+        group, state = self._state(sim.group, instance_id)
+        if state.lifecycle_state == "EnteringStandby":
+            raise AwsError(
+                "ScalingActivityInProgress",
+                "The operation can't be performed because there are scaling activities in progress.",
+            )
+        if state.lifecycle_state.startswith("Terminating"):
+            raise AwsError("ValidationError", f"The instance {instance_id} is already terminating.")
+        decrement = params["ShouldDecrementDesiredCapacity"]
+        before = group.desired_capacity
+        if decrement and before <= group.min_size:
+            raise AwsError(
+                "ValidationError",
+                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance without replacement "
+                "will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or "
+                "lower group's min size.",
+            )
+        if decrement:
+            group.desired_capacity -= 1
+        now = self.clock.now()
+        self._terminate(now, sim, f"TerminateInstanceInAutoScalingGroup, desired {before} -> {group.desired_capacity}")
+        # Auto Scaling launches (or, once the fleet moves, keeps launching) the instances the group is short of
+        self.fleet_moves = True
+        self.settle(now, group.name)
+        shrinking = f", shrinking the capacity from {before} to {group.desired_capacity}" if decrement else ""
+        return {
+            "Activity": {
+                "ActivityId": str(uuid.uuid4()),
+                "AutoScalingGroupName": group.name,
+                "Description": f"Terminating EC2 instance: {instance_id}",
+                "Cause": f"At {self._iso()} instance {instance_id} was taken out of service in response to a user "
+                f"request{shrinking}.",
+                "StartTime": self.clock.now_datetime(),
+                "StatusCode": "InProgress",
+                "Progress": 0,
+            }
+        }
 
     def _group_launch_template(self, spec: dict):
         """The template and version (None: $Default) a LaunchTemplate parameter names, as Auto Scaling checks them."""
@@ -400,6 +498,11 @@ class AutoScaling(ModelState):
         self.settle(t, sim.group, "AZRebalance: terminating in the zone with the most instances")
 
     def _warm_up(self, t, sim):
+        in_service = self.state_of(sim).lifecycle_state == "InService"
+        if in_service and sim.launched_during_run and self.groups[sim.group].launches_unhealthy:
+            # it never passes its health checks: what Auto Scaling does with an unhealthy target applies
+            self._turns_unhealthy(t, sim)
+            return
         healthy = "unhealthy_after_patch" not in sim.faults
         for arn, (target_state, _) in sim.targets.items():
             if target_state == "initial":

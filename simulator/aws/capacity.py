@@ -63,21 +63,39 @@ class Capacity(ModelState):
         """The instance in this zone (its subnet stays moto's: the group's first)."""
         state.availability_zone = state.instance.placement.zone = zone
 
-    # health: the fewest InService instances healthy in every target group at once, by group ----------------
+    # health: the fewest InService instances healthy in every target group at once, by group, and each change of
+    # their count ------------------------------------------------------------------------------------------------
     def track_health(self) -> None:
         """Start counting, from the fleet as it stands."""
         for sim in self.instances.values():
             self.track(sim)
         self.min_healthy = {name: len(self.serving.get(name, ())) for name in self.groups}
+        now = self.clock.now()
+        self.serving_counts = {name: [(now, count)] for name, count in self.min_healthy.items()}
 
     def track(self, sim: SimInstance) -> None:
         serving = self.serving.setdefault(sim.group, set())
+        before = len(serving)
         if self.state_of(sim).lifecycle_state == "InService" and all(s == "healthy" for s, _ in sim.targets.values()):
             serving.add(sim.instance_id)
         else:
             serving.discard(sim.instance_id)
         if sim.group in self.min_healthy:
             self.min_healthy[sim.group] = min(self.min_healthy[sim.group], len(serving))
+        if sim.group in self.serving_counts and len(serving) != before:
+            self.serving_counts[sim.group].append((self.clock.now(), len(serving)))
+
+    def capacity_seconds_lost(self, group_name: str, until: float) -> float:
+        """Instance-seconds the group spent below its healthy count at the start (the count min_healthy starts
+        from), from the start until then: the sum over virtual time of max(0, healthy at the start - healthy then).
+        Each change of the count (track) closes an interval; the last one open closes at `until`."""
+        counts = self.serving_counts[group_name]
+        start = counts[0][1]
+        ends = [t for t, _ in counts[1:]] + [until]
+        return sum(
+            max(0, start - count) * max(0.0, min(end, until) - min(since, until))
+            for (since, count), end in zip(counts, ends, strict=True)
+        )
 
     # the fleet events -----------------------------------------------------------------------------------
     def fleet_event(self, t: float, event) -> None:
@@ -264,6 +282,8 @@ class Capacity(ModelState):
         return sim
 
     def _pending_done(self, t, sim: SimInstance) -> None:
+        if self.state_of(sim).lifecycle_state != "Pending":
+            return  # terminated while it launched
         hook = self.groups[sim.group].launch_hook_seconds
         if not hook:
             self._reach_in_service(t, self.state_of(sim), sim)
@@ -273,6 +293,8 @@ class Capacity(ModelState):
         self.at(hook, lambda t2: self._proceed(t2, sim))
 
     def _proceed(self, t, sim: SimInstance) -> None:
+        if self.state_of(sim).lifecycle_state != "Pending:Wait":
+            return  # terminated while its launch hook held it
         self.set_lifecycle(t, sim, "Pending:Proceed")
         self.log(t, sim.group, sim.instance_id, "Pending:Proceed (lifecycle action CONTINUE)")
         self.at(PROCEED_SECONDS, lambda t2: self._reach_in_service(t2, self.state_of(sim), sim))

@@ -80,6 +80,7 @@ class SimGroup:
     patch_seconds: int = 300  # what patching an instance launched during the run takes
     missing_patches: int = 0  # what an instance launched during the run misses
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
+    launches_unhealthy: bool = False  # what it launches during the run never passes its target groups' checks
     rebalancing: str | None = None  # the instance launched to rebalance the AZs, until it is InService
     desired_moved_by_events: int = 0  # the desired capacity the scenario's fleet events added or took
     warm_instances: list = field(default_factory=list)  # the warm pool's, as DescribeWarmPool lists them
@@ -129,6 +130,7 @@ class ModelState:
     fleet_moves: bool
     serving: dict[str, set]
     min_healthy: dict[str, int]
+    serving_counts: dict[str, list]
     invocations: "dict[tuple[str, str], Invocation]"
     commands: dict[str, list[str]]
     deregistered_images: list[str]
@@ -143,6 +145,8 @@ class ModelState:
     track: Callable[[SimInstance], None]
     settle: Callable[..., None]  # (t, group_name[, why a surplus instance is terminated])
     replace: Callable[[float, SimInstance, str], None]
+    _terminate: Callable[[float, SimInstance, str], None]
+    _turns_unhealthy: Callable[[float, SimInstance], None]
     launch_instances: Callable[..., list]
     _reach_in_service: Callable[[float, Any, SimInstance], None]
     _autoscaling_StartInstanceRefresh: Callable[[dict], dict]

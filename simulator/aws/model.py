@@ -51,6 +51,7 @@ class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
         self.fleet_moves = False  # the scenario has fleet events: Auto Scaling keeps capacity and balance
         self.serving: dict[str, set] = {}  # group -> its instances InService and healthy in every target group
         self.min_healthy: dict[str, int] = {}  # group -> the fewest of them at once, once counting started
+        self.serving_counts: dict[str, list] = {}  # group -> [(t, how many serve)] from the start, at each change
         # Systems Manager (ssm.py)
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}

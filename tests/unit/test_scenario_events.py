@@ -40,12 +40,14 @@ def test_events_are_kept_in_the_order_they_happen_those_at_one_moment_as_listed(
     ]
 
 
-def test_a_group_has_two_zones_and_no_launch_hook_unless_told():
+def test_a_group_has_two_zones_no_launch_hook_and_healthy_launches_unless_told():
     # Given groups with and without the fields
     # When parsed
-    default, told = scenario([]).groups[0], scenario([], azs=3, launch_hook_seconds=90).groups[0]
+    default = scenario([]).groups[0]
+    told = scenario([], azs=3, launch_hook_seconds=90, launches_unhealthy=True).groups[0]
     # Then
-    assert (default.azs, default.launch_hook_seconds, told.azs, told.launch_hook_seconds) == (2, 0, 3, 90)
+    assert (default.azs, default.launch_hook_seconds, default.launches_unhealthy) == (2, 0, False)
+    assert (told.azs, told.launch_hook_seconds, told.launches_unhealthy) == (3, 90, True)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,9 @@ def test_a_group_has_a_warm_pool_only_when_told(pool, kept):
         ([], {"azs": 0}, r"groups\[0\]\.azs"),
         ([], {"azs": 7}, r"groups\[0\]\.azs"),
         ([], {"launch_hook_seconds": -5}, r"groups\[0\]\.launch_hook_seconds"),
+        ([], {"launches_unhealthy": 1}, r"groups\[0\]\.launches_unhealthy must be bool"),
+        ([], {"launches_unhealthy": "yes"}, r"groups\[0\]\.launches_unhealthy must be bool"),
+        ([], {"launches_unhealthy": True, "load_balanced": False}, r"launches_unhealthy needs a load-balanced"),
         ([{"at": 0, "group": "web", "do": "start_instance_refresh", "index": 1}], {}, r"unknown field 'index' for"),
         ([{"at": 0, "group": "db", "do": "start_instance_refresh"}], {}, r"events\[0\]\.group"),
         ([{"at": 0, "group": "web", "do": "delete_hold", "count": 1}], {}, r"unknown field 'count' for delete_hold"),

@@ -900,6 +900,286 @@ def test_without_fleet_events_nothing_is_rebalanced_or_replaced(world):
     assert web.states() == {0: "InService", 1: "Standby", 2: "InService"}
 
 
+# --- desired capacity changed by a call, instances terminated by one (KeepCapacity's calls) -------------------
+
+
+def still(world, **kwargs) -> "MovingGroup":
+    """A MovingGroup in a scenario without fleet events: the fleet moves only when a call asks it to."""
+    web = MovingGroup(world, **kwargs)
+    world.model.fleet_moves = False
+    return web
+
+
+def count(web, state) -> int:
+    return list(web.states().values()).count(state)
+
+
+@pytest.mark.parametrize(
+    ("desired", "honor", "launched", "terminated"),
+    [(6, False, 2, 0), (5, True, 1, 0), (2, False, 0, 2), (1, True, 0, 3)],
+)
+def test_set_desired_capacity_launches_or_terminates_to_reach_it_without_fleet_events(
+    world, desired, honor, launched, terminated
+):
+    # Given a group of 4 (MinSize 1, MaxSize 8) in a scenario without fleet events
+    web = still(world)
+    # When its desired capacity is set (HonorCooldown either way)
+    assert web.call("SetDesiredCapacity", DesiredCapacity=desired, HonorCooldown=honor) == {}
+    # Then it is the new one, and Auto Scaling launches or terminates (default termination policy) to reach it
+    assert web.described()["desired"] == desired
+    assert (count(web, "Pending"), count(web, "Terminating")) == (launched, terminated)
+    assert f"desired capacity 4 -> {desired}" in world.timeline
+    # and once launched instances have warmed up and terminated ones drained, the group has `desired` serving
+    world.clock.advance(10 + 60)
+    assert sorted(web.described()["instances"].values()) == ["InService"] * desired
+    assert len(world.model.serving["web"]) == desired
+
+
+def test_set_desired_capacity_to_what_it_is_moves_nothing(world):
+    # Given a group of 4 in a scenario without fleet events
+    web = still(world)
+    # When its desired capacity is set to 4, and then an instance enters standby without decrementing it
+    web.call("SetDesiredCapacity", DesiredCapacity=4)
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=False)
+    world.clock.advance(600)
+    # Then the fleet stayed still, as before: no call asked Auto Scaling to launch or terminate
+    assert (web.states(), world.model.fleet_moves) == (
+        {0: "InService", 1: "Standby", 2: "InService", 3: "InService"},
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("min_size", "max_size", "desired", "message"),
+    [
+        (1, 8, 9, "New SetDesiredCapacity value 9 is above max value 8 for the AutoScalingGroup."),
+        (1, 4, 5, "New SetDesiredCapacity value 5 is above max value 4 for the AutoScalingGroup."),
+        (2, 8, 1, "New SetDesiredCapacity value 1 is below min value 2 for the AutoScalingGroup."),
+        (4, 8, 0, "New SetDesiredCapacity value 0 is below min value 4 for the AutoScalingGroup."),
+    ],
+)
+def test_set_desired_capacity_outside_min_and_max_size_is_refused(world, min_size, max_size, desired, message):
+    # Given a group of 4 within these sizes
+    web = still(world, min_size=min_size, max_size=max_size)
+    # When its desired capacity is set outside them
+    # Then ValidationError in AWS's words, and nothing changes
+    assert refused("ValidationError", web.call, "SetDesiredCapacity", DesiredCapacity=desired).message == message
+    assert (web.described()["desired"], set(web.states().values()), world.model.fleet_moves) == (
+        4,
+        {"InService"},
+        False,
+    )
+
+
+@pytest.mark.parametrize(("hook", "warmup"), [(0, 60), (30, 60), (0, 300), (120, 90)])
+def test_one_update_raising_desired_capacity_and_max_size_launches_one_that_serves_after_its_hook_and_warm_up(
+    world, hook, warmup
+):
+    # Given a group of 2 at its MaxSize 2, with a launch hook and warm-up, in a scenario without fleet events
+    web = still(world, instances=2, max_size=2, hook=hook, warmup=warmup)
+    # When one UpdateAutoScalingGroup raises both by one
+    world.call("autoscaling", "UpdateAutoScalingGroup", AutoScalingGroupName="web", DesiredCapacity=3, MaxSize=3)
+    # Then a third instance launches: Pending, Pending:Wait for the hook, InService (target initial), then healthy
+    group = world.describe_group()
+    assert (group["MaxSize"], group["DesiredCapacity"], web.state(2)) == (3, 3, "Pending")
+    world.clock.advance(10)
+    assert web.state(2) == ("Pending:Wait" if hook else "InService")
+    world.clock.advance(hook + (1 if hook else 0))
+    assert (web.state(2), web.sim(2).targets[TARGET_GROUP][0]) == ("InService", "initial")
+    world.clock.advance(warmup - 1)
+    assert len(world.model.serving["web"]) == 2
+    world.clock.advance(1)
+    assert web.sim(2).targets[TARGET_GROUP] == ("healthy", None)
+    assert (len(world.model.serving["web"]), world.model.min_healthy["web"]) == (3, 2)
+
+
+def launched_one(web, world, state):
+    """A fourth... fifth instance launched by a desired capacity of 5, brought to `state` (hook of 30 s)."""
+    web.call("SetDesiredCapacity", DesiredCapacity=5)
+    world.clock.advance({"Pending": 0, "Pending:Wait": 10, "InService": 10 + 30 + 1 + 60}[state])
+    assert web.state(4) == state
+    return web.sim(4)
+
+
+@pytest.mark.parametrize(
+    ("which", "decrement", "desired", "replaced"),
+    [
+        ("InService", True, 3, False),
+        ("InService", False, 4, True),
+        ("Pending", True, 4, False),
+        ("Pending:Wait", True, 4, False),
+        ("launched InService", False, 5, True),
+        ("Standby", True, 2, False),
+        ("Standby", False, 3, False),  # a Standby instance no longer counts against the desired capacity
+    ],
+)
+def test_terminate_instance_in_auto_scaling_group_terminates_it_and_adjusts_or_replaces(
+    world, which, decrement, desired, replaced
+):
+    # Given a group of 4 (hook 30 s), one of its instances in this state
+    web = still(world, hook=30)
+    if which == "Standby":
+        web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+        world.clock.advance(30)
+        sim = web.sim(1)
+    elif which == "InService":
+        sim = web.sim(1)
+    else:
+        sim = launched_one(web, world, which.removeprefix("launched "))
+    before = web.described()["desired"]
+    # When TerminateInstanceInAutoScalingGroup is called on it
+    activity = world.call(
+        "autoscaling",
+        "TerminateInstanceInAutoScalingGroup",
+        InstanceId=sim.instance_id,
+        ShouldDecrementDesiredCapacity=decrement,
+    )["Activity"]
+    # Then its activity is InProgress, saying what it does
+    assert activity["AutoScalingGroupName"] == "web"
+    assert activity["Description"] == f"Terminating EC2 instance: {sim.instance_id}"
+    assert (activity["StatusCode"], activity["Progress"], activity["StartTime"]) == (
+        "InProgress",
+        0,
+        world.clock.now_datetime(),
+    )
+    shrinking = f", shrinking the capacity from {before} to {desired}" if decrement else ""
+    assert activity["Cause"].endswith(f"was taken out of service in response to a user request{shrinking}.")
+    # and the instance is Terminating (its targets draining), the desired capacity adjusted, a replacement launched
+    # only without the decrement
+    assert world.model.state_of(sim).lifecycle_state == "Terminating"
+    assert {state for state, _ in sim.targets.values()} <= {"draining", "unused"}
+    assert web.described()["desired"] == desired
+    assert (
+        any(
+            s.launched_during_run and s is not sim and web.state(s.index) == "Pending"
+            for s in world.model.instances.values()
+        )
+        == replaced
+    )
+    assert f"Terminating (TerminateInstanceInAutoScalingGroup, desired {before} -> {desired})" in world.timeline
+    # and after the deregistration delay it is Terminated, out of the group and terminated in EC2
+    world.clock.advance(30)
+    assert world.model.state_of(sim).lifecycle_state == "Terminated"
+    assert sim.instance_id not in web.described()["instances"]
+    ec2_state = world.ec2.describe_instances(InstanceIds=[sim.instance_id])["Reservations"][0]["Instances"][0]["State"]
+    assert ec2_state["Name"] == "terminated"
+
+
+def test_terminate_instance_in_auto_scaling_group_is_refused_as_aws_refuses_it(world):
+    # Given a group of 4 at MinSize 4, instance 1 entering standby (without decrement), instance 2 terminating,
+    # instance 3 terminated and gone, an instance in no group, and one in a warm pool
+    web = still(world, min_size=4)
+    world.model.groups["web"].warm_instances = [{"InstanceId": "i-0warm0000000001", "LifecycleState": "Warmed:Stopped"}]
+    terminate = lambda instance_id, decrement=False: world.call(  # noqa: E731
+        "autoscaling",
+        "TerminateInstanceInAutoScalingGroup",
+        InstanceId=instance_id,
+        ShouldDecrementDesiredCapacity=decrement,
+    )
+    terminate(web.sim(3).instance_id)
+    world.clock.advance(30)
+    terminate(web.sim(2).instance_id)
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=False)
+    desired = web.described()["desired"]
+    # When each is terminated with TerminateInstanceInAutoScalingGroup; and instance 0 with the decrement at MinSize
+    # Then each is refused, and nothing more changes
+    assert refused("ValidationError", terminate, world.instance_id).message == (
+        f"Instance Id not found - No managed instance found for instance ID {world.instance_id}"
+    )
+    assert "No managed instance found" in refused("ValidationError", terminate, web.sim(3).instance_id).message
+    assert "warm pool" in refused("ValidationError", terminate, "i-0warm0000000001").message
+    refused("ScalingActivityInProgress", terminate, web.sim(1).instance_id)
+    refused("ValidationError", terminate, web.sim(2).instance_id)
+    assert refused("ValidationError", terminate, web.sim(0).instance_id, True).message == (
+        "Currently, desiredSize equals minSize (4). Terminating instance without replacement will violate group's "
+        "min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size."
+    )
+    assert (web.state(0), web.state(1), web.state(2), web.described()["desired"]) == (
+        "InService",
+        "EnteringStandby",
+        "Terminating",
+        desired,
+    )
+
+
+@pytest.mark.parametrize("suspended", [None, "ReplaceUnhealthy", "HealthCheck"])
+def test_a_group_that_launches_unhealthy_instances_gets_targets_that_never_pass_their_health_checks(world, suspended):
+    # Given a group of 4 whose launches never pass their target group's health checks (its own instances do), and
+    # instance 1 in Standby; maybe with replacing unhealthy instances suspended
+    web = still(world)
+    world.model.groups["web"].launches_unhealthy = True
+    if suspended:
+        web.call("SuspendProcesses", ScalingProcesses=[suspended])
+    web.call("EnterStandby", InstanceIds=[web.sim(1).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(30)
+    # When the desired capacity rises by one, and instance 1 returns to service
+    web.call("SetDesiredCapacity", DesiredCapacity=4)
+    web.call("ExitStandby", InstanceIds=[web.sim(1).instance_id])
+    world.clock.advance(10 + 60)
+    # Then instance 1 is healthy again, the new instance never is
+    new = web.sim(4)
+    assert web.sim(1).targets[TARGET_GROUP] == ("healthy", None)
+    assert len(world.model.serving["web"]) == 4
+    if suspended:
+        # with replacement suspended it stays InService, its target unhealthy, and nothing more is launched
+        assert new.targets[TARGET_GROUP] == ("unhealthy", "Target.FailedHealthChecks")
+        assert (web.state(4), len(web.states())) == ("InService", 5)
+        return
+    # with ELB health checks Auto Scaling marks it Unhealthy, terminates it and launches another, as unhealthy
+    assert (web.state(4), world.model.state_of(new).health_status, web.state(5)) == (
+        "Terminating",
+        "Unhealthy",
+        "Pending",
+    )
+    assert "Terminating (UNHEALTHY in its target groups (ELB health check))" in world.timeline
+    world.clock.advance(10 + 60)
+    assert (web.state(4), web.state(5), web.state(6)) == ("Terminated", "Terminating", "Pending")
+    assert world.model.state_of(web.sim(5)).health_status == "Unhealthy"
+
+
+@pytest.mark.parametrize(("out_for", "warmup"), [(100, 60), (600, 60), (600, 300)])
+def test_capacity_seconds_lost_counts_instance_seconds_below_the_healthy_count_at_the_start(world, out_for, warmup):
+    # Given a group of 4, all serving at the start
+    web = still(world, warmup=warmup)
+    # When instance 0 is out of service for `out_for` seconds (EnterStandby, then ExitStandby), and, once it serves
+    # again, instances 1 and 2 are out at once for as long
+    for instances in ([0], [1, 2]):
+        ids = [web.sim(i).instance_id for i in instances]
+        web.call("EnterStandby", InstanceIds=ids, ShouldDecrementDesiredCapacity=True)
+        world.clock.advance(out_for)
+        web.call("ExitStandby", InstanceIds=ids)
+        world.clock.advance(10 + warmup + 5)
+    # Then each was short from its EnterStandby until it was healthy again (Pending 10 s and the warm-up after
+    # ExitStandby), instances 1 and 2 counting twice; and 7 s into the second standby, 1 x the first + 2 x 7
+    first = out_for + 10 + warmup
+    assert world.model.capacity_seconds_lost("web", world.clock.now()) == 3 * first
+    assert world.model.capacity_seconds_lost("web", first + 5 + 7) == first + 2 * 7
+    assert world.model.capacity_seconds_lost("web", 3) == 3
+
+
+def test_capacity_seconds_lost_stays_zero_while_an_extra_instance_serves_for_the_one_out(world):
+    # Given a group of 2 that first gets a third instance (one update of desired capacity and MaxSize)
+    web = still(world, instances=2, max_size=2)
+    world.call("autoscaling", "UpdateAutoScalingGroup", AutoScalingGroupName="web", DesiredCapacity=3, MaxSize=3)
+    world.clock.advance(10 + 60)
+    # When, once it serves, instance 0 is out for 600 s, and at the end the extra one is terminated with decrement
+    web.call("EnterStandby", InstanceIds=[web.sim(0).instance_id], ShouldDecrementDesiredCapacity=True)
+    world.clock.advance(600)
+    web.call("ExitStandby", InstanceIds=[web.sim(0).instance_id])
+    world.clock.advance(10 + 60)
+    world.call(
+        "autoscaling",
+        "TerminateInstanceInAutoScalingGroup",
+        InstanceId=web.sim(2).instance_id,
+        ShouldDecrementDesiredCapacity=True,
+    )
+    world.clock.advance(30)
+    # Then the group never served fewer than the 2 it started with, and is back at 2 (desired 2, MaxSize 3)
+    assert (world.model.capacity_seconds_lost("web", world.clock.now()), world.model.min_healthy["web"]) == (0, 2)
+    group = world.describe_group()
+    assert (group["DesiredCapacity"], len(group["Instances"]), len(world.model.serving["web"])) == (2, 2, 2)
+
+
 # --- a whole simulation: the fleet's launch sources, earlier images, the scale-out and the report ----------------
 
 
