@@ -1,5 +1,6 @@
 """The benchmark (`make bench`): fleet sizes from 4 to 2,000 instances on virtual time, next to what
-AWS-PatchAsgInstance would take and cost for the same fleet. Writes bench/results.json and bench/plot.png."""
+AWS-PatchAsgInstance would take and cost for the same fleet, and the two smallest run with KeepCapacity beside the
+default. Writes bench/results.json (the comparison under "keep_capacity") and bench/plot.png."""
 
 import heapq
 import json
@@ -16,6 +17,10 @@ SCENARIOS = [  # (name, groups, instances per group, GroupConcurrency)
     ("1 x 500", 1, 500, 1),
     ("4 x 500", 4, 500, 4),
 ]
+# The fleets run again with KeepCapacity beside the default: what the extra instance costs in time and transitions,
+# and the capacity it saves (instance-seconds below each group's starting healthy count).
+KEEP_CAPACITY_SCENARIOS = SCENARIOS[:2]
+KEEP_CAPACITY_INPUTS = [("default", {}), ("KeepCapacity", {"KeepCapacity": True})]  # (label, input added)
 
 # Prices, us-east-1 (shared/aws-notes.md; AWS pricing pages for Step Functions and Lambda).
 TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition (retries count)
@@ -39,7 +44,7 @@ GOALS = {
 }
 
 
-def scenario(groups: int, size: int, concurrency: int) -> dict:
+def scenario(groups: int, size: int, concurrency: int, run_input: dict | None = None) -> dict:
     return {
         "groups": [
             {
@@ -53,8 +58,16 @@ def scenario(groups: int, size: int, concurrency: int) -> dict:
             }
             for n in range(groups)
         ],
-        "input": {"GroupConcurrency": concurrency},
+        "input": {"GroupConcurrency": concurrency, **(run_input or {})},
     }
+
+
+def simulate(name: str, raw: dict) -> dict:
+    """The simulator's report of the scenario, without its histories and logs."""
+    report = Simulation(parse_scenario(raw, name=name)).run()
+    report.pop("_histories")
+    report.pop("_logs")
+    return report
 
 
 def ideal_makespan(groups: int, size: int, concurrency: int) -> float:
@@ -72,13 +85,20 @@ def runbook_makespan(groups: int, size: int) -> float:
     return groups * size * (DEREGISTRATION + PATCH + RUNBOOK_SLEEPS)
 
 
+def run_transitions(report: dict) -> int:
+    """Every execution's state transitions, the run's continuations included."""
+    return sum(e["state_transitions"] for e in report["executions"])
+
+
+def completed(report: dict) -> int:
+    return sum(i["result"] == "Completed" for i in report["instances"])
+
+
 def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
-    report = Simulation(parse_scenario(scenario(groups, size, concurrency), name=name)).run()
-    report.pop("_histories")
-    report.pop("_logs")
+    report = simulate(name, scenario(groups, size, concurrency))
     instances = groups * size
     executions = report["executions"]
-    transitions = sum(e["state_transitions"] for e in executions)
+    transitions = run_transitions(report)
     events = sum(e["history_events"] for e in executions)
     ideal = ideal_makespan(groups, size, concurrency)
     cost = (
@@ -90,7 +110,7 @@ def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
         "scenario": name,
         "status": report["status"],
         "instances": instances,
-        "completed": sum(i["result"] == "Completed" for i in report["instances"]),
+        "completed": completed(report),
         "executions": len(executions),
         "makespan_s": report["virtual_seconds"],
         "ideal_makespan_s": ideal,
@@ -107,16 +127,48 @@ def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
     }
 
 
+def compare_keep_capacity(
+    name: str, groups: int, size: int, concurrency: int, inputs: list[tuple[str, dict]] = KEEP_CAPACITY_INPUTS
+) -> list[dict]:
+    """The same fleet run with each input (the default, then KeepCapacity): a row each."""
+    rows = []
+    for label, run_input in inputs:
+        report = simulate(f"{name} {label}", scenario(groups, size, concurrency, run_input))
+        rows.append(
+            {
+                "scenario": name,
+                "input": label,
+                "status": report["status"],
+                "instances": groups * size,
+                "completed": completed(report),
+                "makespan_s": report["virtual_seconds"],
+                "transitions": run_transitions(report),
+                "capacity_seconds_lost": round(sum(g["capacity_seconds_lost"] for g in report["groups"]), 3),
+            }
+        )
+    return rows
+
+
+def _selected(name: str, selected: list[str] | None) -> bool:
+    return not selected or name.replace(" ", "") in selected
+
+
 def run(selected: list[str] | None = None) -> list[dict]:
     OUT.mkdir(exist_ok=True)
     results = []
     for name, groups, size, concurrency in SCENARIOS:
-        if selected and name.replace(" ", "") not in selected:
+        if not _selected(name, selected):
             continue
         print(f"running {name} ...", flush=True)
         results.append(measure(name, groups, size, concurrency))
         print_table(results)
-    document = {"goals": GOALS, "prices": _prices(), "results": results}
+    keep_capacity: list[dict] = []
+    for name, groups, size, concurrency in KEEP_CAPACITY_SCENARIOS:
+        if _selected(name, selected):
+            print(f"running {name}, default and KeepCapacity ...", flush=True)
+            keep_capacity += compare_keep_capacity(name, groups, size, concurrency)
+            print_table(keep_capacity, KEEP_CAPACITY_COLUMNS)
+    document = {"goals": GOALS, "prices": _prices(), "results": results, "keep_capacity": keep_capacity}
     (OUT / "results.json").write_text(json.dumps(document, indent=2) + "\n")
     plot(results, OUT / "plot.png")
     print(f"\nwrote {OUT / 'results.json'} and {OUT / 'plot.png'}")
@@ -149,6 +201,15 @@ COLUMNS = [
     ("runbook makespan", "runbook_makespan_s", "_hours"),
     ("runbook $/inst", "runbook_cost_per_instance_usd", "${:.3f}"),
 ]
+KEEP_CAPACITY_COLUMNS = [
+    ("scenario", "scenario", "{}"),
+    ("input", "input", "{}"),
+    ("status", "status", "{}"),
+    ("patched", "completed", "{}"),
+    ("makespan", "makespan_s", "_hours"),
+    ("transitions", "transitions", "{:,}"),
+    ("capacity lost", "capacity_seconds_lost", "{:,.0f} instance-s"),
+]
 
 
 def _format(value, pattern: str) -> str:
@@ -157,10 +218,10 @@ def _format(value, pattern: str) -> str:
     return pattern.format(value)
 
 
-def print_table(results: list[dict]) -> None:
-    rows = [[title for title, _, _ in COLUMNS]]
-    rows += [[_format(r[key], pattern) for _, key, pattern in COLUMNS] for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def print_table(results: list[dict], columns: list[tuple[str, str, str]] = COLUMNS) -> None:
+    rows = [[title for title, _, _ in columns]]
+    rows += [[_format(r[key], pattern) for _, key, pattern in columns] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     print()
     for n, row in enumerate(rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
