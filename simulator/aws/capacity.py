@@ -35,8 +35,12 @@ another tool, autoscaling.py).
   https://docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html#AutoScalingBehavior.InstanceUsage,
   https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html
 
-These run only in a scenario with fleet events (AwsModel.fleet_moves): without them the fleet moves only as
-the run moves it.
+- A group whose launches never pass their health checks (SimGroup.launches_unhealthy): each instance it launches
+  has its targets unhealthy after the warm-up, and is replaced as above.
+
+These run only in a scenario with fleet events (AwsModel.fleet_moves), or once a call has asked Auto Scaling to
+launch or terminate (a new desired capacity, TerminateInstanceInAutoScalingGroup: autoscaling.py); until then the
+fleet moves only as the run moves it.
 """
 
 import math

@@ -48,7 +48,9 @@ class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
         self.out_of_service: dict[str, set] = {}
         self.max_out_of_service: dict[str, int] = {}
         # Capacity (capacity.py)
-        self.fleet_moves = False  # the scenario has fleet events: Auto Scaling keeps capacity and balance
+        # the scenario has fleet events, or a call changed a desired capacity or terminated an instance: Auto
+        # Scaling keeps every group's capacity and balance
+        self.fleet_moves = False
         self.serving: dict[str, set] = {}  # group -> its instances InService and healthy in every target group
         self.min_healthy: dict[str, int] = {}  # group -> the fewest of them at once, once counting started
         self.serving_counts: dict[str, list] = {}  # group -> [(t, how many serve)] from the start, at each change
