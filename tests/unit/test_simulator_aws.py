@@ -994,7 +994,7 @@ def test_one_update_raising_desired_capacity_and_max_size_launches_one_that_serv
 
 
 def launched_one(web, world, state):
-    """A fourth... fifth instance launched by a desired capacity of 5, brought to `state` (hook of 30 s)."""
+    """The group's fifth instance, launched for a desired capacity of 5, once it is in `state` (the hook: 30 s)."""
     web.call("SetDesiredCapacity", DesiredCapacity=5)
     world.clock.advance({"Pending": 0, "Pending:Wait": 10, "InService": 10 + 30 + 1 + 60}[state])
     assert web.state(4) == state
