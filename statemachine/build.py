@@ -307,6 +307,7 @@ def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None =
             **THIS_RUN_GROUPS,
             **(dry_run or {}),
             "LowerMinSize.$": "$.Settings.LowerMinSize",
+            "KeepCapacity.$": "$.Settings.KeepCapacity",
             "OfflineInstances.$": "$.Settings.OfflineInstances",
         },
         then,
@@ -539,7 +540,8 @@ def wait_for_one_recovered() -> dict:
 
 
 def patch_one_group() -> dict:
-    """One group: its instances one at a time, each starting with no command, recovery, compliance or bake."""
+    """One group: its instances one at a time, each starting with no command, recovery, compliance, bake or
+    addition; then, with KeepCapacity, the instance added for the group goes."""
     return {
         "Patch instances one at a time": {
             "Type": "Map",
@@ -554,10 +556,31 @@ def patch_one_group() -> dict:
                 "Compliance": {"Compliance": None},
                 "Bake": {"From.$": "$.Group.BakeFrom", "Result": {"Status": None, "ImageId": None}},
                 "Budget": {"Deadline": None},
+                "Added": {"Deadline": None},
             },
             "ItemProcessor": inline_map(patch_one_instance()),
-            "End": True,
-        }
+            "ResultPath": "$.Results",
+            "Next": "Done with the group?",
+        },
+        # KeepCapacity: the group's pass is done (its last slice) once this Map ends: one instance goes.
+        "Done with the group?": choice(
+            {
+                "And": [
+                    {"Variable": "$.Run.Settings.KeepCapacity", "BooleanEquals": True},
+                    {"Variable": "$.Group.Last", "BooleanEquals": True},
+                ],
+                "Next": "Give back the added instance",
+            },
+            default="The group's results",
+        ),
+        # A failure here leaves the addition in the ledger: the run gives it back when it lets go of the group.
+        "Give back the added instance": lambda_task(
+            "KeepCapacity",
+            {"Action": "Remove", "GroupName.$": "$.Group.GroupName", "RunId.$": "$.Run.RunId"},
+            "The group's results",
+            catch=[on_error("The group's results", "$.GiveBackError")],
+        ),
+        "The group's results": {"Type": "Pass", "OutputPath": "$.Results", "End": True},
     }
 
 
@@ -610,7 +633,7 @@ def patch_one_instance() -> dict:
             {"Variable": "$.Budget.Proceed", "BooleanEquals": False, "Next": "Leave instance untouched"},
             {"Variable": "$.Run.Settings.Operation", "StringEquals": "Scan", "Next": "Run patch baseline"},
             {"Variable": "$.Run.Settings.SkipCompliant", "BooleanEquals": True, "Next": "Scan before patching"},
-            default="Mark patch in progress",
+            default="Keep capacity?",
         ),
         "Leave instance untouched": untouched("NotStarted"),
         # A scale-in, a Spot interruption or a replacement took it before its turn: not a failure.
@@ -624,9 +647,51 @@ def patch_one_instance() -> dict:
             then="Already compliant?",
         ),
         "Already compliant?": choice(
-            when_true("$.Compliance.Compliant", "Record already compliant"), default="Mark patch in progress"
+            when_true("$.Compliance.Compliant", "Record already compliant"), default="Keep capacity?"
         ),
         "Record already compliant": record("Skipped"),
+        # KeepCapacity: the group gets one instance more, healthy, before its first instance leaves service (once
+        # per run: for the group's next instances it is there already).
+        "Keep capacity?": choice(
+            when_true("$.Run.Settings.KeepCapacity", "Add an instance first"), default="Mark patch in progress"
+        ),
+        "Add an instance first": lambda_task(
+            "KeepCapacity",
+            {
+                "Action": "Add",
+                **THIS_INSTANCE,
+                "Deadline.$": "$.Added.Deadline",
+                "HealthTimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
+                "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
+            },
+            "Is the added instance healthy?",
+            Comment="Waits within its invocation until the added instance is InService and healthy; says Ready false,"
+            " with the deadline of that wait, when its time is nearly spent.",
+            selector={
+                "Ready.$": "$.Payload.Ready",
+                "Deadline.$": "$.Payload.Deadline",
+                "InstanceId.$": "$.Payload.InstanceId",
+            },
+            result_path="$.Added",
+            catch=[on_error("Refuse the group")],
+        ),
+        "Is the added instance healthy?": choice(
+            when_true("$.Added.Ready", "Mark patch in progress"), default="Add an instance first"
+        ),
+        # Not healthy in time (or not added): the group stops as a gate would stop it, this instance and the rest
+        # left untouched, and the addition is given back.
+        "Refuse the group": lambda_task(
+            "KeepCapacity",
+            {
+                "Action": "Refuse",
+                **THIS_INSTANCE,
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Error.$": "$.Failure.Error",
+                "Cause.$": "$.Failure.Cause",
+            },
+            "Leave instance untouched",
+            catch=[on_error("Leave instance untouched", "$.RefuseError")],
+        ),
         # Take the instance out of service.
         "Mark patch in progress": tag_instance("InProgress", "Enter standby", take_out_failed),
         "Enter standby": lambda_task(

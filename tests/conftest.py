@@ -154,8 +154,10 @@ class FleetBuilder:
         self.launch_template = "autopatch-test"
         simulator.fleet.create_launch_template(ec2_backends[ACCOUNT][REGION], self.launch_template, self.image_id, {})
 
-    def group(self, name: str = "web", size: int = 3, tags: list[dict] | None = None, min_size: int = 1) -> Fleet:
-        """An Auto Scaling group of `size` InService instances (MaxSize 6) behind a target group of its own."""
+    def group(
+        self, name: str = "web", size: int = 3, tags: list[dict] | None = None, min_size: int = 1, max_size: int = 6
+    ) -> Fleet:
+        """An Auto Scaling group of `size` InService instances behind a target group of its own."""
         tags = [OPT_IN] if tags is None else tags
         target_group_arn = simulator.fleet.create_target_group(self.aws.client("elbv2"), name, self.vpc_id)
         group = simulator.fleet.create_group(
@@ -164,7 +166,7 @@ class FleetBuilder:
             self.network,
             {"LaunchTemplate": {"LaunchTemplateName": self.launch_template, "Version": "$Latest"}},
             min_size=min_size,
-            max_size=6,
+            max_size=max_size,
             desired=size,
             target_groups=[target_group_arn],
             tags=tags,

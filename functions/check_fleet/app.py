@@ -19,7 +19,11 @@ logger = Logger()
 
 @step(CheckFleetEvent, logger)
 def lambda_handler(event: CheckFleetEvent, context):
-    checks = {"lower_min_size": event.lower_min_size, "skip_offline": event.offline_instances == "skip"}
+    checks = {
+        "lower_min_size": event.lower_min_size,
+        "skip_offline": event.offline_instances == "skip",
+        "keep_capacity": event.keep_capacity,
+    }
     if event.dry_run:
         plan = preflight.dry_run(
             event.run_id, event.group_names, **checks, bake=event.bake_ami, opt_in_value=os.environ["OPT_IN_TAG_VALUE"]

@@ -22,7 +22,11 @@ def lambda_handler(event: ValidateInputEvent, context):
         run = runs.next_part(continuation, event.execution_arn)
         logger.append_keys(run_id=run["RunId"])
         return run
-    settings = parse_run_input(event.input, bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true")
+    settings = parse_run_input(
+        event.input,
+        bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true",
+        keep_capacity_default=os.environ.get("KEEP_CAPACITY_DEFAULT") == "true",
+    )
     logger.append_keys(run_id=event.execution_name)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])
     names = [group["AutoScalingGroupName"] for group in found]

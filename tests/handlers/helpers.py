@@ -156,9 +156,9 @@ def throttled(operation):
 # --- events of one handler that the tests of others build too -------------------------------------
 
 
-def fleet_event(*names, lower_min_size=False, offline="refuse", dry_run=None):
+def fleet_event(*names, lower_min_size=False, offline="refuse", dry_run=None, keep_capacity=False):
     event = {"RunId": RUN_ID, "ExecutionArn": EXECUTION_ARN, "GroupNames": list(names)}
-    event |= {"LowerMinSize": lower_min_size, "OfflineInstances": offline}
+    event |= {"LowerMinSize": lower_min_size, "KeepCapacity": keep_capacity, "OfflineInstances": offline}
     return event if dry_run is None else {**event, "DryRun": dry_run}
 
 

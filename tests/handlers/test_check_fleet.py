@@ -118,28 +118,60 @@ def test_check_fleet_refuses_a_group_with_an_instance_out_of_service(
     assert mutating(api_calls) == []
 
 
-def test_check_fleet_refuses_a_group_at_its_minimum_unless_lower_min_size(
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_check_fleet_refuses_a_group_at_its_minimum_unless_lower_min_size_or_keep_capacity(
+    aws, fleet_builder, unimplemented, load_handler, lambda_context, size
+):
+    # Given "web" with MinSize and desired capacity both `size`
+    fleet_builder.group("web", size=size, min_size=size)
+    app = load_handler("check_fleet")
+    # When the fleet is checked (dry run) without either, with LowerMinSize, then with KeepCapacity
+    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
+    lowered = app.lambda_handler(fleet_event("web", lower_min_size=True, dry_run=True), lambda_context)
+    kept = app.lambda_handler(fleet_event("web", keep_capacity=True, dry_run=True), lambda_context)
+    # Then it is refused, naming both ways to go on, and allowed by either
+    assert (
+        f"desired capacity {size} minus one is below MinSize {size} (KeepCapacity: true adds an instance first; "
+        "LowerMinSize: true lowers MinSize by one while an instance is out)"
+    ) in message
+    assert lowered["Groups"][0]["Count"] == size
+    assert kept["Groups"][0]["Count"] == size
+
+
+def test_check_fleet_refuses_a_group_of_one_unless_keep_capacity(
+    aws, fleet_builder, unimplemented, api_calls, load_handler, lambda_context
+):
+    # Given a group with a single instance (MinSize 1, MaxSize 1)
+    fleet_builder.group("solo", size=1, min_size=1, max_size=1)
+    app = load_handler("check_fleet")
+    # When the fleet is checked, even with LowerMinSize, then with KeepCapacity
+    message = preflight_error(app, fleet_event("solo", lower_min_size=True, dry_run=True), lambda_context)
+    plan = app.lambda_handler(fleet_event("solo", keep_capacity=True, dry_run=True), lambda_context)
+    # Then it is refused without KeepCapacity, which the message names: taking its only instance out would leave
+    # nothing serving; with it the dry run plans the instance and says what it would add (MaxSize raised too)
+    assert "group solo: fewer than two InService instances (1)" in message
+    assert "KeepCapacity: true adds one first" in message
+    assert plan["Groups"][0]["Count"] == 1
+    assert plan["Groups"][0]["KeepCapacity"] == {
+        "Adds": 1,
+        "DesiredCapacity": "1 -> 2 while patching, then 1",
+        "MaxSize": "1 -> 2 while patching, then 1",
+    }
+    # and nothing was changed
+    assert mutating(api_calls) == []
+
+
+def test_check_fleet_refuses_a_group_with_no_instance_in_service_even_with_keep_capacity(
     aws, fleet_builder, unimplemented, load_handler, lambda_context
 ):
-    # Given "web" with MinSize 3 and desired capacity 3
-    fleet_builder.group("web", size=3, min_size=3)
+    # Given a group whose only instance is in Standby
+    fleet = fleet_builder.group("solo", size=1, min_size=0, max_size=2)
+    standby(aws, "solo", fleet.instance_ids[0])
     app = load_handler("check_fleet")
-    # When the fleet is checked (dry run) without, then with LowerMinSize
-    message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
-    plan = app.lambda_handler(fleet_event("web", lower_min_size=True, dry_run=True), lambda_context)
-    # Then it is refused, saying how to allow it, and allowed once LowerMinSize is true
-    assert "desired capacity 3 minus one is below MinSize 3 (LowerMinSize: true allows it)" in message
-    assert plan["Groups"][0]["Count"] == 3
-
-
-def test_check_fleet_refuses_a_group_of_one(aws, fleet_builder, unimplemented, load_handler, lambda_context):
-    # Given a group with a single instance
-    fleet_builder.group("solo", size=1)
-    app = load_handler("check_fleet")
-    # When the fleet is checked, even with LowerMinSize
-    message = preflight_error(app, fleet_event("solo", lower_min_size=True, dry_run=True), lambda_context)
-    # Then it is refused: taking its only instance out would leave nothing serving
-    assert "group solo: fewer than two InService instances (1)" in message
+    # When the fleet is checked with KeepCapacity
+    message = preflight_error(app, fleet_event("solo", keep_capacity=True, dry_run=True), lambda_context)
+    # Then it is refused: there is nothing in service to keep
+    assert "group solo: no InService instance" in message
 
 
 def test_check_fleet_refuses_suspended_launch_or_terminate(aws, fleet, unimplemented, load_handler, lambda_context):

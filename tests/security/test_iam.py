@@ -80,7 +80,12 @@ BEING_PATCHED = {
 }
 BAKED_BY = {"Ref": "AWS::StackName"}
 # What gives a group back what a run took (the instance, a MinSize, a MaxSize, AZRebalance), and what takes it
-PUTTING_BACK = {"autoscaling:exitstandby", "autoscaling:resumeprocesses"}
+# (KeepCapacity's added instance is given back by removing one: TerminateInstanceInAutoScalingGroup)
+PUTTING_BACK = {
+    "autoscaling:exitstandby",
+    "autoscaling:resumeprocesses",
+    "autoscaling:terminateinstanceinautoscalinggroup",
+}
 TAKING_OUT = {
     "autoscaling:enterstandby",
     "autoscaling:suspendprocesses",
@@ -267,6 +272,7 @@ def scopes(template: dict) -> dict[str, Scope]:
         "autoscaling:exitstandby": opted_in,
         "autoscaling:setdesiredcapacity": opted_in,  # the capacity of an instance that went while out, given back
         "autoscaling:updateautoscalinggroup": opted_in,
+        "autoscaling:terminateinstanceinautoscalinggroup": opted_in,  # the instance KeepCapacity added, given back
         "autoscaling:suspendprocesses": opted_in,
         "autoscaling:resumeprocesses": opted_in,
         "ec2:createtags": Scope(
@@ -477,6 +483,7 @@ def test_standby_and_group_setting_changes_need_the_opt_in_tag(transformed):
         "RecoverGroupsFunctionRole",
         "CleanUpRunFunctionRole",
         "ReleaseLocksFunctionRole",
+        "KeepCapacityFunctionRole",
     }
     # AZRebalance is suspended only where an instance is taken out, and resumed where one is put back or the run ends
     assert {s.role for s in found if "autoscaling:suspendprocesses" in s.actions} == {"EnterStandbyFunctionRole"}

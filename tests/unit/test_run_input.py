@@ -18,6 +18,7 @@ DEFAULTS = {
     "StandbyTimeoutSeconds": 900,
     "HealthTimeoutSeconds": 600,
     "LowerMinSize": False,
+    "KeepCapacity": False,
     "OfflineInstances": "refuse",
     "DryRun": False,
     "AlarmNames": None,
@@ -55,6 +56,7 @@ def test_every_field_set_within_its_range_is_kept():
         "StandbyTimeoutSeconds": 30,
         "HealthTimeoutSeconds": 7_200,
         "LowerMinSize": True,
+        "KeepCapacity": True,
         "OfflineInstances": "skip",
         "DryRun": True,
         "AlarmNames": ["cpu-high", "5xx-rate"],
@@ -320,3 +322,33 @@ def test_the_stack_default_off_bakes_only_when_asked():
     # Then a run bakes only when its input asks
     assert parse_run_input({}).BakeAmi is False
     assert parse_run_input({"BakeAmi": True}).BakeAmi is True
+
+
+# --- KeepCapacity: the stack's default (parameter KeepCapacityDefault) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack_default", "raw", "expected"),
+    [
+        (False, {}, False),
+        (True, {}, True),
+        (True, {"KeepCapacity": False}, False),
+        (False, {"KeepCapacity": True}, True),
+        (True, {"Operation": "Scan"}, True),
+    ],
+    ids=["off, not given", "on, not given", "on, turned off by the input", "off, asked by the input", "a scan"],
+)
+def test_keep_capacity_is_the_input_s_or_else_the_stack_default(stack_default, raw, expected):
+    # Given a stack whose KeepCapacityDefault is stack_default
+    # When an input is parsed
+    settings = parse_run_input(raw, keep_capacity_default=stack_default)
+    # Then KeepCapacity is the input's when it says, the stack's otherwise (a scan takes nothing out: it adds nothing)
+    assert settings.KeepCapacity is expected
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, [], "yes"])
+def test_keep_capacity_must_be_a_boolean(value):
+    # Given an input whose KeepCapacity is not true or false
+    # Then it is refused, naming the field
+    with pytest.raises(InvalidInput, match=r"^KeepCapacity must be true or false; got "):
+        parse_run_input({"KeepCapacity": value})

@@ -1,8 +1,9 @@
 """The clean-up after an execution that ended FAILED, TIMED_OUT or ABORTED: *Stop execution*, a timeout, a crash.
 
 Such an execution ran none of its own error handling, or not all of it: the instance it was patching may be left
-in Standby (the group one short), tagged InProgress, with its patch command still running, MinSize lowered, MaxSize
-raised, AZRebalance suspended, the groups held and the instance's alert never sent. The EventBridge rule on the
+in Standby (the group one short), tagged InProgress, with its patch command still running, an instance added
+(KeepCapacity), MinSize lowered, MaxSize raised, AZRebalance suspended, the groups held and the instance's alert
+never sent. The EventBridge rule on the
 execution's status starts this clean-up within seconds. It touches only what this run changed: instances tagged
 with the run's id in the run's groups, what the ledger says this run changed on them, the holds of this execution.
 
@@ -15,8 +16,9 @@ For each such instance, in order:
    failed patches after it and it is healthy again; Failed otherwise (the alert says why).
 An instance gone meanwhile (EC2 terminated it, or it left the group) is not waited for: the group gets back the
 capacity the run's standby took (groups.give_back_capacity), as the run itself would do.
-Then what the run changed on the group is given back (groups.give_back: only while the group still has the run's
-value), the holds are released, and one alert says what was done.
+Then what the run changed on the group is given back: the instance it added (surge.give_back: one removed,
+never below MinSize), then its settings (groups.give_back: only while the group still has the run's value); the
+holds are released, and one alert says what was done.
 
 What cannot be finished within one invocation (a command that does not end, a deregistration that lasts) raises
 CleanUpUnfinished: Lambda runs the function again (asynchronous invocation: twice more, after one and two
@@ -28,7 +30,7 @@ import json
 import time
 from typing import Any
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, groups, ledger, patching, polling
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, groups, ledger, patching, polling, surge
 from .clients import client
 from .errors import CleanUpUnfinished, InstanceGone
 from .steps import ExecutionDetail
@@ -74,11 +76,18 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     stopped = detail.stop_date
     _sleep_until((stopped / 1000 if isinstance(stopped, (int, float)) else time.time()) + IN_FLIGHT_SECONDS)
 
-    done: dict[str, Any] = {"Instances": [], "GivenBack": [], "Released": [], "Skipped": [], "Unfinished": []}
+    done: dict[str, Any] = {
+        "Instances": [],
+        "Removed": [],
+        "GivenBack": [],
+        "Released": [],
+        "Skipped": [],
+        "Unfinished": [],
+    }
     held = list(left_holds)
     for name in names:
         left = left_behind(name, run_id)
-        changed = groups.changes_by(name, run_id)
+        changed = groups.changes_by(name, run_id) or (ledger.change(name, surge.ADDED) or {}).get("RunId") == run_id
         if not left and not changed:
             continue
         if name not in held:
@@ -92,6 +101,9 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
         for instance in left:
             result = _settle(instance, run_id, settings, deadline)
             (unfinished if "Unfinished" in result else done["Instances"]).append(result)
+        removed = None if unfinished else surge.give_back(name, run_id)
+        if removed:
+            done["Removed"].append({"GroupName": name, "Done": removed})
         # returning an instance may have raised MaxSize (groups.make_room): what the run changed is read again
         given_back = (
             [] if unfinished else [(s, groups.give_back(name, s, run_id)) for s in groups.changes_by(name, run_id)]
@@ -110,7 +122,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     done["Released"] = sorted(left_holds)
     done["Failed"] = ledger.failures(run_id)
     done["FailureReasons"] = {instance: ledger.failure_reason(run_id, instance) for instance in done["Failed"]}
-    anything = any(done[k] for k in ("Instances", "GivenBack", "Released", "Skipped", "Unfinished"))
+    anything = any(done[k] for k in ("Instances", "Removed", "GivenBack", "Released", "Skipped", "Unfinished"))
     alert_key = f"cleanup#{execution_name}"
     if anything and ledger.stop(alert_key, f"execution ended {status}", claimant):
         subject, body = alert_message(run_id, execution_arn, str(status), names, done)  # one of ENDED_BADLY
@@ -262,6 +274,9 @@ def alert_message(run_id: str, execution_arn: str, status: str, names: list[str]
             f"- {item['InstanceId']} (group {item['GroupName']}, was {item['Was']}): {steps}; {health}; "
             f"tagged {item['Tag']}: {item['Reason']}."
         )
+    lines += [
+        f"- group {r['GroupName']}: the instance KeepCapacity added given back: {r['Done']}." for r in done["Removed"]
+    ]
     lines += [
         f"- group {g['GroupName']}: "
         + (f"{g['Setting']} resumed." if g["Original"] is None else f"{g['Setting']} restored to {g['Original']}.")

@@ -38,6 +38,11 @@ class HealthCheckTimedOut(AutoPatchError):
     """The instance was not InService and healthy in every target group before its deadline."""
 
 
+class AddedInstanceNotHealthy(AutoPatchError):
+    """KeepCapacity: the instance added to the group was not InService and healthy in every load balancer before
+    its deadline; the group is refused and the instance removed."""
+
+
 class PreflightFailed(AutoPatchError):
     """A group is not in a state where an instance can safely be taken out; the message lists every problem."""
 

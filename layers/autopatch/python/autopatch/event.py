@@ -21,7 +21,9 @@ def field(event, name: str, kind: type, default=...):
     return value
 
 
-def instance_id(event, name: str = "InstanceId") -> str:
+def instance_id(event, name: str = "InstanceId", default=...) -> str:
+    if default is not ... and isinstance(event, dict) and event.get(name) is None:
+        return default
     value = field(event, name, str)
     if not (value.startswith("i-") and 10 <= len(value) <= 19 and _is_hex(value[2:])):
         raise InvalidInput(f"{name} must be an EC2 instance id such as i-0123456789abcdef0.")
@@ -63,8 +65,10 @@ def names(event, name: str, longest: int, default=...) -> list[str]:
     return values
 
 
-def arn(event, name: str, service: str) -> str:
+def arn(event, name: str, service: str, default=...) -> str:
     """An ARN of the given service, such as arn:aws:states:us-east-1:123456789012:execution:machine:name."""
+    if default is not ... and isinstance(event, dict) and event.get(name) is None:
+        return default
     value = field(event, name, str)
     parts = value.split(":")
     if len(parts) < 7 or parts[0] != "arn" or parts[2] != service:

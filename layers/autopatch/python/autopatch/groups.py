@@ -303,9 +303,10 @@ def lower_min_size_if_needed(group_name: str, run_id: str) -> None:
 
 
 def make_room(group_name: str, run_id: str) -> None:
-    """Raise MaxSize as far as returning an instance from Standby needs: ExitStandby adds it to the desired
-    capacity, and is refused above MaxSize (the group reached it while the instance was out: a scale-out, a
-    person). The owner's MaxSize is the original kept; a raise of the run's still in place keeps its original."""
+    """Raise MaxSize as far as one more instance in the desired capacity needs: returning an instance from
+    Standby (ExitStandby adds it to the desired capacity, and is refused above MaxSize: the group reached it while
+    the instance was out, by a scale-out or a person), or KeepCapacity's addition (surge.add). The owner's MaxSize
+    is the original kept; a raise of the run's still in place keeps its original."""
     group = describe_group(group_name)
     needed = group["DesiredCapacity"] + 1
     if needed <= group["MaxSize"]:

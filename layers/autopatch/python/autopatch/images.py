@@ -113,7 +113,7 @@ def start_image(group_name: str, instance_id: str, run_id: str, stack: str, opt_
             f"Instance {instance_id} is {member['LifecycleState']}; its image is taken only in Standby, where the "
             "reboot costs no capacity."
         )
-    earlier = [image["ImageId"] for image in baked_images(stack, group_name) if tag_value(image, RUN_TAG_KEY) == run_id]
+    earlier = baked_by_run(run_id, group_name, stack)
     if earlier:
         return earlier[0]
     now = time.gmtime()
@@ -229,6 +229,27 @@ def baked_images(stack: str, group_name: str) -> list[dict]:
         if tag_value(image, BAKED_BY_TAG_KEY) == stack and tag_value(image, GROUP_TAG_KEY) == group_name
     ]
     return sorted(images, key=lambda image: image["CreationDate"], reverse=True)
+
+
+def baked_by_run(run_id: str, group_name: str, stack: str) -> list[str]:
+    """The images this run baked for the group, newest first."""
+    return [image["ImageId"] for image in baked_images(stack, group_name) if tag_value(image, RUN_TAG_KEY) == run_id]
+
+
+DESCRIBE_CHUNK = 200  # instance ids per DescribeInstances request
+
+
+def from_baked_image(run_id: str, group_name: str, stack: str, instance_ids: list[str]) -> dict[str, str]:
+    """The instances launched from an image this run baked for the group (patched already): id -> image id."""
+    baked = set(baked_by_run(run_id, group_name, stack)) if instance_ids else set()
+    if not baked:
+        return {}
+    found = {}
+    paginator = client("ec2").get_paginator("describe_instances")
+    for start in range(0, len(instance_ids), DESCRIBE_CHUNK):
+        for page in paginator.paginate(InstanceIds=instance_ids[start : start + DESCRIBE_CHUNK]):
+            found.update({i["InstanceId"]: i["ImageId"] for r in page["Reservations"] for i in r["Instances"]})
+    return {instance: image for instance, image in found.items() if image in baked}
 
 
 def remove_old_images(stack: str, group_name: str, keep: int, current: str) -> tuple[list[str], list[str]]:

@@ -281,20 +281,52 @@ def recovered(run_id: str, group_name: str) -> list[str]:
 
 
 def remember_change(
-    group_name: str, setting: str, run_id: str, original: int | None = None, set_to: int | None = None
+    group_name: str,
+    setting: str,
+    run_id: str,
+    original: int | None = None,
+    set_to: int | None = None,
+    instances: list[str] | None = None,
 ) -> None:
-    """Record, before making it, a change the run makes to a group and must give back (groups.SETTINGS): the
-    setting's original value and the run's (none for a process the run suspends). Replaces an earlier record."""
+    """Record, before making it, a change the run makes to a group and must give back (groups.SETTINGS, and the
+    instance KeepCapacity adds, surge.ADDED): the setting's original value and the run's (none for a process the
+    run suspends), and the group's instances at that moment if given. Replaces an earlier record."""
     item = {"Id": {"S": _change_key(group_name, setting)}, "RunId": {"S": run_id}, "ExpiresAt": _expires()}
     for name, value in (("Original", original), ("SetTo", set_to)):
         if value is not None:
             item[name] = {"N": str(value)}
+    if instances:
+        item["Instances"] = {"SS": instances}
     client("dynamodb").put_item(TableName=_table(), Item=item)
+
+
+def note_on_change(group_name: str, setting: str, **notes: str) -> None:
+    """Add what became known since to a recorded change (the instance launched for it, that it was made)."""
+    names = sorted(notes)
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": _change_key(group_name, setting)}},
+        UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in names),
+        ConditionExpression="attribute_exists(Id)",
+        ExpressionAttributeNames={f"#{n}": n for n in names},
+        ExpressionAttributeValues={f":{n}": {"S": notes[n]} for n in names},
+    )
+
+
+def hand_over_change(group_name: str, setting: str, run_id: str) -> None:
+    """The change is this run's to give back from now on (it recovers what a dead run left)."""
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key={"Id": {"S": _change_key(group_name, setting)}},
+        UpdateExpression="SET RunId = :run",
+        ConditionExpression="attribute_exists(Id)",
+        ExpressionAttributeValues={":run": {"S": run_id}},
+    )
 
 
 def change(group_name: str, setting: str) -> dict | None:
     """{"RunId", "Original", "SetTo"} of the change a run recorded to this setting of the group and has not given
-    back; None when there is none."""
+    back, with its "Instances" if recorded and what note_on_change added; None when there is none."""
     item = (
         client("dynamodb")
         .get_item(TableName=_table(), Key={"Id": {"S": _change_key(group_name, setting)}}, ConsistentRead=True)
@@ -303,7 +335,9 @@ def change(group_name: str, setting: str) -> dict | None:
     if not item:
         return None
     number = {name: int(item[name]["N"]) if name in item else None for name in ("Original", "SetTo")}
-    return {"RunId": item.get("RunId", {}).get("S"), **number}
+    notes = {name: value["S"] for name, value in item.items() if "S" in value and name not in ("Id", "RunId")}
+    instances = {"Instances": sorted(item["Instances"]["SS"])} if "Instances" in item else {}
+    return {"RunId": item.get("RunId", {}).get("S"), **number, **instances, **notes}
 
 
 def forget_change(group_name: str, setting: str) -> None:
@@ -311,7 +345,7 @@ def forget_change(group_name: str, setting: str) -> None:
 
 
 def _change_key(group_name: str, setting: str) -> str:
-    return f"{setting.lower()}#{group_name}"  # minsize#web, maxsize#web, azrebalance#web
+    return f"{setting.lower()}#{group_name}"  # minsize#web, maxsize#web, azrebalance#web, addedinstance#web
 
 
 def remember_standby(run_id: str, instance_id: str) -> None:

@@ -6,15 +6,12 @@ Not patched: an instance launched from the image this run baked for its group (B
 already (Skipped, with why). The rest go through the same path as any instance, the gate and SkipCompliant's
 scan included."""
 
-from . import NEWCOMER_PASSES, RUN_TAG_KEY, groups, images, ledger, runs
-from .clients import client
-from .groups import tag_value
+from . import NEWCOMER_PASSES, groups, images, ledger, runs
 
 # Lifecycle states of an instance that has joined its group or is joining it: the gate waits for one still
 # Pending (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html)
 JOINING = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 NOTHING_MORE = {"Pass": None, "NextOffset": None}
-DESCRIBE_CHUNK = 200  # instance ids per DescribeInstances request
 
 
 def find_next_pass(run_id: str, after: int, bake: bool, stack: str) -> dict:
@@ -45,8 +42,7 @@ def joined(run_id: str, group: dict, known: set[str], bake: bool, stack: str) ->
     new = [
         i["InstanceId"] for i in group["Instances"] if i["InstanceId"] not in known and i["LifecycleState"] in JOINING
     ]
-    baked = _baked_by_run(run_id, name, stack) if bake and new else set()
-    launched_from = _images_of(new) if baked else {}
+    launched_from = images.from_baked_image(run_id, name, stack, new) if bake and new else {}
     skipped = [
         {
             "InstanceId": i,
@@ -55,7 +51,7 @@ def joined(run_id: str, group: dict, known: set[str], bake: bool, stack: str) ->
             "Reason": f"launched from {launched_from[i]}, the image this run baked: patched already",
         }
         for i in new
-        if launched_from.get(i) in baked
+        if i in launched_from
     ]
     skip = {s["InstanceId"] for s in skipped}
     return [i for i in new if i not in skip], skipped
@@ -86,19 +82,3 @@ def _known(done: list[dict]) -> set[str]:
     return {i for p in done for g in p["Groups"] for i in g["Instances"]} | {
         s["InstanceId"] for p in done for s in p["Skipped"]
     }
-
-
-def _baked_by_run(run_id: str, group_name: str, stack: str) -> set[str]:
-    return {
-        image["ImageId"] for image in images.baked_images(stack, group_name) if tag_value(image, RUN_TAG_KEY) == run_id
-    }
-
-
-def _images_of(instance_ids: list[str]) -> dict[str, str]:
-    """Each instance's ImageId, read in chunks of DESCRIBE_CHUNK ids."""
-    found = {}
-    paginator = client("ec2").get_paginator("describe_instances")
-    for start in range(0, len(instance_ids), DESCRIBE_CHUNK):
-        for page in paginator.paginate(InstanceIds=instance_ids[start : start + DESCRIBE_CHUNK]):
-            found.update({i["InstanceId"]: i["ImageId"] for r in page["Reservations"] for i in r["Instances"]})
-    return found

@@ -1,6 +1,6 @@
 """Preflight: before the run changes anything, is every group in a state where an instance can safely be taken out?"""
 
-from . import groups, images, ledger, recovery, runs
+from . import groups, images, ledger, recovery, runs, surge
 from .clients import client
 from .errors import PreflightFailed
 
@@ -17,10 +17,12 @@ WARM_POOL_NOTE = (
 )
 
 
-def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
+def plan_run(
+    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, keep_capacity: bool = False
+) -> dict:
     """Check the groups and keep the plan in the run's report (S3) for the slices to read: per group how many
     instances it patches (and its warm pool, if it has one: not patched), and how many are skipped."""
-    plan = check(run_id, group_names, lower_min_size, skip_offline)
+    plan = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity)
     runs.save_plan(run_id, plan)
     return {
         "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"]), **_warm(g)} for g in plan["Groups"]],
@@ -29,15 +31,22 @@ def plan_run(run_id: str, group_names: list[str], lower_min_size: bool, skip_off
 
 
 def dry_run(
-    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, bake: bool, opt_in_value: str
+    run_id: str,
+    group_names: list[str],
+    lower_min_size: bool,
+    skip_offline: bool,
+    bake: bool,
+    opt_in_value: str,
+    keep_capacity: bool = False,
 ) -> dict:
     """Check the groups as a run would, holds first (GroupLocked while a live run holds one), and say what it
     would do, writing nothing: per group its instances in order (the first SHOWN_PER_GROUP), what it would
     recover first (Recover), whose hold it would take over (TakeOverHoldOf), its warm pool if it has one
-    (WarmPool: what is in it, and that the run does not patch it), and, with BakeAmi, which launch template a bake
-    would change or why it would not bake."""
+    (WarmPool: what is in it, and that the run does not patch it), with KeepCapacity what it would add to the group
+    while patching it (KeepCapacity), and, with BakeAmi, which launch template a bake would change or why it would
+    not bake."""
     taken_over = ledger.holds_to_take_over(group_names)
-    plan = check(run_id, group_names, lower_min_size, skip_offline)
+    plan = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity)
     return {
         "Groups": [
             {
@@ -47,6 +56,7 @@ def dry_run(
                 "Recover": g["Recover"],
                 "TakeOverHoldOf": taken_over.get(g["GroupName"]),
                 **_warm(g),
+                **({"KeepCapacity": surge.plan(groups.describe_group(g["GroupName"]))} if keep_capacity else {}),
                 **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
             }
             for g in plan["Groups"]
@@ -55,7 +65,9 @@ def dry_run(
     }
 
 
-def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool) -> dict:
+def check(
+    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, keep_capacity: bool = False
+) -> dict:
     """The plan (instances to patch per group, what the run recovers first in each, instances skipped), or
     PreflightFailed listing every problem. Each group is judged as it will be once the run has recovered what
     runs that died left in it (recovery.left_behind): an instance it will return from Standby counts as InService,
@@ -66,7 +78,7 @@ def check(run_id: str, group_names: list[str], lower_min_size: bool, skip_offlin
         left = recovery.left_behind(group, run_id)
         returning = {i["InstanceId"] for i in left if i["LifecycleState"] == "Standby" and "NotReady" not in i}
         group = _as_recovered(group, returning)
-        found, offline = _group_problems(group, lower_min_size, returning)
+        found, offline = _group_problems(group, lower_min_size, keep_capacity, returning)
         found += [i["NotReady"] for i in left if "NotReady" in i]
         if offline and skip_offline:
             skipped += [{"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": r} for i, r in offline]
@@ -99,8 +111,11 @@ def _as_recovered(group: dict, returning: set[str]) -> dict:
     each to the desired capacity, MaxSize raised if need be)."""
     name = group["AutoScalingGroupName"]
     lowered, raised, suspended = (ledger.change(name, setting) for setting in groups.SETTINGS)
+    added = ledger.change(name, surge.ADDED)
     min_size = lowered["Original"] if lowered and group["MinSize"] == lowered["SetTo"] else group["MinSize"]
-    max_size = raised["Original"] if raised and group["MaxSize"] == raised["SetTo"] else group["MaxSize"]
+    # a MaxSize raised for an instance a dead run added stays with it (surge.take_over)
+    kept = added is not None and raised is not None and added["RunId"] == raised["RunId"]
+    max_size = raised["Original"] if raised and group["MaxSize"] == raised["SetTo"] and not kept else group["MaxSize"]
     desired = min(group["DesiredCapacity"], max_size) + len(returning)
     processes = group.get("SuspendedProcesses", [])
     instances = group["Instances"]
@@ -114,17 +129,27 @@ def _as_recovered(group: dict, returning: set[str]) -> dict:
     }
 
 
-def _group_problems(group: dict, lower_min_size: bool, returning: set[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """returning: instances the run returns from Standby before it patches; their health is waited for then."""
+def _group_problems(
+    group: dict, lower_min_size: bool, keep_capacity: bool, returning: set[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """returning: instances the run returns from Standby before it patches; their health is waited for then.
+    With KeepCapacity an instance is added before one leaves: one InService instance is enough, and MinSize is
+    never crossed."""
     name, problems = group["AutoScalingGroupName"], []
     instances = group["Instances"]
     in_service = groups.in_service_instances(group)
-    if len(in_service) < 2:
-        problems.append(f"fewer than two InService instances ({len(in_service)})")
-    desired, min_size = group["DesiredCapacity"], group["MinSize"]
-    if desired - 1 < min_size and not lower_min_size:
+    if not in_service:
+        problems.append("no InService instance")
+    elif len(in_service) < 2 and not keep_capacity:
         problems.append(
-            f"desired capacity {desired} minus one is below MinSize {min_size} (LowerMinSize: true allows it)"
+            f"fewer than two InService instances ({len(in_service)}): taking one out would leave the group without"
+            " service (KeepCapacity: true adds one first and patches it with no downtime)"
+        )
+    desired, min_size = group["DesiredCapacity"], group["MinSize"]
+    if desired - 1 < min_size and not (lower_min_size or keep_capacity):
+        problems.append(
+            f"desired capacity {desired} minus one is below MinSize {min_size} (KeepCapacity: true adds an instance"
+            " first; LowerMinSize: true lowers MinSize by one while an instance is out)"
         )
     suspended = sorted({p["ProcessName"] for p in group.get("SuspendedProcesses", [])} & set(BLOCKING_PROCESSES))
     if suspended:

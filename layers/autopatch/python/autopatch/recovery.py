@@ -8,7 +8,7 @@ no longer running."""
 
 import time
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups, ledger, patching
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, groups, ledger, patching, surge
 from .clients import client
 from .errors import InstanceNotReady
 
@@ -27,9 +27,13 @@ def recover_groups(
 def recover_group(group_name: str, run_id: str, execution_arn: str, topic_arn: str, health_timeout: int) -> list[dict]:
     """Give back what dead runs changed on the group: a MaxSize raised first (the room to return an instance is then
     made, and recorded, as this run's own: it is put back once the instance is no longer Pending); return
-    left-behind instances to service, alert and tag them Failed; then a MinSize lowered and AZRebalance suspended.
+    left-behind instances to service, alert and tag them Failed; then a MinSize lowered and AZRebalance suspended;
+    an instance a dead run added becomes this run's to give back.
     Safe to repeat: what this run recovered is kept in the ledger, and returned again, before anything is done
     to it; the tag comes last, so a retry after a failed alert still finds the instance and alerts."""
+    # an instance a dead run added (KeepCapacity), and the MaxSize raised for it, serve until this run lets go of
+    # the group: removing it now would take an instance out while the ones returned below are not yet healthy
+    surge.take_over(group_name, run_id)
     raised = ledger.change(group_name, groups.MAX_SIZE)
     if raised and raised["RunId"] != run_id:  # this run's own (a retry's) stays while its instance may be Pending
         groups.give_back(group_name, groups.MAX_SIZE, raised["RunId"])

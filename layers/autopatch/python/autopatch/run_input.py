@@ -25,6 +25,7 @@ class RunSettings:
     StandbyTimeoutSeconds: int = 900
     HealthTimeoutSeconds: int = 600
     LowerMinSize: bool = False
+    KeepCapacity: bool = False
     OfflineInstances: str = "refuse"
     DryRun: bool = False
     AlarmNames: list[str] | None = None
@@ -49,15 +50,16 @@ _INT_RANGES = {
     "BakeTimeoutSeconds": (600, 14_400),
 }
 _CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
-_BOOLEANS = ("LowerMinSize", "DryRun", "SkipCompliant", "BakeAmi")
+_BOOLEANS = ("LowerMinSize", "KeepCapacity", "DryRun", "SkipCompliant", "BakeAmi")
 ALARM_NAME_MAX = 255
 MAX_ALARMS = 100  # DescribeAlarms takes up to 100 names
 FIELDS = tuple(RunSettings.__dataclass_fields__)
 
 
-def parse_run_input(raw, bake_ami_default: bool = False) -> RunSettings:
+def parse_run_input(raw, bake_ami_default: bool = False, keep_capacity_default: bool = False) -> RunSettings:
     """Return the validated settings, or raise InvalidInput naming the first bad field.
-    BakeAmi, when not given, is the stack's default for runs that install patches with a reboot."""
+    BakeAmi, when not given, is the stack's default for runs that install patches with a reboot; KeepCapacity,
+    when not given, the stack's default."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -82,7 +84,7 @@ def parse_run_input(raw, bake_ami_default: bool = False) -> RunSettings:
         _check_group_names(raw["AutoScalingGroupNames"])
     if "AlarmNames" in raw:
         _check_names("AlarmNames", raw["AlarmNames"], MAX_ALARMS, ALARM_NAME_MAX, "alarm")
-    settings = RunSettings(**raw)
+    settings = RunSettings(**{"KeepCapacity": keep_capacity_default, **raw})
     can_bake = settings.Operation == "Install" and settings.RebootOption == "RebootIfNeeded"
     if "BakeAmi" not in raw:
         return replace(settings, BakeAmi=bake_ami_default and can_bake)

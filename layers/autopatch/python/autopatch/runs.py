@@ -102,7 +102,7 @@ def next_slice(
     """Instances offset .. offset+size of every group still to patch in this pass (0: the plan), and where the
     next slice of the pass starts, at per_instance history events per instance (events_per_instance). With bake
     (BakeAmi), BakeFrom names a group's last planned instance in the slice that holds it: a group is baked once,
-    from its plan, never from a newcomer."""
+    from its plan, never from a newcomer. Last: the group's pass ends with this slice."""
     plan = _get(run_id, _pass_name(pass_number))
     bake = bake and pass_number == 0
     remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
@@ -112,6 +112,7 @@ def next_slice(
             "GroupName": g["GroupName"],
             "Instances": g["Instances"][offset : offset + size],
             "BakeFrom": g["Instances"][-1] if bake and len(g["Instances"]) <= offset + size else None,
+            "Last": len(g["Instances"]) <= offset + size,
         }
         for g in remaining
     ]

@@ -25,8 +25,8 @@ RESULT_FIELDS = ("InstanceId", "GroupName", "Result")
 ALERT_KINDS = ("instance-failed", "bake-failed", "gate-failed", "instance-gone")
 
 
-def states_arn(event, name: str) -> str:
-    return arn(event, name, "states")
+def states_arn(event, name: str, default=...) -> str:
+    return arn(event, name, "states", default)
 
 
 def any_json(event, name: str, default=None):
@@ -87,6 +87,7 @@ class CheckFleetEvent(StepEvent):
     bake_ami: bool = payload("BakeAmi", bool, default=False)
     group_names: list[str] = payload("GroupNames", group_names)
     lower_min_size: bool = payload("LowerMinSize", bool)
+    keep_capacity: bool = payload("KeepCapacity", bool, default=False)
     offline_instances: str = payload("OfflineInstances", str)
     run_id: str = payload("RunId", str)
 
@@ -204,6 +205,35 @@ class ExitStandbyEvent(StepEvent):
     lower_min_size: bool = payload("LowerMinSize", bool, default=False)
     run_id: str = payload("RunId", str)  # the run whose standby took the capacity, and changed the group
     gone: bool = payload("Gone", bool, default=False)  # give back the capacity of an instance that went
+
+
+KEEP_CAPACITY_ACTIONS = ("Add", "Refuse", "Remove")
+
+
+@dataclass(frozen=True)
+class KeepCapacityEvent(StepEvent):
+    """keep_capacity's: Add an instance to the group and wait until it is healthy (until Deadline: None, now plus
+    HealthTimeoutSeconds), Refuse the group when it was not (Error and Cause say why), Remove one when the group
+    is done."""
+
+    action: str = payload("Action", str)
+    group: str = payload("GroupName", group_name)
+    run_id: str = payload("RunId", str)
+    instance: str | None = payload("InstanceId", instance_id, default=None)  # the instance that waits for it
+    execution_arn: str | None = payload("ExecutionArn", states_arn, default=None)
+    health_timeout: int = payload("HealthTimeoutSeconds", int, default=RunSettings.HealthTimeoutSeconds)
+    poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
+    deadline: int | None = payload("Deadline", int, default=None)
+    error: str | None = payload("Error", str, default=None)
+    cause: str | None = payload("Cause", str, default=None)
+
+    def __post_init__(self):
+        if self.action not in KEEP_CAPACITY_ACTIONS:
+            raise InvalidInput(f"Action must be one of {', '.join(KEEP_CAPACITY_ACTIONS)}; got {self.action!r}.")
+        if self.action == "Refuse" and (self.instance is None or self.execution_arn is None):
+            raise InvalidInput("Refuse needs the InstanceId that waited for the added instance and the ExecutionArn.")
+        if self.poll_interval < 1 or self.health_timeout < 1:
+            raise InvalidInput("PollIntervalSeconds and HealthTimeoutSeconds must be at least 1.")
 
 
 @dataclass(frozen=True)
