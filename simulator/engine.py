@@ -245,8 +245,8 @@ class Simulation:
                 fleet.Network(network.vpc_id, network.subnet_ids[: spec.azs]),
                 launch_source,
                 min_size=spec.min_size,
-                max_size=spec.max_size,
-                desired=spec.instances,
+                max_size=spec.max_size + (spec.dead_run_added_instance and spec.instances == spec.max_size),
+                desired=spec.instances + spec.dead_run_added_instance,
                 target_groups=target_groups,
                 tags=tags,
                 HealthCheckType="ELB" if target_groups else "EC2",
@@ -390,7 +390,7 @@ class Simulation:
     def _leave_changes(self, asg, spec):
         """What a run that died had changed on the group and not given back, as the ledger records it
         (ledger.remember_change): MinSize lowered by one (LowerMinSize), MaxSize raised by one, AZRebalance
-        suspended."""
+        suspended, an instance added (KeepCapacity: the group's last, with MaxSize raised for it at the maximum)."""
         changes = []
         if spec.dead_run_lowered_min_size:
             asg.update_auto_scaling_group(AutoScalingGroupName=spec.name, MinSize=spec.min_size - 1)
@@ -402,8 +402,15 @@ class Simulation:
         if spec.dead_run_suspended_az_rebalance:
             asg.suspend_processes(AutoScalingGroupName=spec.name, ScalingProcesses=["AZRebalance"])
             changes.append(("azrebalance", None, None))
+        if spec.dead_run_added_instance:  # its last instance, and MaxSize raised for it if at the maximum
+            changes.append(("addedinstance", spec.instances, spec.instances + 1))
+            if spec.instances == spec.max_size:
+                changes.append(("maxsize", spec.max_size, spec.max_size + 1))
         for key, original, set_to in changes:
             sizes = {"Original": {"N": str(original)}, "SetTo": {"N": str(set_to)}} if original is not None else {}
+            if key == "addedinstance":
+                ids = [s.instance_id for s in self.instance_order if s.group == spec.name]
+                sizes |= {"Instances": {"SS": ids[:-1]}, "InstanceId": {"S": ids[-1]}, "Made": {"S": "true"}}
             self._ledger_put({"Id": {"S": f"{key}#{spec.name}"}, "RunId": {"S": DEAD_RUN}, **sizes})
 
     def _scale_out(self) -> None:

@@ -82,6 +82,7 @@ class GroupSpec:
     dead_run_lowered_min_size: bool = False
     dead_run_raised_max_size: bool = False  # by one, above max_size
     dead_run_suspended_az_rebalance: bool = False
+    dead_run_added_instance: bool = False  # KeepCapacity's, one more than `instances`: the group's last
     compliant: list[int] = field(default_factory=list)  # instances with no missing patches; the others miss some
     faults: dict[int, set[str]] = field(default_factory=dict)  # instance index -> its faults
     launch: str = "$Latest"  # one of LAUNCH_SOURCES
@@ -142,6 +143,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "suspended_processes": list,
     "dead_run_lowered_min_size": bool,
     "dead_run_raised_max_size": bool,
+    "dead_run_added_instance": bool,
     "dead_run_suspended_az_rebalance": bool,
     "compliant": list,
     "launch": str,

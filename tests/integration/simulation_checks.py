@@ -83,6 +83,24 @@ def cleanup_alerts(report: dict) -> list[dict]:
     return [n for n in report["notifications"] if " cleaned up after it ended " in (n["subject"] or "")]
 
 
+def _group_calls(report: dict, group_name: str, operation: str) -> list[dict]:
+    return [
+        c
+        for c in report["api_calls"]
+        if c["operation"] == operation and c["params"].get("AutoScalingGroupName") == group_name
+    ]
+
+
+def _group_removals(report: dict, group_name: str) -> list[dict]:
+    """The run's TerminateInstanceInAutoScalingGroup calls on this group's instances."""
+    members = {i["instance_id"] for i in report["instances"] if i["group"] == group_name}
+    return [
+        c
+        for c in report["api_calls"]
+        if c["operation"] == "TerminateInstanceInAutoScalingGroup" and c["params"]["InstanceId"] in members
+    ]
+
+
 def calls_on(report: dict, instance_id: str) -> list[dict]:
     """Mutating calls the project made that name this instance."""
     return [c for c in report["api_calls"] if instance_id in _instances_named(c["params"])]
@@ -111,6 +129,13 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             suspended.add("AZRebalance")
         assert group["suspended_processes"] == sorted(suspended), f"{group['name']}: processes not the owner's"
         assert group["max_out_of_service"] <= 1, f"{group['name']}: two instances out of service at once"
+        # KeepCapacity removes at most one instance for each one it added (one per group and pass)
+        added = [c for c in _group_calls(report, group["name"], "SetDesiredCapacity") if c["params"]["DesiredCapacity"]]
+        removed = _group_removals(report, group["name"])
+        added_by_dead_run = spec.get("dead_run_added_instance", False)
+        assert len(removed) <= len(added) + added_by_dead_run, (
+            f"{group['name']}: {len(removed)} removed, {len(added)} added"
+        )
     # the run suspends AZRebalance from its first standby until it lets go of the group: no launch, no termination,
     # for rebalancing while it holds the group (once it has let go, Auto Scaling may rebalance what it finds)
     rebalanced = [
@@ -134,8 +159,20 @@ def assert_invariants(scenario: dict, report: dict) -> None:
             continue
         if instance["instance_id"] in others:
             continue
-        assert instance["lifecycle_state"] in may_end_in, f"{where} left {instance['lifecycle_state']}"
         touched = calls_on(report, instance["instance_id"])
+        # or the run removed it: KeepCapacity gives its added instance back by removing one
+        removed = [c for c in touched if c["operation"] == "TerminateInstanceInAutoScalingGroup"]
+        if removed:
+            assert len(removed) == 1 and removed[0]["params"]["ShouldDecrementDesiredCapacity"], (
+                f"{where}: removed {removed}"
+            )
+            assert instance["lifecycle_state"] in ("Terminating", "Terminated"), f"{where} removed, yet still a member"
+            continue
+        # Auto Scaling replaces an instance launched unhealthy (launches_unhealthy) itself
+        replaced = instance["launched_during_run"] and specs[instance["group"]].get("launches_unhealthy", False)
+        assert instance["lifecycle_state"] in may_end_in + ("Terminated",) * replaced, (
+            f"{where} left {instance['lifecycle_state']}"
+        )
         if instance["instance_id"] in went_while_out:
             assert instance["lifecycle_state"] == "Terminated", f"{where}: Gone, yet {instance['lifecycle_state']}"
             continue

@@ -1,8 +1,8 @@
 """Every kind of fleet change, while an instance is out of service and between two instances, in the settings a
-run is used with: two groups side by side (GroupConcurrency 2), a group at its MinSize (LowerMinSize), BakeAmi,
-and a stop by hand after the change. simulate() checks what must hold after any run (the group's sizes and
-processes as the owner and the scaling left them, nothing stranded, no rebalancing, nothing in the group left
-unpatched without a reason); each test adds what a user of that setting would look at."""
+run is used with: two groups side by side (GroupConcurrency 2), a group at its MinSize (LowerMinSize, or
+KeepCapacity), BakeAmi, and a stop by hand after the change. simulate() checks what must hold after any run (the
+group's sizes and processes as the owner and the scaling left them, nothing stranded, no rebalancing, nothing in
+the group left unpatched without a reason); each test adds what a user of that setting would look at."""
 
 import pytest
 from simulation_checks import simulate
@@ -19,7 +19,7 @@ CHANGES = {
     "owner-lowers-max": {"do": "set_size", "max_size": 4},
     "owner-raises-desired": {"do": "set_size", "desired": 5},
 }
-SETTINGS = ("one-group", "two-groups", "lower-min-size", "bake-ami", "stop-by-hand")
+SETTINGS = ("one-group", "two-groups", "lower-min-size", "bake-ami", "stop-by-hand", "keep-capacity")
 # each change in each setting, at one of the two moments (alternating, so both moments meet every change)
 MOMENTS = {"out": OUT, "between": BETWEEN}
 CASES = [
@@ -44,6 +44,9 @@ def scenario_for(change: str, setting: str, moment: int) -> dict:
         run_input["BakeAmi"] = True
     if setting == "stop-by-hand":
         more["stop_at"] = moment + 200
+    if setting == "keep-capacity":  # at its MinSize: the instance added keeps it there
+        web["min_size"] = 4
+        run_input["KeepCapacity"] = True
     return {
         "groups": [web],
         "input": run_input,
