@@ -407,7 +407,9 @@ class Simulation:
             if spec.instances == spec.max_size:
                 changes.append(("maxsize", spec.max_size, spec.max_size + 1))
         for key, original, set_to in changes:
-            sizes = {"Original": {"N": str(original)}, "SetTo": {"N": str(set_to)}} if original is not None else {}
+            sizes: dict[str, dict] = (
+                {"Original": {"N": str(original)}, "SetTo": {"N": str(set_to)}} if original is not None else {}
+            )
             if key == "addedinstance":
                 ids = [s.instance_id for s in self.instance_order if s.group == spec.name]
                 sizes |= {"Instances": {"SS": ids[:-1]}, "InstanceId": {"S": ids[-1]}, "Made": {"S": "true"}}
