@@ -332,6 +332,7 @@ SPECS: dict[str, list[Field]] = {
     "check_fleet": [
         _groups(),
         _bool("LowerMinSize"),
+        _bool("KeepCapacity", required=False),
         _choice("OfflineInstances", ["refuse", "skip"]),
         _bool("DryRun", required=False),
         _bool("BakeAmi", required=False),
@@ -364,6 +365,15 @@ SPECS: dict[str, list[Field]] = {
     ],
     "enter_standby": [_group(), _instance(), _int("TimeoutSeconds", 30, 7200), _bool("LowerMinSize", False), _run()],
     "exit_standby": [_group(), _instance(), _int("TimeoutSeconds", 30, 7200), _bool("LowerMinSize", False)],
+    "keep_capacity": [
+        _choice("Action", ["Add", "Remove"]),
+        _group(),
+        _run(),
+        Field("InstanceId", str, INSTANCE_ID, required=False, bad_format=FORGED_INSTANCE_IDS),
+        Field("HealthTimeoutSeconds", int, st.integers(30, 7200), False, bad_format=st.integers(max_value=0)),
+        Field("PollIntervalSeconds", int, st.integers(1, 300), False, bad_format=st.integers(max_value=0)),
+        _int("Deadline", DEADLINE, DEADLINE, required=False),
+    ],
     "lock_groups": [
         _groups(),
         _execution(),
