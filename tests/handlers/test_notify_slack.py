@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 import autopatch.slack
-from autopatch.alerts import execution_console_url
+from autopatch import VERSION
+from autopatch.alerts import FOOTER, execution_console_url
 from autopatch.errors import InvalidInput, SlackPostFailed
 from tests.handlers.helpers import EXECUTION_ARN, twice
 
@@ -124,3 +125,27 @@ def test_notify_slack_rejects_an_event_that_is_not_from_sns(aws, slack, load_han
     with pytest.raises(InvalidInput):
         app.lambda_handler(event, lambda_context)
     assert slack.posts == []
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (f"Patching instance i-0123456789abcdef0 of Auto Scaling group web failed.\n\n{FOOTER}", "instance-failed"),
+        ('"Patch run execution run-7 ended ABORTED."\n"Sent by asg-rolling-patch ' + VERSION + '"', None),
+        ("An alert from something older, without a footer", "run-stopped"),
+        ("x" * 4000 + f"\n\n{FOOTER}", "run-finished"),
+    ],
+    ids=["the run's alert", "EventBridge's alert", "no footer", "a body longer than Slack shows"],
+)
+def test_notify_slack_shows_the_version_under_every_alert_once(aws, slack, load_handler, lambda_context, message, kind):
+    # Given an alert, with the footer the run or EventBridge writes, or none
+    app = load_handler("notify_slack")
+    # When it is posted
+    app.lambda_handler({"Records": [sns_record(message, "subject", kind)]}, lambda_context)
+    # Then the message's last block is the version, and the text above does not repeat it
+    [(_, posted)] = slack.posts
+    assert posted["blocks"][-1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"Sent by asg-rolling-patch {VERSION}"}],
+    }
+    assert not any(VERSION in block["text"]["text"] for block in posted["blocks"] if "text" in block)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from autopatch import VERSION
 from autopatch import ledger as run_ledger
 from autopatch.errors import InvalidInput
 from tests.handlers.helpers import EXECUTION_ARN, REGION, RUN_ID, calls_to, sent_kinds, sent_messages, twice
@@ -187,3 +188,22 @@ def test_a_failed_gate_stops_the_run_with_one_alert(
     assert subjects == [f"Patching stopped: run {RUN_ID}, at group web"]
     # and no instance was counted as failed: none was touched
     assert run_ledger.failures(RUN_ID) == []
+
+
+# --- every alert names the version that sent it ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["instance-failed", "bake-failed", "gate-failed", "instance-gone"])
+def test_every_alert_ends_with_the_version_that_sent_it(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, kind
+):
+    # Given an alert of each kind the run sends
+    event = {**failure_event(fleet.instance_ids[0]), "Kind": kind, "ImageId": None, "Capacity": {"Done": "given back"}}
+    # When it is sent
+    load_handler("send_alert").lambda_handler(event, lambda_context)
+    # Then its body ends with the product's name and version, apart from the text above it
+    [(_, body, _)] = sent_messages(alert_topic)
+    *text, blank, footer = body.splitlines()
+    assert footer == f"Sent by asg-rolling-patch {VERSION}"
+    assert blank == "" and text and text[-1].strip()
+    assert sent_kinds(alert_topic) == [{"gate-failed": "run-stopped"}.get(kind, kind)]

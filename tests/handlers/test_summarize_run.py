@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from autopatch import VERSION
 from tests.handlers.helpers import (
     EXECUTION_ARN,
     NOW,
@@ -69,6 +70,7 @@ def test_summarize_run_lists_every_planned_instance_and_keeps_the_summary_in_the
     ]
     assert first["Counts"] == {"Completed": 2, "Failed": 1, "Skipped": 1, "NotStarted": 1, "Gone": 0, "GoneWhileOut": 0}
     assert first["Status"] == "Succeeded"
+    assert first["Version"] == VERSION
     assert first["Message"] == (
         "2 instance(s) patched, 1 failed (MaxErrors=1). 1 skipped (already compliant, SSM agent"
         " offline, or launched from the image the run baked)."

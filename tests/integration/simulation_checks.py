@@ -3,7 +3,8 @@
 import json
 from collections import defaultdict
 
-from autopatch import runs
+from autopatch import VERSION, runs
+from autopatch.alerts import FOOTER
 from autopatch.run_input import RunSettings
 from simulator.engine import DEAD_RUN, Simulation
 from simulator.scenario import parse_scenario
@@ -209,6 +210,12 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     assert held == [], f"groups still held at the end: {held}"
     subjects = [n["subject"] for n in report["notifications"] if n["source"] == "run"]
     assert len(set(subjects)) == len(subjects), f"an alert was sent twice: {subjects}"
+    # every alert, the run's and EventBridge's alike, ends naming the version that sent it; the summary the one
+    # that ran the run
+    unsigned = [n for n in report["notifications"] if n["message"].splitlines()[-1].strip('"') != FOOTER]
+    assert unsigned == [], f"an alert without the version footer: {unsigned[0]}"
+    if summarized:
+        assert report["summary"]["Version"] == VERSION, "the summary does not name the version"
 
 
 def assert_every_member_reported(report: dict) -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from autopatch import alerts
+from autopatch import VERSION, alerts
 from autopatch.summary import summarize
 
 EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:RollingPatch:run-7"
@@ -27,6 +27,24 @@ API = ("api", ["i-00000003"])
 
 
 # --- summarize ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("results", "stop_reason", "status"),
+    [
+        ([item("i-00000001", "web", "Completed", "c-1")], None, "Succeeded"),
+        ([item("i-00000001", "web", "Failed", "c-1")], None, "Failed"),
+        ([], "alarm web-5xx is in ALARM", "Stopped"),
+    ],
+)
+def test_every_summary_names_the_version_that_ran_the_run(results, stop_reason, status):
+    # Given a run that succeeded, failed or stopped
+    # When it is summarized
+    summary = summarize("run-1", 0, results, plan(WEB), stop_reason=stop_reason)
+    # Then its summary says which version of the product ran it, next to its id, whatever its status
+    assert summary["Status"] == status
+    assert summary["Version"] == VERSION
+    assert list(summary)[:2] == ["RunId", "Version"]
 
 
 def test_a_clean_run_succeeds_and_lists_every_planned_instance():

@@ -4,6 +4,13 @@ Lambda finds this package under /opt/python (the layer); tests and the simulator
 layers/autopatch/python on sys.path.
 """
 
+# The product's one version (Semantic Versioning): every run's summary and every alert carry it. template.yaml's
+# Description and its Serverless Application Repository metadata, CHANGELOG.md's latest release and
+# pyproject.toml repeat it, because CloudFormation and the packaging tools read no Python: a test
+# (tests/packaging/test_release.py) fails when any of them differs from this one.
+PRODUCT = "asg-rolling-patch"
+VERSION = "1.0.0"
+
 PATCH_TAG_KEY = "AutoPatchInstanceInASG"
 RUN_TAG_KEY = "AutoPatchRunId"
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"

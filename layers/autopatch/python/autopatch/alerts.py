@@ -3,12 +3,15 @@
 import contextlib
 import json
 
-from . import ledger
+from . import PRODUCT, VERSION, ledger
 from .clients import client
 
 # SNS: a Subject is UTF-8 text "with no line breaks or control characters, and less than 100 characters long"
 SUBJECT_LIMIT = 99
 SHORTEST_PART = 12  # a name cut to fit the subject keeps at least this many characters (the last one "…")
+# The last line of every alert: which version of the product sent it (an operator comparing two alerts across a
+# deploy can tell whether the change was in effect).
+FOOTER = f"Sent by {PRODUCT} {VERSION}"
 
 
 def subject_line(template: str, **parts: str) -> str:
@@ -60,11 +63,12 @@ def failure_message(failure: dict) -> tuple[str, str]:
 
 
 def publish(topic_arn: str, subject: str, body: str, kind: str) -> str:
-    """Publish an alert; its kind (a message attribute) lets subscribers such as Slack format it."""
+    """Publish an alert, the footer naming the version after its body; its kind (a message attribute) lets
+    subscribers such as Slack format it."""
     sent = client("sns").publish(
         TopicArn=topic_arn,
         Subject=subject_line("{subject}", subject=subject),
-        Message=body,
+        Message=f"{body}\n\n{FOOTER}",
         MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}},
     )
     return sent["MessageId"]

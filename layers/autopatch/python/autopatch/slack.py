@@ -6,6 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
+from .alerts import FOOTER
 from .clients import client
 from .errors import SlackPostFailed
 
@@ -88,7 +89,10 @@ WHAT_TO_DO = {
 
 
 def message(subject: str | None, body: str, kind: str) -> dict:
-    """A Slack Block Kit message: what happened, where, what to do, and the console link (from the body)."""
+    """A Slack Block Kit message: what happened, where, what to do, the console link (from the body), and the
+    version that sent it as a context line (the alert's footer, taken out of the text so that a long body cut to
+    Slack's limit still shows it)."""
+    body = "\n".join(line for line in body.splitlines() if line.strip('"') != FOOTER).rstrip()
     title = subject or (body.splitlines()[0].strip('"') if body else "Patch run alert")
     emoji = EMOJI[kind] if kind != "run-finished" or title.endswith("Succeeded") else ":warning:"
     link = next((word for word in body.split() if word.startswith("https://") and "console.aws" in word), None)
@@ -106,6 +110,7 @@ def message(subject: str | None, body: str, kind: str) -> dict:
                 ],
             }
         )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]})
     return {"text": f"{emoji} {title}", "blocks": blocks}
 
 

@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from typing import Any
 
+from . import VERSION
+
 RESULTS = ("Completed", "Failed", "Skipped", "NotStarted", "Gone")
 
 
@@ -108,7 +110,14 @@ def summarize(
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
     summary: dict[str, Any]
-    summary = {"RunId": run_id, "Status": status, "Message": message, "Counts": counts, "Instances": instances}
+    summary = {
+        "RunId": run_id,
+        "Version": VERSION,  # the product's version that ran it (the last part's, for a run that continued)
+        "Status": status,
+        "Message": message,
+        "Counts": counts,
+        "Instances": instances,
+    }
     if bake:
         summary["Bakes"] = bakes(reached, planned)
         done = {s: sum(1 for b in summary["Bakes"] if b["Status"] == s) for s in ("Baked", "NotBaked", "Failed")}
