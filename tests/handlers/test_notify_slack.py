@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 import autopatch.slack
-from autopatch import VERSION
-from autopatch.alerts import FOOTER, execution_console_url
+from autopatch import FOOTER, VERSION
+from autopatch.alerts import execution_console_url
 from autopatch.errors import InvalidInput, SlackPostFailed
 from tests.handlers.helpers import EXECUTION_ARN, twice
 

@@ -3,8 +3,7 @@
 import json
 from collections import defaultdict
 
-from autopatch import VERSION, runs
-from autopatch.alerts import FOOTER
+from autopatch import FOOTER, VERSION, runs
 from autopatch.run_input import RunSettings
 from simulator.engine import DEAD_RUN, Simulation
 from simulator.scenario import parse_scenario

@@ -10,6 +10,9 @@ layers/autopatch/python on sys.path.
 # (tests/packaging/test_release.py) fails when any of them differs from this one.
 PRODUCT = "asg-rolling-patch"
 VERSION = "1.0.0"
+# The last line of every alert: which version sent it (an operator comparing two alerts across a deploy can tell
+# whether the change was in effect).
+FOOTER = f"Sent by {PRODUCT} {VERSION}"
 
 PATCH_TAG_KEY = "AutoPatchInstanceInASG"
 RUN_TAG_KEY = "AutoPatchRunId"

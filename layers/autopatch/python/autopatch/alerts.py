@@ -3,15 +3,12 @@
 import contextlib
 import json
 
-from . import PRODUCT, VERSION, ledger
+from . import FOOTER, ledger
 from .clients import client
 
 # SNS: a Subject is UTF-8 text "with no line breaks or control characters, and less than 100 characters long"
 SUBJECT_LIMIT = 99
 SHORTEST_PART = 12  # a name cut to fit the subject keeps at least this many characters (the last one "…")
-# The last line of every alert: which version of the product sent it (an operator comparing two alerts across a
-# deploy can tell whether the change was in effect).
-FOOTER = f"Sent by {PRODUCT} {VERSION}"
 
 
 def subject_line(template: str, **parts: str) -> str:

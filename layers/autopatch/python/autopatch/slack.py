@@ -6,7 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
-from .alerts import FOOTER
+from . import FOOTER
 from .clients import client
 from .errors import SlackPostFailed
 
