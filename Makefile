@@ -11,7 +11,7 @@ VENV313 := .venv313
 STAMP313 := $(VENV313)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo check test test-py313 py313-pytest bench lint format validate validate-default validate-slack scan pytest build lock clean
+.PHONY: help demo check test test-py313 py313-pytest bench lint format validate validate-default validate-slack validate-e2e scan pytest build package publish e2e e2e-plan lock clean
 
 help:
 	@echo "make demo      set up and run the default simulated patch run"
@@ -20,6 +20,10 @@ help:
 	@echo "make test-py313  the quick (unit and handler) tests under Python 3.13, the Lambda runtime's (skipped if absent)"
 	@echo "make bench     benchmark 4 to 2,000 instances on virtual time (about 10 minutes)"
 	@echo "make build     sam build (no Docker needed)"
+	@echo "make package BUCKET=<bucket> [REGION=us-east-1]  sam build, then sam package to .aws-sam/packaged.yaml"
+	@echo "make publish BUCKET=<bucket> [REGION=us-east-1]  make package, then sam publish it to the Serverless Application Repository"
+	@echo "make e2e [REGION=us-east-1] [E2E_ARGS=--yes]  deploy the stack and a test fleet in your AWS account, run a DryRun, a Scan and an Install, check, delete everything (costs money: it says how much and asks first)"
+	@echo "make e2e-plan  what make e2e would create and every AWS call it would make, offline"
 	@echo "make lock      re-pin requirements-dev.txt from requirements-dev.in"
 
 $(STAMP): requirements-dev.txt
@@ -92,11 +96,16 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # sam validate --lint runs cfn-lint (the same rules, configuration and matches as the cfn-lint command) on the
-# template, which is also checked with the optional Slack parameter set (its condition creates the subscriber).
-validate: validate-default validate-slack
+# template, which is also checked with the optional Slack parameter set (its condition creates the subscriber), and
+# cfn-lint on the e2e fleet's template.
+validate: validate-default validate-slack validate-e2e
 
 validate-default: $(STAMP)
 	$(BIN)/sam validate --lint
+
+# The e2e test fleet's own template (plain CloudFormation): cfn-lint, which sam-cli depends on.
+validate-e2e: $(STAMP)
+	$(BIN)/cfn-lint tests/e2e/fleet.yaml
 
 validate-slack: $(STAMP)
 	mkdir -p .aws-sam
@@ -110,6 +119,37 @@ pytest: $(STAMP)
 
 build: $(STAMP)
 	$(BIN)/sam build
+
+# Packaging for the Serverless Application Repository: sam package uploads the built code, LICENSE and README.md to
+# BUCKET (in REGION; its policy must let serverlessrepo.amazonaws.com read the objects) and writes the template that
+# refers to them, which sam publish creates the application version from (SemanticVersion in template.yaml's
+# metadata): https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-template-publishing-applications.html
+REGION ?= us-east-1
+BUCKET ?=
+PACKAGED := .aws-sam/packaged.yaml
+
+package: $(STAMP) statemachine/rolling_patch.asl.json
+	@test -n "$(BUCKET)" || { echo "make package needs BUCKET=<an S3 bucket in $(REGION)>"; exit 2; }
+	$(BIN)/sam build
+	$(BIN)/sam package --no-resolve-s3 --s3-bucket $(BUCKET) --s3-prefix asg-rolling-patch --region $(REGION) \
+		--output-template-file $(PACKAGED)
+
+publish: package
+	@! grep -q 'SourceCodeUrl: https://github.com/your-org/' template.yaml || \
+		{ echo "make publish: set SourceCodeUrl in template.yaml's metadata to your repository first"; exit 2; }
+	$(BIN)/sam publish --template $(PACKAGED) --region $(REGION) --fail-on-same-version
+
+# The end-to-end check in your own AWS account (tests/e2e/run_e2e.py): it states its cost and asks first (E2E_ARGS=--yes
+# does not ask), and deletes everything it created, also when it fails. e2e-plan prints what it would create and every
+# call it would make, without AWS; make test runs it (tests/e2e/test_e2e_plan.py).
+E2E_ARGS ?=
+E2E := PYTHONPATH=layers/autopatch/python$(if $(PYTHONPATH),:$(PYTHONPATH)) $(BIN)/python tests/e2e/run_e2e.py --region $(REGION)
+
+e2e: $(STAMP) statemachine/rolling_patch.asl.json
+	$(E2E) $(E2E_ARGS)
+
+e2e-plan: $(STAMP)
+	$(E2E) --plan $(E2E_ARGS)
 
 # statemachine/build.py writes the state machine's JSON (stdlib only); edit it, not the JSON.
 .PHONY: statemachine

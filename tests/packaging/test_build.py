@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autopatch import VERSION
 from statemachine import build as state_machine
 
 pytestmark = pytest.mark.build
@@ -102,6 +103,17 @@ def test_the_built_state_machine_is_the_one_the_builder_writes(build):
     [machine] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
     built = json.loads((build / machine["Properties"]["DefinitionUri"]).read_text())
     assert built == json.loads(state_machine.render()), "run `make statemachine`"
+
+
+def test_the_built_template_still_finds_the_licence_and_the_readme_sam_package_uploads(build):
+    # Given the template sam build writes elsewhere (sam package reads it, and uploads what its metadata names)
+    template = yaml.safe_load((build / "template.yaml").read_text())
+    application = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    # Then its LicenseUrl and ReadmeUrl, rewritten relative to it, are this repository's LICENSE and README.md
+    for key, name in (("LicenseUrl", "LICENSE"), ("ReadmeUrl", "README.md")):
+        assert (build / application[key]).resolve() == ROOT / name, key
+    # and the version it would publish is the layer's
+    assert application["SemanticVersion"] == VERSION
 
 
 def _normal(name: str) -> str:
