@@ -14,6 +14,7 @@ are one list that the plan prints and the real run executes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import secrets
@@ -173,9 +174,10 @@ def steps(names: Names) -> list[Step]:
             f"Delete the patching stack {stack}: empty its report bucket, then the stack, then its functions' logs",
             [
                 "s3:ListObjectVersions + s3:DeleteObjects (the report bucket)",
+                f"cloudformation:ListStackResources {stack} (its functions)",
                 f"cloudformation:DeleteStack {stack}",
                 "cloudformation:DescribeStacks (until deleted)",
-                f"logs:DescribeLogGroups (/aws/lambda/{stack}-) + logs:DeleteLogGroup",
+                "logs:DeleteLogGroup /aws/lambda/<each of its functions> (Lambda creates them, not the stack)",
             ],
             delete_stack,
             cleanup=True,
@@ -506,12 +508,18 @@ def delete_stack(context: dict) -> None:
     bucket = context.get("stack", {}).get("ReportBucketName") or stack_output(context, names.stack, "ReportBucketName")
     if bucket:
         empty_bucket(context, bucket)
+    functions = [
+        r["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=names.stack)
+        for r in page["StackResourceSummaries"]
+        if r["ResourceType"] == "AWS::Lambda::Function" and r.get("PhysicalResourceId")
+    ]
     cloudformation.delete_stack(StackName=names.stack)
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=names.stack)
     logs = aws(context, "logs")
-    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=f"/aws/lambda/{names.stack}-"):
-        for group in page["logGroups"]:
-            logs.delete_log_group(logGroupName=group["logGroupName"])
+    for function in functions:  # a function that never ran has none
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+            logs.delete_log_group(logGroupName=f"/aws/lambda/{function}")
 
 
 def stack_output(context: dict, stack: str, key: str) -> str | None:

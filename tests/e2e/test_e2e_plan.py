@@ -85,8 +85,9 @@ def test_make_e2e_plan_prints_offline_what_it_would_create_and_every_call_in_ord
         "sqs:ReceiveMessage",
         "finally:",
         "sqs:DeleteQueue",
+        f"cloudformation:ListStackResources {stack} (its functions)",
         f"cloudformation:DeleteStack {stack}",
-        f"logs:DescribeLogGroups (/aws/lambda/{stack}-)",
+        "logs:DeleteLogGroup /aws/lambda/<each of its functions>",
         f"cloudformation:DeleteStack {stack}-fleet",
     ]
     positions = [next(n for n, line in enumerate(lines) if text in line) for text in order]
