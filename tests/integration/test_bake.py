@@ -272,7 +272,7 @@ def test_a_failed_bake_reaches_slack_formatted_for_people():
     (message,) = [m["payload"] for m in report["slack"] if "Image bake failed" in m["payload"]["text"]]
     assert message["text"] == ":warning: Image bake failed: web, run run-20260104T0300"
     assert "launch template is unchanged" in message["blocks"][2]["text"]["text"]
-    assert message["blocks"][-1]["type"] == "actions"
+    assert [b["type"] for b in message["blocks"]][-2:] == ["actions", "context"]
 
 
 def test_a_dry_run_says_which_launch_template_each_group_would_be_baked_into_and_changes_nothing():

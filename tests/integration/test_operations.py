@@ -3,7 +3,7 @@
 import pytest
 from simulation_checks import calls_on, fleet_calls, simulate
 
-from autopatch import slack
+from autopatch import FOOTER, slack
 from simulator.engine import SIMULATED_WEBHOOK
 
 pytestmark = pytest.mark.simulation
@@ -51,8 +51,9 @@ def test_every_alert_reaches_slack_formatted_for_people_and_the_url_is_never_log
         blocks = message["payload"]["blocks"]
         assert blocks[0]["type"] == "header"
         assert any("What to do:" in b.get("text", {}).get("text", "") for b in blocks)
-    # a link to the execution on every message that names one
-    assert all(m["payload"]["blocks"][-1]["type"] == "actions" for m in report["slack"])
+    # a link to the execution on every message that names one, then the version that sent it, last
+    assert all([b["type"] for b in m["payload"]["blocks"]][-2:] == ["actions", "context"] for m in report["slack"])
+    assert {m["payload"]["blocks"][-1]["elements"][0]["text"] for m in report["slack"]} == {FOOTER}
     assert report["logs"], "the functions log"
     assert not [line for line in report["logs"] if SIMULATED_WEBHOOK in line or "hooks.slack.com" in line]
 
@@ -71,7 +72,8 @@ def test_a_slack_message_is_built_for_each_alert_kind(kind):
     message = slack.message("Patch run alert", body, kind)
 
     assert message["text"].endswith("Patch run alert")
-    assert message["blocks"][-1]["elements"][0]["url"].startswith("https://us-east-1.console.aws.amazon.com")
+    [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][0]["url"].startswith("https://us-east-1.console.aws.amazon.com")
     assert slack.WHAT_TO_DO[kind] in message["blocks"][2]["text"]["text"]
 
 
