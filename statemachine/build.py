@@ -311,7 +311,11 @@ def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None =
             "OfflineInstances.$": "$.Settings.OfflineInstances",
         },
         then,
-        selector={"Groups.$": "$.Payload.Groups", "Skipped.$": "$.Payload.Skipped"},
+        selector={
+            "Groups.$": "$.Payload.Groups",
+            "Skipped.$": "$.Payload.Skipped",
+            **({"Version.$": "$.Payload.Version"} if dry_run else {}),
+        },
         result_path="$.Plan",
         catch=catch,
     )
@@ -344,6 +348,7 @@ def run() -> dict:
                 "RunId.$": "$.RunId",
                 "DryRun": True,
                 "Status": "Succeeded",
+                "Version.$": "$.Plan.Version",
                 "Message": "Dry run: no live run holds the groups and every preflight check passed. Nothing was"
                 " changed. The plan lists, per group, the instances a run would patch, in order, what it would first"
                 " return to service for a run that died (Recover) and that run's hold it would take over"

@@ -7,6 +7,7 @@ import json
 import pytest
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
+from autopatch import VERSION
 from simulator.engine import dead_run_execution_arn
 
 pytestmark = pytest.mark.simulation
@@ -128,6 +129,7 @@ def test_dry_run_checks_prints_the_plan_and_changes_nothing():
     plan = report["output"]["Plan"]["Groups"]
     assert [(g["GroupName"], len(g["Instances"])) for g in plan] == [("api", 2), ("web", 3)]
     assert report["output"]["DryRun"] is True
+    assert report["output"]["Version"] == VERSION  # the version that would run it, as a run's summary says
 
 
 def test_dry_run_still_refuses_an_unsafe_fleet():

@@ -1,6 +1,6 @@
 """Preflight: before the run changes anything, is every group in a state where an instance can safely be taken out?"""
 
-from . import groups, images, ledger, recovery, runs, surge
+from . import VERSION, groups, images, ledger, recovery, runs, surge
 from .clients import client
 from .errors import PreflightFailed
 
@@ -44,7 +44,7 @@ def dry_run(
     recover first (Recover), whose hold it would take over (TakeOverHoldOf), its warm pool if it has one
     (WarmPool: what is in it, and that the run does not patch it), with KeepCapacity what it would add to the group
     while patching it (KeepCapacity), and, with BakeAmi, which launch template a bake would change or why it would
-    not bake."""
+    not bake), and the product's version that would run it."""
     taken_over = ledger.holds_to_take_over(group_names)
     plan = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity)
     return {
@@ -62,6 +62,7 @@ def dry_run(
             for g in plan["Groups"]
         ],
         "Skipped": plan["Skipped"],
+        "Version": VERSION,
     }
 
 
