@@ -153,7 +153,7 @@ def _bump(text: str, old: str, new: str) -> str:
         ("CHANGELOG.md", f"## [{VERSION}] -", "## [9.9.9] -", "latest release is 9.9.9"),
         ("CHANGELOG.md", "## [Unreleased]\n", "", "first section is not"),
         ("CHANGELOG.md", f"## [{VERSION}] - ", f"## [{VERSION}] on ", "is not '## [X.Y.Z] - YYYY-MM-DD'"),
-        ("CHANGELOG.md", "### Added", "### Things", f"release {VERSION} lists no change"),
+        ("CHANGELOG.md", "### Added\n\n- Rolling", "### Things\n\n- Rolling", f"release {VERSION} lists no change"),
         ("CHANGELOG.md", f"[{VERSION}]: https://", f"[{VERSION}]: ftp://", f"no link for [{VERSION}]"),
         ("pyproject.toml", f'version = "{VERSION}"', 'version = "0.1.0"', "version 0.1.0 is not"),
         ("LICENSE", "7. Disclaimer of Warranty.", "", "not the Apache License 2.0's full text"),
