@@ -26,6 +26,9 @@ DEFAULTS = {
     "BakeAmi": False,
     "KeepAmis": 3,
     "BakeTimeoutSeconds": 3600,
+    "WindowMinutes": 0,
+    "EndBy": None,
+    "SkipPatchedWithinHours": 0,
 }
 
 
@@ -64,11 +67,13 @@ def test_every_field_set_within_its_range_is_kept():
         "BakeAmi": False,
         "KeepAmis": 100,
         "BakeTimeoutSeconds": 14_400,
+        "WindowMinutes": 0,
+        "SkipPatchedWithinHours": 8_760,
     }
     # When it is parsed
     settings = parse_run_input(raw)
-    # Then the settings are exactly the input, group order included
-    assert settings.to_dict() == raw
+    # Then the settings are exactly the input, group order included (no window: no EndBy)
+    assert settings.to_dict() == {**raw, "EndBy": None}
 
 
 def test_parsing_twice_gives_equal_settings_and_leaves_the_input_alone():

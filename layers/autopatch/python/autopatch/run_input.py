@@ -1,5 +1,7 @@
 """The state machine's input: validation with named errors and the defaults a console `{}` gets."""
 
+import datetime as dt
+import time
 from dataclasses import asdict, dataclass, replace
 
 from . import NEWCOMER_PASSES
@@ -11,6 +13,8 @@ GROUP_NAME_MAX = 255  # AutoScalingGroupName length limit
 MAX_GROUPS = 100
 MAX_INLINE_MAP_CONCURRENCY = 40  # Step Functions inline Map limit
 MAX_KEEP_AMIS = 100
+MAX_WINDOW_MINUTES = 1_440  # a day, as a maintenance window's Duration (1 to 24 hours)
+MAX_SKIP_HOURS = 8_760  # a year
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class RunSettings:
     BakeAmi: bool = False
     KeepAmis: int = 3
     BakeTimeoutSeconds: int = 3600
+    # The maintenance window (autopatch.window): WindowMinutes from the run's start, or EndBy. A new run's EndBy is
+    # the time the window closes, whichever of the two gave it; WindowMinutes is 0 when EndBy was given.
+    WindowMinutes: int = 0
+    EndBy: str | None = None
+    SkipPatchedWithinHours: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +57,8 @@ _INT_RANGES = {
     "HealthTimeoutSeconds": (30, 7_200),
     "KeepAmis": (1, MAX_KEEP_AMIS),
     "BakeTimeoutSeconds": (600, 14_400),
+    "WindowMinutes": (0, MAX_WINDOW_MINUTES),  # 0: no window
+    "SkipPatchedWithinHours": (0, MAX_SKIP_HOURS),  # 0: patch every instance, however recently patched
 }
 _CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
 _BOOLEANS = ("LowerMinSize", "KeepCapacity", "DryRun", "SkipCompliant", "BakeAmi")
@@ -56,10 +67,50 @@ MAX_ALARMS = 100  # DescribeAlarms takes up to 100 names
 FIELDS = tuple(RunSettings.__dataclass_fields__)
 
 
-def parse_run_input(raw, bake_ami_default: bool = False, keep_capacity_default: bool = False) -> RunSettings:
-    """Return the validated settings, or raise InvalidInput naming the first bad field.
-    BakeAmi, when not given, is the stack's default for runs that install patches with a reboot; KeepCapacity,
-    when not given, the stack's default."""
+def parse_run_input(
+    raw,
+    bake_ami_default: bool = False,
+    keep_capacity_default: bool = False,
+    window_minutes_default: int = 0,
+    skip_patched_default: int = 0,
+    now: float | None = None,
+) -> RunSettings:
+    """Return the validated settings of a new run started at `now` (default: this moment), or raise InvalidInput
+    naming the first bad field. What the input does not say is the stack's default: BakeAmi (for runs that install
+    patches with a reboot), KeepCapacity, WindowMinutes (unless EndBy is given) and SkipPatchedWithinHours. The
+    window is resolved to EndBy, the moment it closes."""
+    settings = _parse(raw)
+    raw = raw or {}
+    if "WindowMinutes" in raw and "EndBy" in raw:
+        raise InvalidInput("Give WindowMinutes or EndBy, not both: each says when the window closes.")
+    if "KeepCapacity" not in raw:
+        settings = replace(settings, KeepCapacity=keep_capacity_default)
+    if "SkipPatchedWithinHours" not in raw:
+        settings = replace(settings, SkipPatchedWithinHours=skip_patched_default)
+    started = time.time() if now is None else now
+    if "EndBy" in raw:
+        ends = end_by_time(settings.EndBy)
+        if not started < ends.timestamp() <= started + MAX_WINDOW_MINUTES * 60:
+            raise InvalidInput(
+                f"EndBy must be after the run's start ({utc_text(started)}) and at most {MAX_WINDOW_MINUTES} minutes"
+                f" later; got {_show(raw['EndBy'])}."
+            )
+        settings = replace(settings, WindowMinutes=0)
+    else:
+        minutes = settings.WindowMinutes if "WindowMinutes" in raw else window_minutes_default
+        closes = utc_text(started + minutes * 60) if minutes else None
+        settings = replace(settings, WindowMinutes=minutes, EndBy=closes)
+    if "BakeAmi" not in raw:
+        return replace(settings, BakeAmi=bake_ami_default and _can_bake(settings))
+    return settings
+
+
+def _can_bake(settings: RunSettings) -> bool:
+    return settings.Operation == "Install" and settings.RebootOption == "RebootIfNeeded"
+
+
+def _parse(raw) -> RunSettings:
+    """Every field checked on its own (the rules between fields are the caller's)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -84,16 +135,34 @@ def parse_run_input(raw, bake_ami_default: bool = False, keep_capacity_default: 
         _check_group_names(raw["AutoScalingGroupNames"])
     if "AlarmNames" in raw:
         _check_names("AlarmNames", raw["AlarmNames"], MAX_ALARMS, ALARM_NAME_MAX, "alarm")
-    settings = RunSettings(**{"KeepCapacity": keep_capacity_default, **raw})
-    can_bake = settings.Operation == "Install" and settings.RebootOption == "RebootIfNeeded"
-    if "BakeAmi" not in raw:
-        return replace(settings, BakeAmi=bake_ami_default and can_bake)
-    if settings.BakeAmi and not can_bake:
+    if "EndBy" in raw:
+        end_by_time(raw["EndBy"])
+    settings = RunSettings(**raw)
+    if settings.BakeAmi and not _can_bake(settings):
         raise InvalidInput(
             "BakeAmi needs Operation Install and RebootOption RebootIfNeeded: an image is taken of a patched "
             "instance, with a reboot."
         )
     return settings
+
+
+def end_by_time(value) -> dt.datetime:
+    """EndBy as a time: ISO 8601 with its zone (Z or an offset, as 2026-01-04T05:00:00+09:00), else InvalidInput."""
+    try:
+        found = dt.datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 40 else None
+    except ValueError:
+        found = None
+    if found is None or found.tzinfo is None:
+        raise InvalidInput(
+            "EndBy must be an ISO 8601 time with its zone (Z or an offset such as +09:00), for example "
+            f"2026-01-04T05:00:00Z; got {_show(value)}."
+        )
+    return found
+
+
+def utc_text(seconds: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC, to the second: 2026-01-04T05:00:00Z."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_group_names(names) -> None:
@@ -161,5 +230,5 @@ def parse_continuation(raw) -> dict:
 def parse_continuation_settings(settings: dict) -> dict:
     """Settings as the first execution normalized them (unset lists are None or []), checked again. A field
     the run's first execution did not know (it started before an upgrade) gets its default."""
-    given = parse_run_input({k: v for k, v in settings.items() if v is not None and v != []})
+    given = _parse({k: v for k, v in settings.items() if v is not None and v != []})
     return {**given.to_dict(), **settings}
