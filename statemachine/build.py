@@ -222,7 +222,9 @@ def patch_command(send: str, did_it_succeed: str, read_compliance: str, *, opera
 
 
 def tag_instance(value: str, then: str, catch: list, **failure: str) -> dict:
-    """Tag the instance with value; failure adds Step, Error and Cause (paths), which the ledger keeps."""
+    """Tag the instance with value; failure adds payload keys read from paths: GroupName (Completed: the ledger
+    keeps how long the group's instance took; Failed: checked for a gone instance), and Step, Error and Cause of a
+    failure, which the ledger keeps."""
     return lambda_task(
         "TagInstance",
         {
@@ -300,7 +302,8 @@ def definition() -> dict:
 
 
 def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None = None) -> dict:
-    """The preflight and the plan (check_fleet); a dry run's adds DryRun and BakeAmi and reports instead."""
+    """The preflight and the plan with its forecast (check_fleet); a dry run's adds DryRun and BakeAmi and reports
+    instead."""
     return lambda_task(
         "CheckFleet",
         {
@@ -309,11 +312,15 @@ def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None =
             "LowerMinSize.$": "$.Settings.LowerMinSize",
             "KeepCapacity.$": "$.Settings.KeepCapacity",
             "OfflineInstances.$": "$.Settings.OfflineInstances",
+            "SkipPatchedWithinHours.$": "$.Settings.SkipPatchedWithinHours",
+            "EndBy.$": "$.Settings.EndBy",
+            "GroupConcurrency.$": "$.Settings.GroupConcurrency",
         },
         then,
         selector={
             "Groups.$": "$.Payload.Groups",
             "Skipped.$": "$.Payload.Skipped",
+            "Forecast.$": "$.Payload.Forecast",
             **({"Version.$": "$.Payload.Version"} if dry_run else {}),
         },
         result_path="$.Plan",
@@ -352,7 +359,8 @@ def run() -> dict:
                 "Message": "Dry run: no live run holds the groups and every preflight check passed. Nothing was"
                 " changed. The plan lists, per group, the instances a run would patch, in order, what it would first"
                 " return to service for a run that died (Recover) and that run's hold it would take over"
-                " (TakeOverHoldOf).",
+                " (TakeOverHoldOf). The forecast says how long the run would take and, with a window, which"
+                " instances fit and which would be left; its estimate says when it is a default.",
                 "Plan.$": "$.Plan",
             },
             "End": True,
@@ -485,12 +493,15 @@ def run() -> dict:
                 "MaxErrors.$": "$.Settings.MaxErrors",
                 "Recovered.$": "$.Recovered.Instances",
                 "BakeAmi.$": "$.Settings.BakeAmi",
+                "EndBy.$": "$.Settings.EndBy",
             },
             "Did every instance patch?",
             output_path="$.Payload",
         ),
         "Did every instance patch?": choice(
             {"Variable": "$.Status", "StringEquals": "Succeeded", "Next": "Run succeeded"},
+            # the window closed: what was not started is left for the next run, nothing failed
+            {"Variable": "$.Status", "StringEquals": "WindowEnded", "Next": "Run succeeded"},
             {"Variable": "$.Status", "StringEquals": "Stopped", "Next": "Run stopped"},
             default="Run failed",
         ),
@@ -519,6 +530,7 @@ def plan_slice(position: dict, then: str, selector: dict) -> dict:
             "BakeAmi.$": "$.Settings.BakeAmi",
             "StandbyTimeoutSeconds.$": "$.Settings.StandbyTimeoutSeconds",
             "HealthTimeoutSeconds.$": "$.Settings.HealthTimeoutSeconds",
+            "EndBy.$": "$.Settings.EndBy",
         },
         then,
         selector=selector,
@@ -604,6 +616,7 @@ def patch_one_instance() -> dict:
                 "HealthTimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
                 "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
                 "Deadline.$": "$.Budget.Deadline",
+                "EndBy.$": "$.Run.Settings.EndBy",
             },
             "Is it safe to go on?",
             Comment="Waits within its invocation while another instance (or this one, a newcomer) is launching or"
@@ -835,7 +848,9 @@ def patch_one_instance() -> dict:
             catch=[on_error("Returning to service failed")],
             then="Mark patch completed",
         ),
-        "Mark patch completed": tag_instance("Completed", "Record success", [on_error("Returning to service failed")]),
+        "Mark patch completed": tag_instance(
+            "Completed", "Record success", [on_error("Returning to service failed")], GroupName="$.GroupName"
+        ),
         "Record success": record("Completed"),
         # Failures: name the step, tag the instance Failed, return it to service if possible, alert.
         "Patch reported failure": fail_with(

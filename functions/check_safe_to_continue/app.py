@@ -1,6 +1,7 @@
 """The gate before each instance: error budget, a stopped run, a paused group, the instance still in the group,
 the group still held by the run with no instance refresh at work on it, the other instances' health and the
-alarms. Says whether to go on; the one call that stops the run (or a group) sends the alert. While the only
+alarms, and the window (an instance not expected back in service before it closes is left for the next run). Says
+whether to go on; the one call that stops the run (or a group) sends the alert. While the only
 problems are instances launching or terminating (or a target still registering), it waits for them within this
 invocation, and says Wait (with the deadline, HealthTimeoutSeconds after the first wait) when its time is nearly
 spent: the state machine asks again."""
@@ -29,6 +30,7 @@ def lambda_handler(event: CheckSafeToContinueEvent, context):
             topic_arn=os.environ["ALERT_TOPIC_ARN"],
             execution_arn=event.execution_arn,
             settle=(deadline, event.health_timeout),
+            end_by=event.end_by,
         )
 
     verdict = gates.gate_until_settled(context, event.poll_interval, event.settle_deadline, gate)
@@ -38,6 +40,8 @@ def lambda_handler(event: CheckSafeToContinueEvent, context):
         logger.info("The instance left the group before its turn", extra={"reason": verdict["Reason"]})
     if verdict.get("Wait"):
         logger.info("Waiting for the group to settle", extra={"reason": verdict["Reason"]})
+    if verdict.get("WindowEnded"):
+        logger.info("Left for the next window", extra={"reason": verdict["Reason"]})
     return {
         "Proceed": verdict["Proceed"],
         "Gone": verdict.get("Gone", False),

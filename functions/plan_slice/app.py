@@ -6,7 +6,7 @@ import os
 
 from aws_lambda_powertools import Logger
 
-from autopatch import newcomers, runs
+from autopatch import newcomers, runs, window
 from autopatch.step import step
 from autopatch.steps import PlanSliceEvent
 
@@ -15,9 +15,14 @@ logger = Logger()
 
 @step(PlanSliceEvent, logger)
 def lambda_handler(event: PlanSliceEvent, context):
+    nothing = {"Groups": [], "Pass": event.pass_number, "NextOffset": None}
     if runs.stopped(event.run_id, event.max_errors):
         # the run has stopped: the summary reports every instance not reached as NotStarted
-        return {"Groups": [], "Pass": event.pass_number, "NextOffset": None}
+        return nothing
+    if window.closed(event.end_by):
+        # the window has closed: no instance can start (the run ends WindowEnded, the rest NotStarted)
+        window.leave_for_window(event.run_id, f"the window closed at {event.end_by}")
+        return nothing
     if event.find_newcomers:
         found = newcomers.find_next_pass(event.run_id, event.pass_number, event.bake_ami, os.environ["STACK_NAME"])
         logger.info("Newcomers", extra={"after_pass": event.pass_number, "next": found})

@@ -26,6 +26,8 @@ def lambda_handler(event: ValidateInputEvent, context):
         event.input,
         bake_ami_default=os.environ.get("BAKE_AMI_DEFAULT") == "true",
         keep_capacity_default=os.environ.get("KEEP_CAPACITY_DEFAULT") == "true",
+        window_minutes_default=int(os.environ.get("WINDOW_MINUTES_DEFAULT") or 0),
+        skip_patched_default=int(os.environ.get("SKIP_PATCHED_WITHIN_HOURS_DEFAULT") or 0),
     )
     logger.append_keys(run_id=event.execution_name)
     found = groups.find_groups(settings.AutoScalingGroupNames, OPT_IN_TAG_KEY, os.environ["OPT_IN_TAG_VALUE"])

@@ -47,9 +47,11 @@ def test_check_safe_to_continue_proceeds_when_all_is_well(
     app = load_handler("check_safe_to_continue")
     # When the gate is checked before the first instance, twice
     results = twice(app, gate_event(fleet.instance_ids[0], alarm_names=["cpu-high"]), lambda_context)
-    # Then the run goes on, nothing is recorded and nobody is alerted
+    # Then the run goes on and nobody is alerted; the only record is when the instance was let go (the window's
+    # estimate times it from then), written again by the second call
     assert results == [{"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}] * 2
-    assert mutating(api_calls) == []
+    assert mutating(api_calls) == ["UpdateItem", "UpdateItem"]
+    assert ledger_item(aws, ledger, f"started#{RUN_ID}#{fleet.instance_ids[0]}") is not None
     assert sent_messages(alert_topic) == []
 
 
@@ -173,7 +175,8 @@ def test_check_safe_to_continue_says_an_instance_that_left_the_group_is_gone_not
     # When the gate is checked before it, twice, and then before the next planned instance
     results = twice(app, gate_event(gone), lambda_context)
     nxt = app.lambda_handler(gate_event(fleet.instance_ids[2]), lambda_context)
-    # Then it is Gone: nothing is changed or recorded, nobody is alerted, and the run goes on with the next one
+    # Then it is Gone: nothing is changed or recorded (but the next one's start), nobody is alerted, and the run
+    # goes on with the next one
     assert (
         results
         == [
@@ -187,7 +190,8 @@ def test_check_safe_to_continue_says_an_instance_that_left_the_group_is_gone_not
         ]
         * 2
     )
-    assert mutating(api_calls) == []
+    assert mutating(api_calls) == ["UpdateItem"]
+    assert ledger_item(aws, ledger, f"started#{RUN_ID}#{gone}") is None
     assert sent_messages(alert_topic) == []
     assert ledger_item(aws, ledger, f"stop#{RUN_ID}") is None
     assert nxt == {"Proceed": True, "Gone": False, "Wait": False, "Deadline": None, "Reason": None}

@@ -73,7 +73,7 @@ def test_summarize_run_lists_every_planned_instance_and_keeps_the_summary_in_the
     assert first["Version"] == VERSION
     assert first["Message"] == (
         "2 instance(s) patched, 1 failed (MaxErrors=1). 1 skipped (already compliant, SSM agent"
-        " offline, or launched from the image the run baked)."
+        " offline, launched from the image the run baked, or patched recently: each says why)."
     )
     # and the summary is kept in the run's report, where the output points
     assert first["ReportLocation"] == f"s3://{report_bucket}/runs/{RUN_ID}/summary.json"

@@ -69,6 +69,8 @@ PATCH_DOCUMENT_ARN = f"{ARN}:ssm:${{AWS::Region}}::document/AWS-RunPatchBaseline
 OPT_IN_TAG_KEY = "aws:resourcetag/autopatch"
 OPT_IN_PARAMETER = "OptInTagValue"
 PATCH_TAG_KEYS = {"AutoPatchInstanceInASG", "AutoPatchRunId"}
+# Only the tag of a patched instance (Completed) also says when, and by which run, it was patched.
+PATCHED_TAG_KEYS = PATCH_TAG_KEYS | {"AutoPatchPatched"}
 IMAGE_ARN = f"{ARN}:ec2:${{AWS::Region}}::image/*"
 SNAPSHOT_ARN = f"{ARN}:ec2:${{AWS::Region}}::snapshot/*"
 LAUNCH_TEMPLATE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:launch-template/*"
@@ -354,8 +356,9 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
     if kind == "patch-tags":
         keys = condition.get("ForAllValues:StringEquals", {}).get("aws:tagkeys")
         keys = set(_as_list(keys)) if keys is not None else set()
-        if not keys or not keys <= PATCH_TAG_KEYS:
-            return [f"needs Condition ForAllValues:StringEquals aws:TagKeys within {sorted(PATCH_TAG_KEYS)}"]
+        allowed = PATCHED_TAG_KEYS if statement.role == "TagInstanceFunctionRole" else PATCH_TAG_KEYS
+        if not keys or not keys <= allowed:
+            return [f"needs Condition ForAllValues:StringEquals aws:TagKeys within {sorted(allowed)}"]
     return []
 
 
@@ -507,7 +510,8 @@ def test_instances_get_only_the_patch_tags(transformed):
     assert {s.role for s in found} == {"TagInstanceFunctionRole", "RecoverGroupsFunctionRole", "CleanUpRunFunctionRole"}
     for s in found:
         assert s.resources == [INSTANCE_ARN]
-        assert set(s.condition["ForAllValues:StringEquals"]["aws:tagkeys"]) == PATCH_TAG_KEYS
+        tagged = PATCHED_TAG_KEYS if s.role == "TagInstanceFunctionRole" else PATCH_TAG_KEYS
+        assert set(s.condition["ForAllValues:StringEquals"]["aws:tagkeys"]) == tagged
 
 
 def test_only_the_patch_baseline_can_be_sent(transformed):

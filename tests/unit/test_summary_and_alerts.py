@@ -207,7 +207,7 @@ def test_instances_skipped_by_preflight_are_listed_and_counted():
     planned = plan(("web", ["i-00000001"]), skipped=skipped)
     # When the run is summarized
     summary = summarize("run-1", 0, [item("i-00000001", "web", "Completed", "c-1")], planned)
-    # Then the skipped instance is listed without a command, counted, and the message says why
+    # Then the skipped instance is listed without a command, with its reason, counted, and the message says why
     assert summary["Status"] == "Succeeded"
     assert summary["Counts"] == {
         "Completed": 1,
@@ -223,10 +223,11 @@ def test_instances_skipped_by_preflight_are_listed_and_counted():
         "Result": "Skipped",
         "CommandId": None,
         "Compliance": None,
+        "Reason": "ConnectionLost",
     }
     assert summary["Message"] == (
         "1 instance(s) patched, 0 failed (MaxErrors=0). 1 skipped (already compliant, SSM agent"
-        " offline, or launched from the image the run baked)."
+        " offline, launched from the image the run baked, or patched recently: each says why)."
     )
 
 

@@ -16,6 +16,7 @@ FOOTER = f"Sent by {PRODUCT} {VERSION}"
 
 PATCH_TAG_KEY = "AutoPatchInstanceInASG"
 RUN_TAG_KEY = "AutoPatchRunId"
+PATCHED_TAG_KEY = "AutoPatchPatched"  # "<time, ISO 8601 UTC> <run id>" of the run that last patched the instance
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"
 OPT_IN_TAG_KEY = "AutoPatch"
 ALARM_TAG_KEY = "AutoPatchAlarmNames"

@@ -188,18 +188,33 @@ def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, s
     return publish(topic_arn, subject, body, "group-paused" if scope == "group" else "run-stopped")
 
 
-def publish_summary(topic_arn: str, summary: dict, execution_arn: str) -> str:
-    """The optional "run finished" notification (stack parameter NotifyRunFinished)."""
+def _summary_body(summary: dict, execution_arn: str, *more: str) -> str:
     counts = ", ".join(f"{count} {result}" for result, count in summary["Counts"].items() if count)
-    body = "\n".join(
+    return "\n".join(
         [
             summary["Message"],
             "",
             f"Run:        {summary['RunId']}",
             f"Instances:  {counts or 'none'}",
+            *more,
             f"Report:     {summary.get('ReportLocation', '-')}",
             f"Execution:  {execution_console_url(execution_arn)}",
         ]
     )
+
+
+def publish_summary(topic_arn: str, summary: dict, execution_arn: str) -> str:
+    """The optional "run finished" notification (stack parameter NotifyRunFinished)."""
     subject = subject_line("Patch run {run} finished: {status}", run=summary["RunId"], status=summary["Status"])
-    return publish(topic_arn, subject, body, "run-finished")
+    return publish(topic_arn, subject, _summary_body(summary, execution_arn), "run-finished")
+
+
+def publish_window_ended(topic_arn: str, summary: dict, execution_arn: str) -> str:
+    """The notice of a run its window ended: not a failure; how many instances are left for the next run."""
+    left = summary["Counts"]["NotStarted"]
+    subject = subject_line("Patch window ended: run {run}, {left} left", run=summary["RunId"], left=f"{left}")
+    what = (
+        f"What next:  {left} instance(s) were not started, to keep patching within the window. The next run patches "
+        "them (with SkipPatchedWithinHours, only them)."
+    )
+    return publish(topic_arn, subject, _summary_body(summary, execution_arn, what), "window-ended")

@@ -2,7 +2,7 @@
 
 import time
 
-from . import PAUSED, alarms, alerts, groups, ledger, polling
+from . import PAUSED, alarms, alerts, groups, ledger, polling, window
 
 
 def check_next_instance(
@@ -13,6 +13,7 @@ def check_next_instance(
     alarm_names: list[str],
     opt_in_value: str,
     settle: tuple[int | None, int] = (None, 0),
+    end_by: str | None = None,
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
     "group" this group only (paused, no longer held by this run, an instance refresh started on it, or one of its
@@ -20,7 +21,9 @@ def check_next_instance(
     people. {"Proceed": False, "Gone": True, "Reason"} when the instance left the group before its turn: nothing to
     patch, nothing failed. {"Proceed": False, "Wait": True, "Deadline", "Reason"} when the only problems are
     instances on their way into or out of service (settling): ask again until settle's deadline (None: now plus
-    settle's timeout, the deadline returned); past it, the run stops naming what did not settle."""
+    settle's timeout, the deadline returned); past it, the run stops naming what did not settle.
+    {"Proceed": False, "WindowEnded": True, "Reason"} when the instance is not expected to be back in service before
+    the window closes (end_by, autopatch.window): it is left for the next run, and the run ends WindowEnded."""
     group_key = f"{run_id}#{group_name}"
 
     def stop(scope: str, reason: str) -> dict:
@@ -47,6 +50,10 @@ def check_next_instance(
     gone = _gone(group, instance_id)
     if gone:
         return {"Proceed": False, "Gone": True, "Reason": gone}
+    late = window.too_late(run_id, group_name, instance_id, end_by)
+    if late:
+        window.leave_for_window(run_id, late)
+        return {"Proceed": False, "WindowEnded": True, "Reason": late}
     reason = _not_the_runs(run_id, group_name) or _in_standby_by_another(run_id, group, failed)
     if reason:
         return stop("group", reason)
@@ -74,9 +81,15 @@ def gate_next_instance(
     topic_arn: str,
     execution_arn: str,
     settle: tuple[int | None, int] = (None, 0),
+    end_by: str | None = None,
 ) -> dict:
-    """check_next_instance, and the alert of the one call that stops the run (or the group)."""
-    verdict = check_next_instance(run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value, settle)
+    """check_next_instance, and the alert of the one call that stops the run (or the group); an instance let go
+    is timed from now (autopatch.window)."""
+    verdict = check_next_instance(
+        run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value, settle, end_by
+    )
+    if verdict["Proceed"]:
+        window.started(run_id, instance_id)
     if verdict.get("Announce"):
         alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"], group_name)
         ledger.announced(verdict["StopKey"])

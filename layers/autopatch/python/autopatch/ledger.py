@@ -465,3 +465,59 @@ def forget_waiting_task(instance_id: str, token: str) -> bool:
         if _conditional_failed(error):
             return False
         raise
+
+
+# How long the instances of each group took, from the gate letting one go to its return to service, patched: the
+# window's estimate (autopatch.window). The group's item keeps the most recent RECENT_DURATIONS, of any run.
+RECENT_DURATIONS = 20
+
+
+def remember_start(run_id: str, instance_id: str) -> None:
+    """The gate let the instance go: its patching starts now."""
+    client("dynamodb").update_item(
+        TableName=_table(),
+        Key=_start_key(run_id, instance_id),
+        UpdateExpression="SET Since = :now, ExpiresAt = :expires",
+        ExpressionAttributeValues={":now": {"N": str(int(time.time()))}, ":expires": _expires()},
+    )
+
+
+def take_start(run_id: str, instance_id: str) -> int | None:
+    """When the instance's patching started, forgotten as it is read: a second call (a retry) gets None."""
+    found = client("dynamodb").delete_item(
+        TableName=_table(), Key=_start_key(run_id, instance_id), ReturnValues="ALL_OLD"
+    )
+    return int(found["Attributes"]["Since"]["N"]) if "Attributes" in found else None
+
+
+def _start_key(run_id: str, instance_id: str) -> dict:
+    return {"Id": {"S": f"started#{run_id}#{instance_id}"}}
+
+
+def add_duration(group_name: str, run_id: str, seconds: int) -> None:
+    """Keep how long one of the group's instances took in this run, dropping the oldest beyond RECENT_DURATIONS."""
+    ddb, key = client("dynamodb"), {"Id": {"S": f"durations#{group_name}"}}
+    entry = {"M": {"RunId": {"S": run_id}, "Seconds": {"N": str(seconds)}}}
+    found = ddb.update_item(
+        TableName=_table(),
+        Key=key,
+        UpdateExpression="SET Recent = list_append(if_not_exists(Recent, :none), :entry), ExpiresAt = :expires",
+        ExpressionAttributeValues={":none": {"L": []}, ":entry": {"L": [entry]}, ":expires": _expires()},
+        ReturnValues="UPDATED_NEW",
+    )
+    extra = len(found["Attributes"]["Recent"]["L"]) - RECENT_DURATIONS
+    if extra > 0:
+        ddb.update_item(
+            TableName=_table(), Key=key, UpdateExpression="REMOVE " + ", ".join(f"Recent[{n}]" for n in range(extra))
+        )
+
+
+def durations(group_name: str) -> list[dict]:
+    """The group's recent durations, oldest first: [{"RunId", "Seconds"}]."""
+    item = (
+        client("dynamodb")
+        .get_item(TableName=_table(), Key={"Id": {"S": f"durations#{group_name}"}}, ConsistentRead=True)
+        .get("Item")
+    )
+    entries = item["Recent"]["L"] if item else []
+    return [{"RunId": e["M"]["RunId"]["S"], "Seconds": int(e["M"]["Seconds"]["N"])} for e in entries]

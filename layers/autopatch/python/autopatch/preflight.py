@@ -1,6 +1,9 @@
 """Preflight: before the run changes anything, is every group in a state where an instance can safely be taken out?"""
 
-from . import VERSION, groups, images, ledger, recovery, runs, surge
+import time
+from dataclasses import dataclass
+
+from . import VERSION, groups, images, ledger, recovery, runs, surge, tags, window
 from .clients import client
 from .errors import PreflightFailed
 
@@ -17,16 +20,38 @@ WARM_POOL_NOTE = (
 )
 
 
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the plan and its forecast take from the run's settings besides the preflight's own."""
+
+    end_by: str | None = None  # the window (EndBy), None: no window
+    concurrency: int = 1  # GroupConcurrency
+    skip_patched_hours: int = 0  # SkipPatchedWithinHours
+
+
 def plan_run(
-    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, keep_capacity: bool = False
+    run_id: str,
+    group_names: list[str],
+    lower_min_size: bool,
+    skip_offline: bool,
+    keep_capacity: bool = False,
+    plan: PlanOptions = PlanOptions(),
 ) -> dict:
-    """Check the groups and keep the plan in the run's report (S3) for the slices to read: per group how many
-    instances it patches (and its warm pool, if it has one: not patched), and how many are skipped."""
-    plan = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity)
-    runs.save_plan(run_id, plan)
+    """Check the groups and keep the plan in the run's report (S3) for the slices to read, with its forecast: per
+    group how many instances it patches (and its warm pool, if it has one: not patched), how many are skipped, and
+    the forecast, its counts only (which instances of each group fit in the window, and which not, are in the
+    report's plan)."""
+    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours)
+    found["Forecast"] = window.forecast(run_id, found["Groups"], plan.end_by, plan.concurrency)
+    runs.save_plan(run_id, found)
+    forecast = found["Forecast"]
     return {
-        "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"]), **_warm(g)} for g in plan["Groups"]],
-        "Skipped": len(plan["Skipped"]),
+        "Groups": [{"GroupName": g["GroupName"], "Count": len(g["Instances"]), **_warm(g)} for g in found["Groups"]],
+        "Skipped": len(found["Skipped"]),
+        "Forecast": {
+            **forecast,
+            "Groups": [{k: v for k, v in g.items() if k not in ("Fit", "Left")} for g in forecast["Groups"]],
+        },
     }
 
 
@@ -38,15 +63,19 @@ def dry_run(
     bake: bool,
     opt_in_value: str,
     keep_capacity: bool = False,
+    plan: PlanOptions = PlanOptions(),
 ) -> dict:
     """Check the groups as a run would, holds first (GroupLocked while a live run holds one), and say what it
     would do, writing nothing: per group its instances in order (the first SHOWN_PER_GROUP), what it would
     recover first (Recover), whose hold it would take over (TakeOverHoldOf), its warm pool if it has one
     (WarmPool: what is in it, and that the run does not patch it), with KeepCapacity what it would add to the group
     while patching it (KeepCapacity), and, with BakeAmi, which launch template a bake would change or why it would
-    not bake), and the product's version that would run it."""
+    not bake), the product's version that would run it, and the forecast (autopatch.window.forecast: what fits is
+    the first FitCount of each group's Instances, so only Left is listed, its first SHOWN_PER_GROUP, for the dry
+    run's output to stay well within the 256 KiB a state's output may have)."""
     taken_over = ledger.holds_to_take_over(group_names)
-    plan = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity)
+    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours)
+    forecast = window.forecast(run_id, found["Groups"], plan.end_by, plan.concurrency)
     return {
         "Groups": [
             {
@@ -59,20 +88,33 @@ def dry_run(
                 **({"KeepCapacity": surge.plan(groups.describe_group(g["GroupName"]))} if keep_capacity else {}),
                 **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
             }
-            for g in plan["Groups"]
+            for g in found["Groups"]
         ],
-        "Skipped": plan["Skipped"],
+        "Skipped": found["Skipped"],
         "Version": VERSION,
+        "Forecast": {
+            **forecast,
+            "Groups": [
+                {**{k: v for k, v in g.items() if k != "Fit"}, "Left": g["Left"][:SHOWN_PER_GROUP]}
+                for g in forecast["Groups"]
+            ],
+        },
     }
 
 
 def check(
-    run_id: str, group_names: list[str], lower_min_size: bool, skip_offline: bool, keep_capacity: bool = False
+    run_id: str,
+    group_names: list[str],
+    lower_min_size: bool,
+    skip_offline: bool,
+    keep_capacity: bool = False,
+    skip_patched_hours: int = 0,
 ) -> dict:
     """The plan (instances to patch per group, what the run recovers first in each, instances skipped), or
-    PreflightFailed listing every problem. Each group is judged as it will be once the run has recovered what
-    runs that died left in it (recovery.left_behind): an instance it will return from Standby counts as InService,
-    what those runs changed on the group as given back."""
+    PreflightFailed listing every problem. With skip_patched_hours, an instance a run of this stack patched within
+    that many hours is skipped (with that run and when), offline or not. Each group is judged as it will be once
+    the run has recovered what runs that died left in it (recovery.left_behind): an instance it will return from
+    Standby counts as InService, what those runs changed on the group as given back."""
     plan, skipped, problems = [], [], []
     for name in group_names:
         group = groups.describe_group(name)
@@ -80,6 +122,12 @@ def check(
         returning = {i["InstanceId"] for i in left if i["LifecycleState"] == "Standby" and "NotReady" not in i}
         group = _as_recovered(group, returning)
         found, offline = _group_problems(group, lower_min_size, keep_capacity, returning)
+        recent = _patched_recently(groups.in_service_instances(group), skip_patched_hours)
+        skipped += [
+            {"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": why["Reason"], **why["By"]}
+            for i, why in recent.items()
+        ]
+        offline = [(i, r) for i, r in offline if i not in recent]
         found += [i["NotReady"] for i in left if "NotReady" in i]
         if offline and skip_offline:
             skipped += [{"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": r} for i, r in offline]
@@ -93,6 +141,21 @@ def check(
     if problems:
         raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
     return {"Groups": plan, "Skipped": skipped}
+
+
+def _patched_recently(instance_ids: list[str], hours: int) -> dict[str, dict]:
+    """SkipPatchedWithinHours: the instances a run of this stack patched within `hours`, each with why it is
+    skipped and by which run ({"Reason", "By": {"PatchedAt", "PatchedBy"}})."""
+    if not hours or not instance_ids:
+        return {}
+    found = tags.patched_since(instance_ids, time.time() - hours * 3600)
+    return {
+        i: {
+            "Reason": f"patched by run {by['PatchedBy']} at {by['PatchedAt']}, within SkipPatchedWithinHours={hours}",
+            "By": by,
+        }
+        for i, by in found.items()
+    }
 
 
 def _warm_pool(name: str) -> dict:

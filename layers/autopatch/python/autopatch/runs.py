@@ -11,7 +11,7 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from . import ledger, polling, summary
+from . import ledger, polling, summary, window
 from .clients import client
 from .errors import ContinuationNameTaken, InvalidInput
 from .run_input import RunSettings
@@ -150,10 +150,17 @@ def save_summary(run_id: str, summary: dict) -> str:
 
 
 def summarize_run(
-    run_id: str, max_errors: int, group_names: list[str], recovered: list[dict], bake: bool, late: list[dict]
+    run_id: str,
+    max_errors: int,
+    group_names: list[str],
+    recovered: list[dict],
+    bake: bool,
+    late: list[dict],
+    end_by: str | None = None,
 ) -> dict:
     """The run's summary from its plan, newcomer passes, results and stops, kept in the run's report
-    (ReportLocation). late: the lines of instances that joined a group and no pass held (newcomers.left_unpatched)."""
+    (ReportLocation). late: the lines of instances that joined a group and no pass held (newcomers.left_unpatched).
+    end_by: the run's window, which ended the run if the gate (or a slice) left an instance for it."""
     paused = [name for name in group_names if ledger.stop_reason(f"{run_id}#{name}")]
     planned, *newcomer_passes = passes(run_id)
     joined = [
@@ -172,6 +179,7 @@ def summarize_run(
         paused=paused,
         bake=bake,
         joined=joined + [s for p in newcomer_passes for s in p["Skipped"]] + late,
+        window_end=end_by if end_by and window.ended(run_id) else None,
     )
     found["ReportLocation"] = save_summary(run_id, found)
     return found

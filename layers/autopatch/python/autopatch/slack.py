@@ -17,6 +17,7 @@ KINDS = (
     "run-stopped",
     "group-paused",
     "run-finished",
+    "window-ended",
     "execution-ended",
     "run-cleaned-up",
 )
@@ -66,6 +67,7 @@ EMOJI = {
     "run-stopped": ":octagonal_sign:",
     "group-paused": ":double_vertical_bar:",
     "run-finished": ":white_check_mark:",
+    "window-ended": ":hourglass:",
     "execution-ended": ":rotating_light:",
     "run-cleaned-up": ":broom:",
 }
@@ -81,6 +83,8 @@ WHAT_TO_DO = {
     "group-paused": "The group was paused by its AutoPatch tag. Set it back to the opt-in value and start a run to "
     "patch the rest.",
     "run-finished": "Nothing: this is the run's summary.",
+    "window-ended": "Nothing now: the instances left are patched by the next run in its window. If every run leaves "
+    "some, give the window more time (WindowMinutes, EndBy) or patch several groups at once (GroupConcurrency).",
     "execution-ended": "Open the execution. If it was stopped or crashed mid-instance, its clean-up returns the "
     "instance to service within minutes and sends one alert saying what it did.",
     "run-cleaned-up": "Read what was put back. Instances tagged Failed need a new run; anything marked NOT DONE "

@@ -16,6 +16,7 @@ from .run_input import (
     OPERATIONS,
     REBOOT_OPTIONS,
     RunSettings,
+    end_by_time,
     parse_continuation_settings,
 )
 from .step import StepEvent, payload
@@ -36,6 +37,14 @@ def any_json(event, name: str, default=None):
 
 def continuation_settings(event, name: str) -> dict:
     return parse_continuation_settings(field(event, name, dict))
+
+
+def end_by_text(event, name: str, default=None) -> str | None:
+    """The run's EndBy (settings): None, or ISO 8601 with its zone."""
+    value = field(event, name, str, default)
+    if value is not None:
+        end_by_time(value)
+    return value
 
 
 def instance_results(event, name: str) -> list[dict]:
@@ -90,6 +99,10 @@ class CheckFleetEvent(StepEvent):
     keep_capacity: bool = payload("KeepCapacity", bool, default=False)
     offline_instances: str = payload("OfflineInstances", str)
     run_id: str = payload("RunId", str)
+    # the forecast (autopatch.window) and the instances patched recently enough to skip
+    end_by: str | None = payload("EndBy", end_by_text, default=None)
+    group_concurrency: int = payload("GroupConcurrency", int, default=RunSettings.GroupConcurrency)
+    skip_patched_hours: int = payload("SkipPatchedWithinHours", int, default=0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class PlanSliceEvent(StepEvent):
     bake_ami: bool = payload("BakeAmi", bool, default=False)
     standby_timeout: int = payload("StandbyTimeoutSeconds", int)
     health_timeout: int = payload("HealthTimeoutSeconds", int)
+    end_by: str | None = payload("EndBy", end_by_text, default=None)  # once the window has closed, no slice is taken
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,7 @@ class SummarizeRunEvent(StepEvent):
     group_names: list[str] = payload("GroupNames", group_names)
     recovered: list[dict] = payload("Recovered", objects, RECOVERED_FIELDS, default=[])
     bake_ami: bool = payload("BakeAmi", bool, default=False)
+    end_by: str | None = payload("EndBy", end_by_text, default=None)
 
 
 # --- one instance --------------------------------------------------------------------------------------------
@@ -166,6 +181,7 @@ class CheckSafeToContinueEvent(StepEvent):
     health_timeout: int = payload("HealthTimeoutSeconds", int, default=RunSettings.HealthTimeoutSeconds)
     poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
     settle_deadline: int | None = payload("Deadline", int, default=None)
+    end_by: str | None = payload("EndBy", end_by_text, default=None)  # the window: no instance out past it
 
     def __post_init__(self):
         if self.poll_interval < 1 or self.health_timeout < 1:

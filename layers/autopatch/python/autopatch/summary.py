@@ -36,12 +36,14 @@ def summarize(
     paused: Sequence[str] = (),
     bake: bool = False,
     joined: Sequence[dict] = (),
+    window_end: str | None = None,
 ) -> dict:
     """Every planned instance with its result (NotStarted when no execution reached it); a Gone one that went while
     out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone). Then every
     instance that joined a group during the run (joined: InstanceId, GroupName and, for one no pass patched, Result
-    and Reason), marked JoinedDuringRun. Status is Succeeded, Failed (failures beyond MaxErrors) or Stopped (a gate
-    stopped the run)."""
+    and Reason), marked JoinedDuringRun. Status is Succeeded, Failed (failures beyond MaxErrors), Stopped (a gate
+    stopped the run) or WindowEnded: window_end (EndBy) given when the run left instances for its window, those not
+    started get the Reason. A skipped instance keeps why (Reason) and, skipped as patched recently, by which run."""
     reached = {item["InstanceId"]: item for item in results}
     instances = (
         [
@@ -56,7 +58,12 @@ def summarize(
             for instance_id in group["Instances"]
         ]
         + [
-            {**{k: s[k] for k in ("InstanceId", "GroupName", "Result")}, "CommandId": None, "Compliance": None}
+            {
+                **{k: s[k] for k in ("InstanceId", "GroupName", "Result")},
+                "CommandId": None,
+                "Compliance": None,
+                **{k: s[k] for k in ("Reason", "PatchedBy", "PatchedAt") if k in s},
+            }
             for s in planned["Skipped"]
         ]
         + [
@@ -90,8 +97,8 @@ def summarize(
         message = f"{counts['Completed']} instance(s) patched, {counts['Failed']} failed (MaxErrors={max_errors})."
         if counts["Skipped"]:
             message += (
-                f" {counts['Skipped']} skipped (already compliant, SSM agent offline, or launched from the image"
-                " the run baked)."
+                f" {counts['Skipped']} skipped (already compliant, SSM agent offline, launched from the image"
+                " the run baked, or patched recently: each says why)."
             )
         before_turn = counts["Gone"] - counts["GoneWhileOut"]
         if before_turn:
@@ -109,6 +116,18 @@ def summarize(
             )
         if paused:
             message += f" Paused before finishing: {', '.join(paused)} ({untouched})"
+        if window_end and counts["NotStarted"]:
+            status = "WindowEnded"
+            message = (
+                f"The window closed at {window_end}: {message} {counts['NotStarted']} instance(s) not started, left for"
+                " the next run (NotStarted)."
+            )
+            for instance in instances:
+                if instance["Result"] == "NotStarted" and "Reason" not in instance:
+                    instance["Reason"] = (
+                        f"the window closed (EndBy {window_end}) before it could be patched in time: the next run"
+                        " patches it"
+                    )
     summary: dict[str, Any]
     summary = {
         "RunId": run_id,
