@@ -158,6 +158,8 @@ class Simulation:
                     start_the_others()
                 else:
                     self.clock.call_later(self.scenario.also_start_at, start_the_others)
+                for n, later in enumerate(self.scenario.later_runs, start=1):
+                    self._start_later(machine_arn, executions, later["at"], later["input"], n)
                 self._start_schedules()
                 if self.scenario.stop_at is not None:
                     self.clock.call_later(self.scenario.stop_at, lambda _t: self._stop_by_hand(executions[0]))
@@ -684,6 +686,22 @@ class Simulation:
         )["stateMachineArn"]
         self.refs[self.stack.state_machine.logical_id] = self.machine_arn
         return self.machine_arn
+
+    def _start_later(self, machine_arn, executions: list[str], at: float, run_input: dict, n: int) -> None:
+        """A scenario's later run (later_runs): started `at` virtual seconds from the start, named as the schedule's
+        run of that moment would be, whether the runs before it have ended or not. A counted thread waits for the
+        moment, so that the simulation lasts until the run has started."""
+        self.clock.thread_started()
+
+        def body():
+            try:
+                self.clock.sleep(max(at - self.clock.elapsed(), 0))
+                moment = START + dt.timedelta(seconds=at)
+                executions.append(self._start(machine_arn, f"run-{moment:%Y%m%dT%H%M%S}-later{n}", run_input))
+            finally:
+                self.clock.thread_finished()
+
+        threading.Thread(target=body, daemon=True).start()
 
     def _start(self, machine_arn, name, run_input) -> str:
         sfn = boto3.client("stepfunctions", region_name=REGION)

@@ -217,10 +217,27 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "api_calls": calls,
         "timeline": [{"t": e.t, "group": e.group, "instance": e.instance, "text": e.text} for e in sim.timeline],
     }
+    report["runs"] = [_run(descriptions, run, first["startDate"]) for run in started]
     report["_histories"] = histories
     report["_logs"] = sim.log_lines
     report["summary"] = run_summary(main)
     return report
+
+
+def _run(descriptions: dict, name: str, start: dt.datetime) -> dict:
+    """A run the simulation started (the first, also_start, later_runs): its executions, when it started and how
+    long it took (virtual seconds, to its last execution's end), its status and summary."""
+    chain = follow_chain(descriptions, name)
+    first, last = descriptions[chain[0]], descriptions[chain[-1]]
+    ended = last.get("stopDate")
+    return {
+        "name": name,
+        "executions": chain,
+        "started_at": round(first["startDate"].timestamp() - start.timestamp(), 3),
+        "virtual_seconds": round(ended.timestamp() - first["startDate"].timestamp(), 3) if ended else None,
+        "status": last["status"],
+        "summary": run_summary(last),
+    }
 
 
 def _holds(sim) -> list[dict]:

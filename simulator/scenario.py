@@ -125,6 +125,8 @@ class Scenario:
     crash_at: float | None = None  # virtual seconds after the start at which the run crashes (an uncaught error)
     also_start_at: float | None = None  # virtual seconds after the start at which the also_start runs start
     events: list[FleetEvent] = field(default_factory=list)  # in the order they happen
+    # runs started later, each at its virtual moment (after the runs before it have ended or not): {"at", "input"}
+    later_runs: list[dict] = field(default_factory=list)
 
 
 _GROUP_FIELDS: dict[str, type[Any]] = {
@@ -179,6 +181,7 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
         "stop_at",
         "crash_at",
         "events",
+        "later_runs",
     }
     if unknown:
         raise ScenarioError(f"unknown scenario field {sorted(unknown)[0]!r}")
@@ -206,7 +209,24 @@ def parse_scenario(raw: dict, name: str = "scenario") -> Scenario:
     if moments["also_start_at"] is not None and not also_start:
         raise ScenarioError("also_start_at needs also_start: the inputs to start then")
     events = _events(raw.get("events", []), {spec.name: spec for spec in specs})
-    return Scenario(specs, run_input, name, also_start, parameters, **moments, events=events)
+    later_runs = _later_runs(raw.get("later_runs", []))
+    return Scenario(specs, run_input, name, also_start, parameters, **moments, events=events, later_runs=later_runs)
+
+
+def _later_runs(raw) -> list[dict]:
+    """later_runs: [{"at": virtual seconds from the start, "input": the state machine's input}], in order of "at"."""
+    if not isinstance(raw, list):
+        raise ScenarioError("later_runs must be a list of {at, input} objects")
+    for n, later in enumerate(raw):
+        where = f"later_runs[{n}]"
+        if not isinstance(later, dict) or set(later) - {"at", "input"}:
+            raise ScenarioError(f"{where} must be an object with at and input only")
+        at = later.get("at")
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+            raise ScenarioError(f"{where}.at must be a number of virtual seconds from the start (not negative)")
+        if not isinstance(later.get("input", {}), dict):
+            raise ScenarioError(f"{where}.input must be an object (the state machine's input)")
+    return sorted(({"at": r["at"], "input": r.get("input", {})} for r in raw), key=lambda r: r["at"])
 
 
 def _group(raw, n) -> GroupSpec:
