@@ -35,13 +35,20 @@ def test_check_fleet_keeps_the_plan_of_every_in_service_instance_in_the_report(
     }
     # and the forecast: no group measured yet, so 15 minutes an instance (the default), one group after the other
     forecast = first["Forecast"]
-    assert (forecast["ExpectedMinutes"], forecast["EndBy"], forecast["Fit"], forecast["Left"]) == (75, None, 5, 0)
-    assert [(g["GroupName"], g["Estimate"], g["StartsAfterMinutes"], g["Fit"]) for g in forecast["Groups"]] == [
+    assert (forecast["ExpectedMinutes"], forecast["EndBy"], forecast["FitCount"], forecast["LeftCount"]) == (
+        75,
+        None,
+        5,
+        0,
+    )
+    assert [(g["GroupName"], g["Estimate"], g["StartsAfterMinutes"], g["FitCount"]) for g in forecast["Groups"]] == [
         ("web", "default", 0, 3),
         ("api", "default", 45, 2),
     ]
-    # and the plan in the run's report lists every instance per group
+    assert "No run has measured web, api yet" in forecast["Note"]
+    # and the plan in the run's report lists every instance per group, and in the forecast which fit
     plan = saved_plan(aws, report_bucket)
+    assert plan["Forecast"]["Groups"][0]["Fit"] == plan["Groups"][0]["Instances"]
     assert [g["GroupName"] for g in plan["Groups"]] == ["web", "api"]
     assert sorted(plan["Groups"][0]["Instances"]) == fleet.instance_ids
     assert sorted(plan["Groups"][1]["Instances"]) == api.instance_ids

@@ -98,8 +98,9 @@ def patched(run_id: str, group_name: str, instance_id: str) -> int | None:
 def forecast(run_id: str, groups: list[dict], end_by: str | None, concurrency: int) -> dict:
     """How the run would go from now: per group ({"GroupName", "Instances"} in the plan's order, GroupConcurrency
     at a time, as the Map takes them) the expected time of one instance and where it comes from, when the group
-    would start and how long it would take, which instances fit in the window and which would be left; for the
-    run, how long it would take (with a window, to the end of the last instance that fits)."""
+    would start and how long it would take, which instances fit in the window and which would be left (Fit and Left,
+    counted in FitCount and LeftCount); for the run, how long it would take (with a window, to the end of the last
+    instance that fits), and a Note when an estimate is the default."""
     ends = closes_at(end_by)
     now = time.time()
     free = [0.0] * max(concurrency, 1)  # seconds from now at which each of the Map's slots is free
@@ -119,14 +120,15 @@ def forecast(run_id: str, groups: list[dict], end_by: str | None, concurrency: i
                 "ExpectedMinutes": round(fit * each / 60, 1),
                 "Fit": instances[:fit],
                 "Left": instances[fit:],
+                "FitCount": fit,
+                "LeftCount": len(instances) - fit,
             }
         )
-    left = sum(len(g["Left"]) for g in found)
     result = {
         "ExpectedMinutes": round(max(free) / 60, 1),
         "EndBy": end_by,
-        "Fit": sum(len(g["Fit"]) for g in found),
-        "Left": left,
+        "FitCount": sum(g["FitCount"] for g in found),
+        "LeftCount": sum(g["LeftCount"] for g in found),
         "Groups": found,
     }
     defaults = [g["GroupName"] for g in found if g["Estimate"] == SOURCES[2]]
