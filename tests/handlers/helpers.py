@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from moto.autoscaling.models import autoscaling_backends
 from moto.sns.models import sns_backends
 
-from autopatch import PATCH_DOCUMENT, PATCH_TAG_KEY, RUN_TAG_KEY
+from autopatch import PATCH_DOCUMENT, PATCH_TAG_KEY, PATCHED_TAG_KEY, RUN_TAG_KEY
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -71,7 +71,7 @@ def runs_own_standby(load_handler, context, instance, group="web"):
 def patch_tags(aws, instance):
     """The tags a run leaves on an instance (the propagated AutoPatch opt-in tag left out)."""
     found = aws.client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
-    return {t["Key"]: t["Value"] for t in found if t["Key"] in (PATCH_TAG_KEY, RUN_TAG_KEY)}
+    return {t["Key"]: t["Value"] for t in found if t["Key"] in (PATCH_TAG_KEY, RUN_TAG_KEY, PATCHED_TAG_KEY)}
 
 
 def tag(aws, instance, value, run_id):

@@ -6,7 +6,7 @@ from botocore.stub import Stubber
 
 import autopatch.clients
 import autopatch.ledger
-from autopatch import PATCH_TAG_KEY, RUN_TAG_KEY
+from autopatch import PATCH_TAG_KEY, PATCHED_TAG_KEY, RUN_TAG_KEY
 from autopatch.errors import AwsThrottled, InvalidInput
 from tests.handlers.helpers import RUN_ID, calls_to, ledger_item, patch_tags, raises_twice, tag, twice
 
@@ -79,8 +79,10 @@ def test_tag_instance_overwrites_the_state_of_an_earlier_run(aws, fleet, load_ha
     app = load_handler("tag_instance")
     # When this run marks it Completed
     app.lambda_handler({"InstanceId": instance, "Value": "Completed", "RunId": RUN_ID}, lambda_context)
-    # Then the tags show this run's result only
-    assert patch_tags(aws, instance) == {PATCH_TAG_KEY: "Completed", RUN_TAG_KEY: RUN_ID}
+    # Then the tags show this run's result only, and that this run patched it
+    tags = patch_tags(aws, instance)
+    assert tags.pop(PATCHED_TAG_KEY).endswith(f"Z {RUN_ID}")
+    assert tags == {PATCH_TAG_KEY: "Completed", RUN_TAG_KEY: RUN_ID}
 
 
 @pytest.mark.parametrize(

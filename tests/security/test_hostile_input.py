@@ -22,6 +22,7 @@ them.
 """
 
 import dataclasses
+import datetime as dt
 import json
 import time
 import urllib.request
@@ -641,6 +642,14 @@ VALID_RUN_VALUES = {
     **{name: st.sampled_from(allowed) for name, allowed in _CHOICES.items()},
     **{name: st.integers(low, high) for name, (low, high) in _INT_RANGES.items()},
     **{name: st.booleans() for name in _BOOLEANS},
+    # a window's end within the next day, in one zone or another
+    "EndBy": st.builds(
+        lambda seconds, zone: dt.datetime.fromtimestamp(
+            time.time() + seconds, dt.timezone(dt.timedelta(hours=zone))
+        ).isoformat(timespec="seconds"),
+        st.integers(120, 86_000),
+        st.integers(-12, 14),
+    ),
 }
 EDGE_VALUES = {
     **{
@@ -654,6 +663,10 @@ EDGE_VALUES = {
     },
     "AutoScalingGroupNames": st.sampled_from([[], [""], ["g" * 256], ["web", "web"], "web", [["web"]], [None]]),
     "AlarmNames": st.sampled_from([[], [""], ["a" * 256], ["x", "x"], "x", [1], ["x"] * (MAX_ALARMS + 1)]),
+    # in the past, without a zone, more than a day ahead, not a time, not a string
+    "EndBy": st.sampled_from(
+        ["2000-01-01T00:00:00Z", "2026-01-04T05:00:00", "2999-01-01T00:00:00+00:00", "tomorrow", "", None, 3600, []]
+    ),
 }
 
 
@@ -678,8 +691,9 @@ RUN_INPUTS = st.one_of(
 @settings(SETTINGS, max_examples=RUN_INPUT_EXAMPLES)
 @given(RUN_INPUTS)
 def test_run_input_is_accepted_or_refused_with_invalid_input(raw):
+    started = time.time()
     try:
-        parsed = parse_run_input(raw)
+        parsed = parse_run_input(raw, now=started)
     except InvalidInput as error:
         assert len(str(error)) < 1_000, "the message echoes a large input"
         event("refused")
@@ -701,6 +715,11 @@ def test_run_input_is_accepted_or_refused_with_invalid_input(raw):
         assert names is None or (
             0 < len(names) <= most and all(isinstance(n, str) and 1 <= len(n) <= longest for n in names)
         )
+    # a window closes within the day after the run's start, or there is none
+    if parsed.EndBy is None:
+        assert parsed.WindowMinutes == 0
+    else:
+        assert started < dt.datetime.fromisoformat(parsed.EndBy).timestamp() <= started + 86_400
     assert json.loads(json.dumps(parsed.to_dict())) == parsed.to_dict()
 
 

@@ -357,3 +357,91 @@ def test_keep_capacity_must_be_a_boolean(value):
     # Then it is refused, naming the field
     with pytest.raises(InvalidInput, match=r"^KeepCapacity must be true or false; got "):
         parse_run_input({"KeepCapacity": value})
+
+
+# --- the window: WindowMinutes or EndBy, and SkipPatchedWithinHours -------------------------------------------
+
+START = 1_767_495_600  # 2026-01-04T03:00:00Z
+
+
+@pytest.mark.parametrize(("minutes", "closes"), [(1, "03:01:00"), (90, "04:30:00"), (1_440, "2026-01-05T03:00:00")])
+def test_window_minutes_close_the_window_that_long_after_the_start(minutes, closes):
+    # When a run that starts at 03:00 UTC is given WindowMinutes
+    settings = parse_run_input({"WindowMinutes": minutes}, now=START)
+    # Then its window closes that long after, in UTC
+    expected = closes if closes.startswith("2026") else f"2026-01-04T{closes}"
+    assert (settings.WindowMinutes, settings.EndBy) == (minutes, f"{expected}Z")
+
+
+@pytest.mark.parametrize(
+    "end_by", ["2026-01-04T05:00:00Z", "2026-01-04T14:00:00+09:00", "2026-01-04T00:00:00-05:00", "2026-01-04T03:00:01Z"]
+)
+def test_end_by_is_kept_as_given_in_its_zone(end_by):
+    settings = parse_run_input({"EndBy": end_by}, window_minutes_default=240, now=START)
+    # the stack's default window does not apply: EndBy says when the window closes
+    assert (settings.WindowMinutes, settings.EndBy) == (0, end_by)
+
+
+@pytest.mark.parametrize(
+    ("raw", "defaults", "expected"),
+    [
+        ({}, {}, (0, None, 0)),
+        ({}, {"window_minutes_default": 240, "skip_patched_default": 72}, (240, "2026-01-04T07:00:00Z", 72)),
+        ({"WindowMinutes": 0}, {"window_minutes_default": 240}, (0, None, 0)),
+        ({"SkipPatchedWithinHours": 0}, {"skip_patched_default": 72}, (0, None, 0)),
+        (
+            {"WindowMinutes": 30, "SkipPatchedWithinHours": 1},
+            {"window_minutes_default": 240},
+            (30, "2026-01-04T03:30:00Z", 1),
+        ),
+    ],
+    ids=["no defaults", "the stack's defaults", "no window asked", "no skip asked", "the input's own"],
+)
+def test_the_stack_defaults_apply_where_the_input_says_nothing(raw, defaults, expected):
+    settings = parse_run_input(raw, **defaults, now=START)
+    assert (settings.WindowMinutes, settings.EndBy, settings.SkipPatchedWithinHours) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"WindowMinutes": 1441}, "WindowMinutes must be between 0 and 1440; got 1441."),
+        ({"WindowMinutes": -5}, "WindowMinutes must be between 0 and 1440; got -5."),
+        ({"WindowMinutes": 2.5}, "WindowMinutes must be an integer; got 2.5."),
+        ({"WindowMinutes": True}, "WindowMinutes must be an integer; got True."),
+        ({"EndBy": "2026-01-04T03:00:00Z"}, "EndBy must be after the run's start (2026-01-04T03:00:00Z)"),
+        ({"EndBy": "2026-01-03T21:00:00-05:00"}, "EndBy must be after the run's start"),  # 02:00 UTC
+        ({"EndBy": "2026-01-05T03:00:01Z"}, "and at most 1440 minutes later"),
+        ({"EndBy": "2026-01-04T05:00:00"}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"EndBy": "05:00"}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"EndBy": "Sunday 5am"}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"EndBy": 1767502800}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"EndBy": None}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"EndBy": "2026-01-04T05:00:00Z" + " " * 40}, "EndBy must be an ISO 8601 time with its zone"),
+        ({"WindowMinutes": 60, "EndBy": "2026-01-04T05:00:00Z"}, "Give WindowMinutes or EndBy, not both"),
+        ({"SkipPatchedWithinHours": 8761}, "SkipPatchedWithinHours must be between 0 and 8760; got 8761."),
+        ({"SkipPatchedWithinHours": "24"}, "SkipPatchedWithinHours must be an integer; got '24'."),
+    ],
+)
+def test_a_bad_window_raises_invalid_input_naming_the_field(raw, message):
+    with pytest.raises(InvalidInput) as error:
+        parse_run_input(raw, now=START)
+    assert message in str(error.value)
+
+
+def test_a_continuation_keeps_the_window_its_run_started_with_even_once_it_has_closed():
+    # Given the settings of a run started with a 60-minute window, continued after the window closed
+    settings = {**parse_run_input({"WindowMinutes": 60}, now=START).to_dict(), "AlarmNames": []}
+    continuation = {
+        "RunId": "run-1",
+        "Part": 2,
+        "Offset": 3,
+        "PreviousExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:m:run-1",
+        "SnapshotId": "s",
+        "Settings": settings,
+        "GroupNames": ["web"],
+        "Recovered": [],
+    }
+    # Then its next execution keeps both, unchanged
+    kept = parse_continuation(continuation)["Settings"]
+    assert (kept["WindowMinutes"], kept["EndBy"]) == (60, "2026-01-04T04:00:00Z")

@@ -522,3 +522,55 @@ def test_instances_that_joined_during_the_run_are_listed_after_the_planned_ones(
     ]
     assert summary["Counts"]["NotStarted"] == len(late)
     assert summary["Message"].endswith(ending)
+
+
+@pytest.mark.parametrize(
+    ("failed", "stop", "status"), [(0, None, "WindowEnded"), (2, None, "Failed"), (0, "alarm", "Stopped")]
+)
+def test_a_run_its_window_ended_succeeds_with_the_rest_left_and_why(failed, stop, status):
+    # Given a run whose window closed after two of five instances (and, in turn, failures or a stop as well)
+    results = [item("i-1", "web", "Completed", "c-1"), item("i-2", "web", "Failed" if failed else "Completed", "c-2")]
+    results += [item("i-3", "web", "Failed", "c-3")] if failed else []
+    planned = plan(("web", ["i-1", "i-2", "i-3", "i-4", "i-5"]))
+    # When the run is summarized with the window's end
+    summary = summarize("run-1", 1, results, planned, stop_reason=stop, window_end="2026-01-04T05:00:00+01:00")
+    # Then failures beyond MaxErrors, or a stop, say so as ever; otherwise the window ended it, nothing failed
+    assert summary["Status"] == status
+    if status != "WindowEnded":
+        return
+    assert summary["Message"] == (
+        "The window closed at 2026-01-04T05:00:00+01:00: 2 instance(s) patched, 0 failed (MaxErrors=1). 3 instance(s)"
+        " not started, left for the next run (NotStarted)."
+    )
+    left = [i for i in summary["Instances"] if i["Result"] == "NotStarted"]
+    assert [i["InstanceId"] for i in left] == ["i-3", "i-4", "i-5"]
+    assert {i["Reason"] for i in left} == {
+        "the window closed (EndBy 2026-01-04T05:00:00+01:00) before it could be patched in time: the next run"
+        " patches it"
+    }
+
+
+def test_a_run_that_patched_everything_in_its_window_succeeds():
+    summary = summarize("run-1", 0, [item("i-1", "web", "Completed")], plan(("web", ["i-1"])), window_end="x")
+    assert summary["Status"] == "Succeeded"
+
+
+def test_the_window_notice_says_how_many_are_left_and_is_not_a_failure(monkeypatch):
+    # Given the summary of a run its window ended with 3 instances left
+    sent = []
+    monkeypatch.setattr(alerts, "publish", lambda topic, subject, body, kind: sent.append((subject, body, kind)))
+    summary = summarize(
+        "run-7",
+        0,
+        [item("i-1", "web", "Completed")],
+        plan(("web", ["i-1", "i-2", "i-3", "i-4"])),
+        window_end="2026-01-04T05:00:00Z",
+    )
+    # When its notice is published
+    alerts.publish_window_ended("topic", summary, EXECUTION_ARN)
+    # Then it names the run and the count left, as a kind of its own
+    ((subject, body, kind),) = sent
+    assert (subject, kind) == ("Patch window ended: run run-7, 3 left", "window-ended")
+    assert "3 instance(s) were not started" in body
+    assert "Instances:  1 Completed, 3 NotStarted" in body
+    assert "#/v2/executions/details/" + EXECUTION_ARN in body
