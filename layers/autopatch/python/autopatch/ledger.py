@@ -483,7 +483,8 @@ def remember_start(run_id: str, instance_id: str) -> None:
 
 
 def take_start(run_id: str, instance_id: str) -> int | None:
-    """When the instance's patching started, forgotten as it is read: a second call (a retry) gets None."""
+    """When the instance's patching started, forgotten as it is read (DeleteItem with ReturnValues ALL_OLD returns
+    the item as it was, nothing when there was none): a second call (a retry) gets None."""
     found = client("dynamodb").delete_item(
         TableName=_table(), Key=_start_key(run_id, instance_id), ReturnValues="ALL_OLD"
     )
@@ -495,7 +496,9 @@ def _start_key(run_id: str, instance_id: str) -> dict:
 
 
 def add_duration(group_name: str, run_id: str, seconds: int) -> None:
-    """Keep how long one of the group's instances took in this run, dropping the oldest beyond RECENT_DURATIONS."""
+    """Keep how long one of the group's instances took in this run, dropping the oldest beyond RECENT_DURATIONS:
+    list_append adds it at the end, REMOVE Recent[n] drops list elements by index
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html)."""
     ddb, key = client("dynamodb"), {"Id": {"S": f"durations#{group_name}"}}
     entry = {"M": {"RunId": {"S": run_id}, "Seconds": {"N": str(seconds)}}}
     found = ddb.update_item(

@@ -21,7 +21,10 @@ def tag_instance(instance_id: str, value: str, run_id: str) -> None:
     client("ec2").create_tags(Resources=[instance_id], Tags=found)
 
 
-DESCRIBE_TAGS_VALUES = 200  # values of one DescribeTags filter
+# DescribeTags filters by resource-id and key, paginated
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTags.html); the ids go in chunks of this many
+# values per filter (no limit of its own is documented there), as DescribeInstances' in autopatch.newcomers
+DESCRIBE_TAGS_VALUES = 200
 
 
 def patched_since(instance_ids: list[str], since: float) -> dict[str, dict]:

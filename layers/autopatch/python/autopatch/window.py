@@ -1,4 +1,8 @@
-"""The maintenance window a run fits in (WindowMinutes or EndBy), as a maintenance window's Duration and Cutoff.
+"""The maintenance window a run fits in (WindowMinutes or EndBy), as a maintenance window's Duration and Cutoff
+(no task starts after the window's end minus Cutoff, and one running goes on by default: CONTINUE_TASK;
+https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateMaintenanceWindow.html,
+https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_MaintenanceWindowTask.html). Here the cutoff is
+each instance's own expected time rather than a fixed number of hours.
 
 An instance is taken out of service only if the time it is expected to take ends before the window closes; one
 already out always finishes. The expected time of one instance of a group (from the gate letting it go to its
