@@ -80,6 +80,10 @@ def print_table(report: dict) -> None:
     print(f"\nRun {report['status']}" + (f": {report['error']}" if report["error"] else ""))
     if report["error"] and report["cause"]:
         print(f"  {report['cause'][:400]}")
+    for later in report["runs"][1:]:  # also_start and later_runs: each run's own end
+        summary = later["summary"]
+        print(f"  then {later['name']} (at {later['started_at']:.0f} s): {later['status']}", end="")
+        print(f", {summary['Status']}: {summary.get('Message', '')[:160]}" if "Status" in summary else "")
     print(
         f"{minutes} min {seconds} s of virtual time in {report['wall_seconds']} s; "
         f"{report['lambda_invocations']} Lambda invocations; {len(report['notifications'])} notification(s)"

@@ -2,6 +2,9 @@
 closes, ends WindowEnded with one notice, and the next run (SkipPatchedWithinHours) patches only the rest; the
 forecast says beforehand what fits."""
 
+import json
+from pathlib import Path
+
 import pytest
 from simulation_checks import calls_on, fleet_calls, run_alerts, simulate
 
@@ -84,13 +87,15 @@ def test_a_run_patches_at_least_what_its_forecast_said_would_fit():
     dry, run = report["runs"]
     forecast = dry["summary"]["Plan"]["Forecast"]
     (web,) = forecast["Groups"]
+    (planned,) = dry["summary"]["Plan"]["Groups"]
     # Then the dry run said which fit, at the default estimate it names as one
     assert (web["Estimate"], web["FitCount"], web["LeftCount"]) == ("default", 3, 5)
     assert "default 15 minutes" in forecast["Note"]
     # and the run patched at least those, in that order (its own instances improved the estimate)
     patched = [i["InstanceId"] for i in run["summary"]["Instances"] if i["Result"] == "Completed"]
     assert len(patched) >= web["FitCount"]
-    assert patched[: web["FitCount"]] == web["Fit"]
+    assert patched[: web["FitCount"]] == planned["Instances"][: web["FitCount"]]
+    assert web["Left"] == planned["Instances"][web["FitCount"] :]
     assert run["summary"]["Status"] == "WindowEnded"
 
 
@@ -259,3 +264,23 @@ def test_a_window_that_closed_during_an_execution_starts_no_next_slice(monkeypat
     assert report["summary"]["Status"] == "WindowEnded"
     assert [i for i, _, _ in out_of_service(report)] == [report["summary"]["Instances"][0]["InstanceId"]]
     assert len(window_notices(report)) == 1
+
+
+def test_the_readme_weekend_window_plays_out_as_it_says():
+    # Given the README's weekend window: a dry run on Friday, then the schedule's Saturday and Sunday runs
+    scenario = json.loads((Path(__file__).parents[2] / "simulator/scenarios/weekend-window.json").read_text())
+
+    report = simulate(scenario)
+
+    friday, saturday, sunday = report["runs"]
+    (forecast,) = friday["summary"]["Plan"]["Forecast"]["Groups"]
+    # Then Friday's forecast, at the default estimate, expects 3 of the 10 to fit in 45 minutes
+    assert (forecast["Estimate"], forecast["FitCount"]) == ("default", 3)
+    # and Saturday patches what fits and leaves the rest; Sunday patches exactly those, skipping Saturday's
+    saturday_done = {i["InstanceId"] for i in saturday["summary"]["Instances"] if i["Result"] == "Completed"}
+    sunday_done = {i["InstanceId"] for i in sunday["summary"]["Instances"] if i["Result"] == "Completed"}
+    assert len(saturday_done) == expected_fit(45 * 60, 10) >= forecast["FitCount"]
+    assert saturday["summary"]["Status"] == "WindowEnded"
+    assert sunday_done == {i["instance_id"] for i in report["instances"]} - saturday_done
+    assert sunday["summary"]["Status"] == "Succeeded"
+    assert {i["PatchedBy"] for i in sunday["summary"]["Instances"] if i["Result"] == "Skipped"} == {saturday["name"]}

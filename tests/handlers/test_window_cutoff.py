@@ -119,7 +119,9 @@ def test_check_fleet_forecasts_what_fits_per_group(
         assert forecast["ExpectedMinutes"] == expected
         assert forecast["EndBy"] == end_by
         assert "Note" not in forecast
-    # and the dry run names them: the first instances of each group fit, the rest are left
-    web = next(g for g in dry["Groups"] if g["GroupName"] == "web")
-    assert sorted(web["Fit"] + web["Left"]) == sorted(fleet.instance_ids)
-    assert len(web["Fit"]) == fit["web"]
+    # and the dry run names them: the first FitCount instances of each group fit, the rest are listed as left
+    plan = load_handler("check_fleet").lambda_handler({**event, "DryRun": True}, lambda_context)
+    web = next(g for g in plan["Groups"] if g["GroupName"] == "web")
+    left = next(g for g in dry["Groups"] if g["GroupName"] == "web")["Left"]
+    assert web["Instances"][fit["web"] :] == left
+    assert "Fit" not in dry["Groups"][0]
