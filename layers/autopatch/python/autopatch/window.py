@@ -62,7 +62,8 @@ def too_late(run_id: str, group_name: str, instance_id: str, end_by: str | None)
 
 
 def leave_for_window(run_id: str, reason: str) -> None:
-    """Record that the gate left an instance for the window (the run ends WindowEnded)."""
+    """Record that the gate left an instance for the window, or a slice was not taken once it had closed (the run
+    ends WindowEnded)."""
     ledger.stop(_key(run_id), reason, claimant=_CLAIMANT)
 
 
