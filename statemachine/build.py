@@ -605,19 +605,19 @@ def patch_one_instance() -> dict:
     """One instance of a group, from the safety check to its line in the run's results."""
     bake_failed = [on_error("Bake failed", "$.Bake.Failure")]
     take_out_failed = [on_error("Taking out of service failed")]
+    # What the gate checks, before an instance and at the end of a soak after one.
+    gate = {
+        **THIS_INSTANCE,
+        "ExecutionArn.$": "$.Run.ExecutionArn",
+        "MaxErrors.$": "$.Run.Settings.MaxErrors",
+        "AlarmNames.$": "$.Run.Settings.AlarmNames",
+        "HealthTimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
+        "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
+    }
     return {
         "Check it is safe to go on": lambda_task(
             "CheckSafeToContinue",
-            {
-                **THIS_INSTANCE,
-                "ExecutionArn.$": "$.Run.ExecutionArn",
-                "MaxErrors.$": "$.Run.Settings.MaxErrors",
-                "AlarmNames.$": "$.Run.Settings.AlarmNames",
-                "HealthTimeoutSeconds.$": "$.Run.Settings.HealthTimeoutSeconds",
-                "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
-                "Deadline.$": "$.Budget.Deadline",
-                "EndBy.$": "$.Run.Settings.EndBy",
-            },
+            {**gate, "Deadline.$": "$.Budget.Deadline", "EndBy.$": "$.Run.Settings.EndBy"},
             "Is it safe to go on?",
             Comment="Waits within its invocation while another instance (or this one, a newcomer) is launching or"
             " terminating; says Wait, with the deadline of that wait, when its time is nearly spent.",
@@ -849,8 +849,9 @@ def patch_one_instance() -> dict:
             then="Mark patch completed",
         ),
         "Mark patch completed": tag_instance(
-            "Completed", "Record success", [on_error("Returning to service failed")], GroupName="$.GroupName"
+            "Completed", "Soak?", [on_error("Returning to service failed")], GroupName="$.GroupName"
         ),
+        **soak(gate),
         "Record success": record("Completed"),
         # Failures: name the step, tag the instance Failed, return it to service if possible, alert.
         "Patch reported failure": fail_with(
@@ -951,6 +952,70 @@ def patch_one_instance() -> dict:
             catch=[on_error("Record gone", "$.AlertError")],
         ),
         "Record gone": result_line("Gone", **{"Step.$": "$.Failure.Step", "CommandId.$": "$.Command.CommandId"}),
+    }
+
+
+def soak(gate: dict) -> dict:
+    """SoakSeconds (CanarySoakSeconds for the run's first patched instance): a Wait state after the instance is
+    healthy, then the gate's checks, this instance's health among them. A problem stops the run as the gate
+    stops it (one alert), so the next instance stays in service; this one's patch stands."""
+    return {
+        "Soak?": choice(
+            {
+                "And": [
+                    {"Variable": "$.Run.Settings.SoakSeconds", "NumericEquals": 0},
+                    {"Variable": "$.Run.Settings.CanarySoakSeconds", "NumericEquals": 0},
+                ],
+                "Next": "Record success",
+            },
+            default="How long to soak",
+        ),
+        "How long to soak": lambda_task(
+            "CheckSafeToContinue",
+            {
+                "Soak": "Start",
+                **THIS_INSTANCE,
+                "SoakSeconds.$": "$.Run.Settings.SoakSeconds",
+                "CanarySoakSeconds.$": "$.Run.Settings.CanarySoakSeconds",
+            },
+            "Soak or go on?",
+            selector={"Seconds.$": "$.Payload.Seconds", "Deadline": None},
+            result_path="$.Soak",
+            catch=[on_error("The soak check failed")],
+        ),
+        "Soak or go on?": choice(
+            {"Variable": "$.Soak.Seconds", "NumericGreaterThan": 0, "Next": "Soak"}, default="Record success"
+        ),
+        "Soak": {
+            "Type": "Wait",
+            "Comment": "Time to watch the alarms and targets before the next instance leaves service: a Wait state"
+            " costs one transition, not Lambda time.",
+            "SecondsPath": "$.Soak.Seconds",
+            "Next": "Check after the soak",
+        },
+        "Check after the soak": lambda_task(
+            "CheckSafeToContinue",
+            {**gate, "Soak": "Check", "Deadline.$": "$.Soak.Deadline"},
+            "Is the soak over?",
+            selector={"Wait.$": "$.Payload.Wait", "Deadline.$": "$.Payload.Deadline"},
+            result_path="$.Soak",
+            catch=[on_error("The soak check failed")],
+        ),
+        # Proceed or not, this instance is patched: a stop is in the ledger, and the next gate heeds it.
+        "Is the soak over?": choice(when_true("$.Soak.Wait", "Check after the soak"), default="Record success"),
+        "The soak check failed": lambda_task(
+            "SendAlert",
+            {
+                "Kind": "gate-failed",
+                **THIS_INSTANCE,
+                "ExecutionArn.$": "$.Run.ExecutionArn",
+                "Step": "Soak",
+                "Error.$": "$.Failure.Error",
+                "Cause.$": "$.Failure.Cause",
+            },
+            "Record success",
+            catch=[on_error("Record success", "$.AlertError")],
+        ),
     }
 
 

@@ -4,7 +4,9 @@ alarms, and the window (an instance not expected back in service before it close
 whether to go on; the one call that stops the run (or a group) sends the alert. While the only
 problems are instances launching or terminating (or a target still registering), it waits for them within this
 invocation, and says Wait (with the deadline, HealthTimeoutSeconds after the first wait) when its time is nearly
-spent: the state machine asks again."""
+spent: the state machine asks again. After a patched instance, its soak: Soak "Start" says how long to wait
+(CanarySoakSeconds for the run's first, else SoakSeconds), Soak "Check" is the gate at its end, that instance's
+own health among what it checks."""
 
 import os
 
@@ -19,6 +21,10 @@ logger = Logger()
 
 @step(CheckSafeToContinueEvent, logger)
 def lambda_handler(event: CheckSafeToContinueEvent, context):
+    if event.soak == "Start":
+        seconds = gates.soak_seconds(event.run_id, event.instance, event.soak_seconds, event.canary_soak_seconds)
+        return {"Seconds": seconds}
+
     def gate(deadline: int | None) -> dict:
         return gates.gate_next_instance(
             event.run_id,
@@ -31,6 +37,7 @@ def lambda_handler(event: CheckSafeToContinueEvent, context):
             execution_arn=event.execution_arn,
             settle=(deadline, event.health_timeout),
             end_by=event.end_by,
+            soak=event.soak == "Check",
         )
 
     verdict = gates.gate_until_settled(context, event.poll_interval, event.settle_deadline, gate)

@@ -14,6 +14,7 @@ def check_next_instance(
     opt_in_value: str,
     settle: tuple[int | None, int] = (None, 0),
     end_by: str | None = None,
+    soak: bool = False,
 ) -> dict:
     """{"Proceed": True}, or {"Proceed": False, "Reason", "Scope", "Announce"}: Scope "run" stops every group,
     "group" this group only (paused, no longer held by this run, an instance refresh started on it, or one of its
@@ -23,7 +24,9 @@ def check_next_instance(
     instances on their way into or out of service (settling): ask again until settle's deadline (None: now plus
     settle's timeout, the deadline returned); past it, the run stops naming what did not settle.
     {"Proceed": False, "WindowEnded": True, "Reason"} when the instance is not expected to be back in service before
-    the window closes (end_by, autopatch.window): it is left for the next run, and the run ends WindowEnded."""
+    the window closes (end_by, autopatch.window): it is left for the next run, and the run ends WindowEnded. With
+    soak, the check at the end of a soak after instance_id was patched: the same checks, with instance_id's own
+    state and targets among them (patched, it is one the alarms and the load balancers now judge); no window."""
     group_key = f"{run_id}#{group_name}"
 
     def stop(scope: str, reason: str) -> dict:
@@ -47,27 +50,28 @@ def check_next_instance(
     if tag != opt_in_value:
         state = "paused" if tag == PAUSED else "no longer opted in" if tag is None else f"tagged AutoPatch={tag}"
         return stop("group", f"group {group_name} is {state}: its remaining instances are left as they are")
-    gone = _gone(group, instance_id)
+    gone = None if soak else _gone(group, instance_id)
     if gone:
         return {"Proceed": False, "Gone": True, "Reason": gone}
-    late = window.too_late(run_id, group_name, instance_id, end_by)
+    late = None if soak else window.too_late(run_id, group_name, instance_id, end_by)
     if late:
         window.leave_for_window(run_id, late)
         return {"Proceed": False, "WindowEnded": True, "Reason": late}
     reason = _not_the_runs(run_id, group_name) or _in_standby_by_another(run_id, group, failed)
     if reason:
         return stop("group", reason)
-    problems, settling = _instances(group, instance_id)
+    problems, settling = _instances(group, None if soak else instance_id)
     problems += _alarms(alarm_names + groups.alarm_names(group))
     deadline, timeout = settle
+    when = f"{'during the soak after' if soak else 'before'} {instance_id} of {group_name}"
     if settling and not problems:
         deadline = deadline or int(time.time()) + timeout
         if time.time() <= deadline:
-            reason = f"before {instance_id} of {group_name}, waiting for " + "; ".join(settling)
+            reason = f"{when}, waiting for " + "; ".join(settling)
             return {"Proceed": False, "Wait": True, "Deadline": deadline, "Reason": reason}
         settling = [f"{s} (not settled within HealthTimeoutSeconds={timeout})" for s in settling]
     if problems or settling:
-        return stop("run", f"before {instance_id} of {group_name}: " + "; ".join(problems + settling))
+        return stop("run", f"{when}: " + "; ".join(problems + settling))
     return {"Proceed": True}
 
 
@@ -82,18 +86,27 @@ def gate_next_instance(
     execution_arn: str,
     settle: tuple[int | None, int] = (None, 0),
     end_by: str | None = None,
+    soak: bool = False,
 ) -> dict:
     """check_next_instance, and the alert of the one call that stops the run (or the group); an instance let go
     is timed from now (autopatch.window)."""
     verdict = check_next_instance(
-        run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value, settle, end_by
+        run_id, group_name, instance_id, max_errors, alarm_names, opt_in_value, settle, end_by, soak
     )
-    if verdict["Proceed"]:
+    if verdict["Proceed"] and not soak:
         window.started(run_id, instance_id)
     if verdict.get("Announce"):
         alerts.publish_stop(topic_arn, run_id, execution_arn, verdict["Reason"], verdict["Scope"], group_name)
         ledger.announced(verdict["StopKey"])
     return verdict
+
+
+def soak_seconds(run_id: str, instance_id: str, soak: int, canary_soak: int) -> int:
+    """How long the run watches its alarms and targets after instance_id was patched: CanarySoakSeconds for the
+    run's first patched instance (its canary) when set, else SoakSeconds."""
+    if canary_soak and ledger.claim_canary(run_id, instance_id):
+        return canary_soak
+    return soak
 
 
 def stop_on_gate_error(topic_arn: str, failure: dict) -> str | None:
@@ -183,10 +196,11 @@ SETTLING = ("Pending", "Pending:Wait", "Pending:Proceed", "Terminating", "Termin
 REGISTERING = "initial"
 
 
-def _instances(group: dict, instance_id: str) -> tuple[list[str], list[str]]:
+def _instances(group: dict, instance_id: str | None) -> tuple[list[str], list[str]]:
     """What is wrong with the group's other instances, and what is still settling: another instance (or this one,
     a newcomer) launching or terminating, or InService with a target still initial. This instance unhealthy is
-    not the gate's concern: patching takes it out and waits for it to come back healthy."""
+    not the gate's concern: patching takes it out and waits for it to come back healthy. None: every instance's
+    health is the gate's concern (after a soak)."""
     unhealthy = groups.target_problems(group)
     problems, settling = [], []
     for member in group["Instances"]:

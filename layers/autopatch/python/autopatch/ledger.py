@@ -224,6 +224,23 @@ def stop_reason(key: str) -> str | None:
     return item["Reason"]["S"] if item else None
 
 
+def claim_canary(run_id: str, instance_id: str) -> bool:
+    """True for the run's canary: the first of its instances to claim it (once patched), again when it asks twice
+    (a retry); False for every other instance. Kept with the run, so its later executions have no canary."""
+    try:
+        client("dynamodb").put_item(
+            TableName=_table(),
+            Item={"Id": {"S": f"canary#{run_id}"}, "InstanceId": {"S": instance_id}, "ExpiresAt": _expires()},
+            ConditionExpression="attribute_not_exists(Id) OR InstanceId = :me",
+            ExpressionAttributeValues={":me": {"S": instance_id}},
+        )
+        return True
+    except ClientError as error:
+        if _conditional_failed(error):
+            return False
+        raise
+
+
 REASON_MAX = 1000  # characters of a failure's reason kept for the clean-up's alert
 
 

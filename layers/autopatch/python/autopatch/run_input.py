@@ -15,6 +15,7 @@ MAX_INLINE_MAP_CONCURRENCY = 40  # Step Functions inline Map limit
 MAX_KEEP_AMIS = 100
 MAX_WINDOW_MINUTES = 1_440  # a day, as a maintenance window's Duration (1 to 24 hours)
 MAX_SKIP_HOURS = 8_760  # a year
+MAX_SOAK_SECONDS = 86_400  # a day: a soak is a Wait state, but a longer one holds the groups for days
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class RunSettings:
     WindowMinutes: int = 0
     EndBy: str | None = None
     SkipPatchedWithinHours: int = 0
+    SoakSeconds: int = 0
+    CanarySoakSeconds: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +62,8 @@ _INT_RANGES = {
     "BakeTimeoutSeconds": (600, 14_400),
     "WindowMinutes": (0, MAX_WINDOW_MINUTES),  # 0: no window
     "SkipPatchedWithinHours": (0, MAX_SKIP_HOURS),  # 0: patch every instance, however recently patched
+    "SoakSeconds": (0, MAX_SOAK_SECONDS),
+    "CanarySoakSeconds": (0, MAX_SOAK_SECONDS),
 }
 _CHOICES = {"Operation": OPERATIONS, "RebootOption": REBOOT_OPTIONS, "OfflineInstances": ("refuse", "skip")}
 _BOOLEANS = ("LowerMinSize", "KeepCapacity", "DryRun", "SkipCompliant", "BakeAmi")

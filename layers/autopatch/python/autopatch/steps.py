@@ -13,6 +13,7 @@ from .event import arn, field, group_name, group_names, image_id, instance_id, n
 from .run_input import (
     ALARM_NAME_MAX,
     MAX_KEEP_AMIS,
+    MAX_SOAK_SECONDS,
     OPERATIONS,
     REBOOT_OPTIONS,
     RunSettings,
@@ -23,6 +24,7 @@ from .step import StepEvent, payload
 
 RECOVERED_FIELDS = ("InstanceId", "GroupName")
 RESULT_FIELDS = ("InstanceId", "GroupName", "Result")
+SOAK_STEPS = ("Start", "Check")
 ALERT_KINDS = ("instance-failed", "bake-failed", "gate-failed", "instance-gone")
 
 
@@ -182,10 +184,18 @@ class CheckSafeToContinueEvent(StepEvent):
     poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
     settle_deadline: int | None = payload("Deadline", int, default=None)
     end_by: str | None = payload("EndBy", end_by_text, default=None)  # the window: no instance out past it
+    # after the instance was patched: "Start" (how long to soak), then "Check" (the gate, the instance included)
+    soak: str | None = payload("Soak", str, default=None)
+    soak_seconds: int = payload("SoakSeconds", int, default=RunSettings.SoakSeconds)
+    canary_soak_seconds: int = payload("CanarySoakSeconds", int, default=RunSettings.CanarySoakSeconds)
 
     def __post_init__(self):
         if self.poll_interval < 1 or self.health_timeout < 1:
             raise InvalidInput("PollIntervalSeconds and HealthTimeoutSeconds must be at least 1.")
+        if self.soak not in (None, *SOAK_STEPS):
+            raise InvalidInput(f"Soak must be one of {', '.join(SOAK_STEPS)}; got {self.soak!r}.")
+        if not (0 <= self.soak_seconds <= MAX_SOAK_SECONDS and 0 <= self.canary_soak_seconds <= MAX_SOAK_SECONDS):
+            raise InvalidInput(f"SoakSeconds and CanarySoakSeconds must be between 0 and {MAX_SOAK_SECONDS}.")
 
 
 @dataclass(frozen=True)
