@@ -267,6 +267,7 @@ class Simulation:
                 missing_patches=MISSING_PATCHES,
                 launch_hook_seconds=spec.launch_hook_seconds,
                 launches_unhealthy=spec.launches_unhealthy,
+                alarm_delay_seconds=spec.alarm_delay_seconds,
             )
             self.model.spread(spec.name)
             if spec.warm_pool is not None:

@@ -77,6 +77,7 @@ class GroupSpec:
     warmup_seconds: int = 60
     deregistration_delay: int = 30
     alarm: str | None = None
+    alarm_delay_seconds: int = 0  # alarm_after_patch: the alarm goes off this long after the patch ends
     instance_refresh: bool = False
     suspended_processes: list[str] = field(default_factory=list)
     dead_run_lowered_min_size: bool = False
@@ -141,6 +142,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "deregistration_delay": int,
     "faults": dict,
     "alarm": str,
+    "alarm_delay_seconds": int,
     "instance_refresh": bool,
     "suspended_processes": list,
     "dead_run_lowered_min_size": bool,

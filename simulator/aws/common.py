@@ -81,6 +81,7 @@ class SimGroup:
     missing_patches: int = 0  # what an instance launched during the run misses
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
     launches_unhealthy: bool = False  # what it launches during the run never passes its target groups' checks
+    alarm_delay_seconds: int = 0  # alarm_after_patch: the alarm goes off this long after the patch ends
     rebalancing: str | None = None  # the instance launched to rebalance the AZs, until it is InService
     desired_moved_by_events: int = 0  # the desired capacity the scenario's fleet events added or took
     warm_instances: list = field(default_factory=list)  # the warm pool's, as DescribeWarmPool lists them

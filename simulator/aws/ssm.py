@@ -122,10 +122,18 @@ class Ssm(ModelState):
             group = self.asg.autoscaling_groups[sim.group]
             group.tags = [{**t, "Value": "paused"} if t["Key"] == "AutoPatch" else t for t in group.tags]
             self.log(t, sim.group, "", "group tagged AutoPatch=paused by an operator")
-        alarm = self.groups[sim.group].alarm
+        alarm, delay = self.groups[sim.group].alarm, self.groups[sim.group].alarm_delay_seconds
         if "alarm_after_patch" in sim.faults and alarm:
-            self.cloudwatch.set_alarm_state(alarm, "Threshold crossed after patching", "{}", "ALARM")
-            self.log(t, sim.group, sim.instance_id, f"alarm {alarm} -> ALARM")
+            if delay:
+                self.at(delay, lambda t2, s=sim, a=alarm: self._alarm_goes_off(t2, s, a))
+            else:
+                self._alarm_goes_off(t, sim, alarm)
+
+    def _alarm_goes_off(self, t, sim, alarm: str):
+        """alarm_after_patch: the group's alarm goes to ALARM, alarm_delay_seconds after the patch ended (the
+        application's errors rise once the patched instance serves again)."""
+        self.cloudwatch.set_alarm_state(alarm, "Threshold crossed after patching", "{}", "ALARM")
+        self.log(t, sim.group, sim.instance_id, f"alarm {alarm} -> ALARM")
 
     def _delivery_timeout(self, t, invocation):
         if invocation.status == "Pending":
