@@ -973,8 +973,8 @@ def soak(gate: dict) -> dict:
         "How long to soak": lambda_task(
             "CheckSafeToContinue",
             {
+                **gate,
                 "Soak": "Start",
-                **THIS_INSTANCE,
                 "SoakSeconds.$": "$.Run.Settings.SoakSeconds",
                 "CanarySoakSeconds.$": "$.Run.Settings.CanarySoakSeconds",
             },

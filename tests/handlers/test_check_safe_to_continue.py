@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 
 import autopatch.clients
-from autopatch.errors import AwsThrottled
+from autopatch.errors import AwsThrottled, InvalidInput
 from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import (
     EXECUTION_ARN,
@@ -483,3 +483,56 @@ def test_check_safe_to_continue_waits_for_the_instance_itself_while_it_is_still_
     # Then it waits for it, then goes on
     assert result["Proceed"] is True
     assert sum(clock.slept) == 30
+
+
+# --- the soak after a patched instance --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("soak", "canary"), [(0, 900), (300, 3600), (600, 0), (86_400, 60)])
+def test_the_runs_first_patched_instance_soaks_canary_soak_seconds_and_the_others_soak_seconds(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context, soak, canary
+):
+    # Given a run with SoakSeconds and CanarySoakSeconds
+    first, second, third = fleet.instance_ids
+    app = load_handler("check_safe_to_continue")
+
+    def start(instance):
+        event = {**gate_event(instance), "Soak": "Start", "SoakSeconds": soak, "CanarySoakSeconds": canary}
+        return twice(app, event, lambda_context)
+
+    # When its instances are patched one after another, each asking twice (a retry) how long to soak
+    answers = [start(instance) for instance in (first, second, third)]
+    # Then the first soaks CanarySoakSeconds (SoakSeconds when no canary soak is set), the others SoakSeconds
+    assert answers == [[{"Seconds": canary or soak}] * 2, [{"Seconds": soak}] * 2, [{"Seconds": soak}] * 2]
+    assert sent_messages(alert_topic) == []
+
+
+def test_the_check_after_a_soak_stops_the_run_on_the_soaked_instances_own_target(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context
+):
+    # Given the instance just patched, soaked, and now missing from its target group
+    patched = fleet.instance_ids[0]
+    aws.client("elbv2").deregister_targets(TargetGroupArn=fleet.target_group_arn, Targets=[{"Id": patched}])
+    app = load_handler("check_safe_to_continue")
+    # When the gate checks before the next instance, and at the end of the soak, twice
+    before = app.lambda_handler(gate_event(patched), lambda_context)
+    after = twice(app, {**gate_event(patched), "Soak": "Check"}, lambda_context)
+    # Then the gate before an instance leaves its own health to the patching; the soak's check stops the run on it,
+    # with one alert
+    assert before["Proceed"] is True
+    reason = f"during the soak after {patched} of web: {patched} is not registered in target group web-tg"
+    assert [(a["Proceed"], a["Reason"]) for a in after] == [(False, reason)] * 2
+    (message,) = sent_messages(alert_topic)
+    assert reason in message[1]
+
+
+@pytest.mark.parametrize("soak", ["Begin", "check", ""])
+def test_an_unknown_soak_step_is_refused(aws, fleet, ledger, alert_topic, load_handler, lambda_context, soak):
+    # Given a soak step the state machine never sends
+    app = load_handler("check_safe_to_continue")
+    # When the gate is called with it
+    with pytest.raises(InvalidInput, match="Soak must be one of Start, Check"):
+        app.lambda_handler({**gate_event(fleet.instance_ids[0]), "Soak": soak}, lambda_context)
+    # Then nothing is claimed, stopped or sent
+    assert ledger_item(aws, ledger, f"canary#{RUN_ID}") is None
+    assert sent_messages(alert_topic) == []

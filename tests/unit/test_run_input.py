@@ -29,6 +29,8 @@ DEFAULTS = {
     "WindowMinutes": 0,
     "EndBy": None,
     "SkipPatchedWithinHours": 0,
+    "SoakSeconds": 0,
+    "CanarySoakSeconds": 0,
 }
 
 
@@ -69,6 +71,8 @@ def test_every_field_set_within_its_range_is_kept():
         "BakeTimeoutSeconds": 14_400,
         "WindowMinutes": 0,
         "SkipPatchedWithinHours": 8_760,
+        "SoakSeconds": 86_400,
+        "CanarySoakSeconds": 0,
     }
     # When it is parsed
     settings = parse_run_input(raw)
@@ -129,6 +133,11 @@ def test_parsing_twice_gives_equal_settings_and_leaves_the_input_alone():
         ({"KeepAmis": 0}, "KeepAmis", "between 1 and 100; got 0"),
         ({"KeepAmis": 101}, "KeepAmis", "between 1 and 100; got 101"),
         ({"BakeTimeoutSeconds": 599}, "BakeTimeoutSeconds", "between 600 and 14400"),
+        ({"SoakSeconds": -1}, "SoakSeconds", "between 0 and 86400; got -1"),
+        ({"SoakSeconds": 86_401}, "SoakSeconds", "between 0 and 86400; got 86401"),
+        ({"SoakSeconds": "600"}, "SoakSeconds", "must be an integer; got '600'"),
+        ({"CanarySoakSeconds": True}, "CanarySoakSeconds", "must be an integer; got True"),
+        ({"CanarySoakSeconds": 90_000}, "CanarySoakSeconds", "between 0 and 86400; got 90000"),
         ({"BakeAmi": True, "Operation": "Scan"}, "BakeAmi", "needs Operation Install and RebootOption"),
         ({"BakeAmi": True, "RebootOption": "NoReboot"}, "BakeAmi", "RebootOption RebootIfNeeded"),
     ],
