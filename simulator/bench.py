@@ -21,6 +21,9 @@ SCENARIOS = [  # (name, groups, instances per group, GroupConcurrency)
 # and the capacity it saves (instance-seconds below each group's starting healthy count).
 KEEP_CAPACITY_SCENARIOS = SCENARIOS[:2]
 KEEP_CAPACITY_INPUTS = [("default", {}), ("KeepCapacity", {"KeepCapacity": True})]  # (label, input added)
+# The smallest fleet again with a soak after each instance: the time SoakSeconds adds per instance.
+SOAK_SCENARIOS = SCENARIOS[:1]
+SOAK_INPUTS = [("default", {}), ("SoakSeconds 300", {"SoakSeconds": 300})]
 
 # Prices, us-east-1 (shared/aws-notes.md; AWS pricing pages for Step Functions and Lambda).
 TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition (retries count)
@@ -149,6 +152,12 @@ def compare_keep_capacity(
     return rows
 
 
+def added_per_instance(rows: list[dict]) -> list[dict]:
+    """Rows of one fleet, the first the default: each with the makespan it adds per instance to the first's."""
+    base = rows[0]["makespan_s"]
+    return [{**row, "added_per_instance_s": round((row["makespan_s"] - base) / row["instances"])} for row in rows]
+
+
 def _selected(name: str, selected: list[str] | None) -> bool:
     return not selected or name.replace(" ", "") in selected
 
@@ -168,7 +177,19 @@ def run(selected: list[str] | None = None) -> list[dict]:
             print(f"running {name}, default and KeepCapacity ...", flush=True)
             keep_capacity += compare_keep_capacity(name, groups, size, concurrency)
             print_table(keep_capacity, KEEP_CAPACITY_COLUMNS)
-    document = {"goals": GOALS, "prices": _prices(), "results": results, "keep_capacity": keep_capacity}
+    soak: list[dict] = []
+    for name, groups, size, concurrency in SOAK_SCENARIOS:
+        if _selected(name, selected):
+            print(f"running {name}, default and SoakSeconds ...", flush=True)
+            soak += added_per_instance(compare_keep_capacity(name, groups, size, concurrency, SOAK_INPUTS))
+            print_table(soak, SOAK_COLUMNS)
+    document = {
+        "goals": GOALS,
+        "prices": _prices(),
+        "results": results,
+        "keep_capacity": keep_capacity,
+        "soak": soak,
+    }
     (OUT / "results.json").write_text(json.dumps(document, indent=2) + "\n")
     plot(results, OUT / "plot.png")
     print(f"\nwrote {OUT / 'results.json'} and {OUT / 'plot.png'}")
@@ -209,6 +230,12 @@ KEEP_CAPACITY_COLUMNS = [
     ("makespan", "makespan_s", "_hours"),
     ("transitions", "transitions", "{:,}"),
     ("capacity lost", "capacity_seconds_lost", "{:,.0f} instance-s"),
+]
+
+SOAK_COLUMNS = [
+    *KEEP_CAPACITY_COLUMNS[:5],
+    ("added/inst", "added_per_instance_s", "{} s"),
+    ("transitions", "transitions", "{:,}"),
 ]
 
 

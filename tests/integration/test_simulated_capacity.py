@@ -101,3 +101,18 @@ def test_the_benchmark_compares_inputs_on_the_same_fleet_row_by_row():
     assert default["transitions"] > dry["transitions"] > 0
     assert default["capacity_seconds_lost"] > 2 * bench.PATCH
     assert dry["capacity_seconds_lost"] == 0
+
+
+def test_the_benchmark_says_what_a_soak_adds_per_instance():
+    # Given a one-group fleet of 2, run with the default input and with two soak lengths
+    inputs = [("default", {}), ("soak 60", {"SoakSeconds": 60}), ("soak 600", {"SoakSeconds": 600})]
+
+    # When the benchmark compares them
+    rows = bench.added_per_instance(bench.compare_keep_capacity("1 x 2", 1, 2, 1, inputs))
+
+    # Then each row says the time its input adds to each instance: the soak
+    assert [(r["input"], r["completed"], r["added_per_instance_s"]) for r in rows] == [
+        ("default", 2, 0),
+        ("soak 60", 2, 60),
+        ("soak 600", 2, 600),
+    ]

@@ -228,11 +228,12 @@ def claim_canary(run_id: str, instance_id: str) -> bool:
     """True for the run's canary: the first of its instances to claim it (once patched), again when it asks twice
     (a retry); False for every other instance. Kept with the run, so its later executions have no canary."""
     try:
-        client("dynamodb").put_item(
+        client("dynamodb").update_item(
             TableName=_table(),
-            Item={"Id": {"S": f"canary#{run_id}"}, "InstanceId": {"S": instance_id}, "ExpiresAt": _expires()},
-            ConditionExpression="attribute_not_exists(Id) OR InstanceId = :me",
-            ExpressionAttributeValues={":me": {"S": instance_id}},
+            Key={"Id": {"S": f"canary#{run_id}"}},
+            UpdateExpression="SET InstanceId = :me, ExpiresAt = :expires",
+            ConditionExpression="attribute_not_exists(InstanceId) OR InstanceId = :me",
+            ExpressionAttributeValues={":me": {"S": instance_id}, ":expires": _expires()},
         )
         return True
     except ClientError as error:
