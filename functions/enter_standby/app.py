@@ -3,13 +3,14 @@ First AZRebalance is suspended (unless the group's owner did), and with LowerMin
 the group is at its minimum; each is recorded, to be given back. The ledger notes the capacity taken, owed to the
 group until the instance is returned (or, gone, given back). Once it is entering standby, a MaxSize the run raised
 to return the group's previous instance is put back: the desired capacity fits under it again (with KeepCapacity
-it stays raised for the instance added, until the group is done: autopatch.surge)."""
+it stays raised for the instance added, until the group is done: autopatch.surge). An ECS container instance is
+set DRAINING first (autopatch.ecs): check_standby waits, up to DrainTimeoutSeconds, until its service tasks left."""
 
 import time
 
 from aws_lambda_powertools import Logger
 
-from autopatch import groups, ledger, surge
+from autopatch import ecs, groups, ledger, surge
 from autopatch.step import step
 from autopatch.steps import EnterStandbyEvent
 
@@ -23,6 +24,7 @@ def lambda_handler(event: EnterStandbyEvent, context):
         groups.suspend_az_rebalance(group, event.run_id)
         if event.lower_min_size:
             groups.lower_min_size_if_needed(group, event.run_id)
+        ecs.start_draining(event.run_id, group, instance, event.drain_timeout_seconds)
     state = groups.enter_standby(group, instance)
     ledger.remember_standby(event.run_id, instance)
     if ledger.change(group, surge.ADDED) is None:  # with KeepCapacity, MaxSize makes room for the added instance

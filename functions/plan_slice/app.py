@@ -27,7 +27,7 @@ def lambda_handler(event: PlanSliceEvent, context):
         found = newcomers.find_next_pass(event.run_id, event.pass_number, event.bake_ami, os.environ["STACK_NAME"])
         logger.info("Newcomers", extra={"after_pass": event.pass_number, "next": found})
         return found
-    per_instance = runs.events_per_instance(event.standby_timeout, event.health_timeout)
+    per_instance = runs.events_per_instance(max(event.standby_timeout, event.drain_timeout), event.health_timeout)
     found = runs.next_slice(event.run_id, event.offset, event.bake_ami, per_instance, event.pass_number)
     counts = {g["GroupName"]: len(g["Instances"]) for g in found["Groups"]}
     logger.info("Slice", extra={"pass": event.pass_number, "offset": event.offset, "groups": counts})

@@ -43,7 +43,7 @@ WILDCARD_EXCEPTIONS = {
 # read data or secrets (ssm:GetParameter, ec2:GetPasswordData, secretsmanager:GetSecretValue, s3:GetObject), so
 # on "*" only the listed ones; the others, and every read of DynamoDB, S3, KMS, Step Functions executions and
 # Secrets Manager, need a scoping rule below.
-UNSCOPED_READ_SERVICES = {"autoscaling", "ec2", "elasticloadbalancing", "ssm", "cloudwatch", "logs"}
+UNSCOPED_READ_SERVICES = {"autoscaling", "ec2", "elasticloadbalancing", "ssm", "cloudwatch", "logs", "ecs"}
 UNSCOPED_READ_PREFIXES = ("describe", "list")
 HARMLESS_GETS = {"logs:getlogdelivery"}
 # The only managed policies a role may carry.
@@ -75,6 +75,11 @@ IMAGE_ARN = f"{ARN}:ec2:${{AWS::Region}}::image/*"
 SNAPSHOT_ARN = f"{ARN}:ec2:${{AWS::Region}}::snapshot/*"
 LAUNCH_TEMPLATE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:launch-template/*"
 ROLE_ARN = f"{ARN}:iam::${{AWS::AccountId}}:role/*"
+ECS_ARN = f"{ARN}:ecs:${{AWS::Region}}:${{AWS::AccountId}}"
+CLUSTER_ARN, CONTAINER_INSTANCE_ARN, TASK_ARN = (
+    f"{ECS_ARN}:{kind}" for kind in ("cluster/*", "container-instance/*/*", "task/*/*")
+)
+IN_A_CLUSTER = {"ArnLike": {"ecs:cluster": CLUSTER_ARN}}
 # CreateImage: only of an Auto Scaling instance a run is patching (tagged InProgress until it is back in service)
 BEING_PATCHED = {
     "StringLike": {"aws:resourcetag/aws:autoscaling:groupname": "*"},
@@ -294,6 +299,13 @@ def scopes(template: dict) -> dict[str, Scope]:
         "ec2:runinstances": Scope({LAUNCH_TEMPLATE_ARN}, "opt-in", "only launch templates that opted in"),
         "ec2:deregisterimage": Scope({IMAGE_ARN}, "baked-by", "only images this stack baked"),
         "ec2:deletesnapshot": Scope({SNAPSHOT_ARN}, "baked-by", "only snapshots of images this stack baked"),
+        "ecs:updatecontainerinstancesstate": Scope(
+            {CONTAINER_INSTANCE_ARN}, "ecs-cluster", "only container instances, of the account's clusters"
+        ),
+        "ecs:listtasks": Scope({CONTAINER_INSTANCE_ARN}, "ecs-cluster", "only the tasks of a container instance"),
+        "ecs:describetasks": Scope({TASK_ARN}, "ecs-cluster", "only tasks of the account's clusters"),
+        "ecs:describeclusters": Scope({CLUSTER_ARN}, why="only the account's clusters"),
+        "ecs:listcontainerinstances": Scope({CLUSTER_ARN}, why="only the account's clusters"),
         "iam:passrole": Scope({ROLE_ARN}, "passed-to-ec2", "only roles passed to EC2 (a template's instance profile)"),
         "ssm:sendcommand": Scope({PATCH_DOCUMENT_ARN, INSTANCE_ARN}, why="only AWS-RunPatchBaseline, on instances"),
         "sns:publish": Scope(topics, why="only the stack's topic"),
@@ -342,6 +354,9 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
         return ["needs Condition StringEquals aws:RequestTag/AutoPatchBakedBy = !Ref AWS::StackName"]
     if kind == "baked-by" and condition.get("StringEquals", {}).get("aws:resourcetag/autopatchbakedby") != BAKED_BY:
         return ["needs Condition StringEquals aws:ResourceTag/AutoPatchBakedBy = !Ref AWS::StackName"]
+    in_cluster = {op: {k: canonical(v) for k, v in keys.items()} for op, keys in condition.items()}
+    if kind == "ecs-cluster" and in_cluster != IN_A_CLUSTER:
+        return ["needs exactly Condition ArnLike ecs:cluster = a cluster ARN of the account"]
     if kind == "passed-to-ec2" and condition != {"StringEquals": {"iam:passedtoservice": "ec2.amazonaws.com"}}:
         return ["needs exactly Condition StringEquals iam:PassedToService = ec2.amazonaws.com"]
     if kind == "opt-in":

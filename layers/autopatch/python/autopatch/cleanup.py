@@ -30,7 +30,7 @@ import json
 import time
 from typing import Any
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, groups, ledger, patching, polling, surge
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, ecs, groups, ledger, patching, polling, surge
 from .clients import client
 from .errors import CleanUpUnfinished, InstanceGone
 from .steps import ExecutionDetail
@@ -187,6 +187,8 @@ def _settle(instance: dict, run_id: str, settings: dict, deadline: float) -> dic
     ledger.forget_standby(run_id, instance_id)
     health_deadline = min(time.time() + int(settings.get("HealthTimeoutSeconds", 600)), deadline)
     result["Healthy"] = _wait(lambda: _healthy(group_name, instance_id), health_deadline)
+    if result["Healthy"] and ecs.reactivate(instance_id):
+        result["Done"].append("ECS container instance set ACTIVE again")
     result["Tag"], result["Reason"] = _truthful_tag(instance, command, result["Healthy"])
     if result["Tag"] != instance["Tag"]:
         client("ec2").create_tags(

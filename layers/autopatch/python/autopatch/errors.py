@@ -30,6 +30,16 @@ class StandbyTimedOut(AutoPatchError):
     """The instance did not reach Standby before its deadline."""
 
 
+class DrainTimedOut(AutoPatchError):
+    """A service task still ran on the instance's ECS container instance when DrainTimeoutSeconds ran out: the
+    instance is not patched (a reboot would kill the task) and goes the failure path, set ACTIVE again once healthy."""
+
+
+class ContainerInstanceNotUpdated(AutoPatchError):
+    """ECS refused to set the instance's container instance DRAINING or ACTIVE (UpdateContainerInstancesState's
+    failures say why)."""
+
+
 # PatchCommandFailed (the command ended Failed, TimedOut or Cancelled) and PatchTimedOut (it ran past
 # CommandTimeoutSeconds and was cancelled) are error names the state machine sets itself, in Pass states.
 

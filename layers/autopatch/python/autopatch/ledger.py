@@ -542,3 +542,53 @@ def durations(group_name: str) -> list[dict]:
     )
     entries = item["Recent"]["L"] if item else []
     return [{"RunId": e["M"]["RunId"]["S"], "Seconds": int(e["M"]["Seconds"]["N"])} for e in entries]
+
+
+def remember_cluster(run_id: str, group_name: str, cluster: str | None) -> None:
+    """The ECS cluster whose capacity the group is (None: none), found once per run and group (autopatch.ecs)."""
+    item = {**_cluster_key(run_id, group_name), "Cluster": {"S": cluster or ""}, "ExpiresAt": _expires()}
+    client("dynamodb").put_item(TableName=_table(), Item=item)
+
+
+def cluster(run_id: str, group_name: str) -> dict | None:
+    """{"Cluster": the cluster's ARN or None} as remember_cluster recorded it; None when the run has not looked yet."""
+    item = client("dynamodb").get_item(TableName=_table(), Key=_cluster_key(run_id, group_name)).get("Item")
+    return {"Cluster": item["Cluster"]["S"] or None} if item else None
+
+
+def _cluster_key(run_id: str, group_name: str) -> dict:
+    return {"Id": {"S": f"ecscluster#{run_id}#{group_name}"}}
+
+
+def remember_drain(run_id: str, instance_id: str, cluster_arn: str, container_instance: str, deadline: int) -> None:
+    """A run sets the instance's container instance DRAINING (recorded before the call): until forget_drain, a run
+    of this stack owes it ACTIVE again, whichever run (the next run's recovery too) sees the instance healthy."""
+    item = {
+        **_drain_key(instance_id),
+        "RunId": {"S": run_id},
+        "Cluster": {"S": cluster_arn},
+        "ContainerInstance": {"S": container_instance},
+        "Deadline": {"N": str(deadline)},
+        "ExpiresAt": _expires(),
+    }
+    client("dynamodb").put_item(TableName=_table(), Item=item)
+
+
+def drain(instance_id: str) -> dict | None:
+    """{"RunId", "Cluster", "ContainerInstance", "Deadline"} of the drain a run recorded and has not ended."""
+    item = client("dynamodb").get_item(TableName=_table(), Key=_drain_key(instance_id), ConsistentRead=True).get("Item")
+    if not item:
+        return None
+    return {
+        **{name: item[name]["S"] for name in ("RunId", "Cluster", "ContainerInstance")},
+        "Deadline": int(item["Deadline"]["N"]),
+    }
+
+
+def forget_drain(instance_id: str) -> None:
+    """The container instance is ACTIVE again (or gone with its instance)."""
+    client("dynamodb").delete_item(TableName=_table(), Key=_drain_key(instance_id))
+
+
+def _drain_key(instance_id: str) -> dict:
+    return {"Id": {"S": f"drain#{instance_id}"}}

@@ -28,6 +28,7 @@ class RunSettings:
     PollIntervalSeconds: int = 5
     CommandTimeoutSeconds: int = 3600
     StandbyTimeoutSeconds: int = 900
+    DrainTimeoutSeconds: int = 900
     HealthTimeoutSeconds: int = 600
     LowerMinSize: bool = False
     KeepCapacity: bool = False
@@ -57,6 +58,7 @@ _INT_RANGES = {
     "PollIntervalSeconds": (1, 300),
     "CommandTimeoutSeconds": (60, 172_800),
     "StandbyTimeoutSeconds": (30, 7_200),
+    "DrainTimeoutSeconds": (30, 7_200),
     "HealthTimeoutSeconds": (30, 7_200),
     "KeepAmis": (1, MAX_KEEP_AMIS),
     "BakeTimeoutSeconds": (600, 14_400),

@@ -116,6 +116,7 @@ class PlanSliceEvent(StepEvent):
     max_errors: int = payload("MaxErrors", int)
     bake_ami: bool = payload("BakeAmi", bool, default=False)
     standby_timeout: int = payload("StandbyTimeoutSeconds", int)
+    drain_timeout: int = payload("DrainTimeoutSeconds", int, default=RunSettings.DrainTimeoutSeconds)
     health_timeout: int = payload("HealthTimeoutSeconds", int)
     end_by: str | None = payload("EndBy", end_by_text, default=None)  # once the window has closed, no slice is taken
 
@@ -221,6 +222,7 @@ class EnterStandbyEvent(StepEvent):
     timeout_seconds: int = payload("TimeoutSeconds", int)
     lower_min_size: bool = payload("LowerMinSize", bool, default=False)
     run_id: str = payload("RunId", str)  # the run that changes the group (ledger.remember_change)
+    drain_timeout_seconds: int = payload("DrainTimeoutSeconds", int, default=RunSettings.DrainTimeoutSeconds)
 
 
 @dataclass(frozen=True)
