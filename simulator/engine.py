@@ -291,6 +291,8 @@ class Simulation:
                     sim.targets = {arn: ("unhealthy", "Target.FailedHealthChecks") for arn in target_groups}
                 if "stale_standby" in faults:
                     self._leave_in_standby(ec2, spec.name, sim)
+            if spec.ecs is not None:
+                self.model.add_cluster(spec.name, spec.ecs["tasks_per_instance"], spec.ecs["drain_seconds"])
             if any("stale_standby" in faults for faults in spec.faults.values()):
                 self._leave_hold(spec.name)
             self._leave_changes(asg, spec)

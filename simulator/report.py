@@ -173,6 +173,9 @@ def build_report(sim, execution_arns: list[str]) -> dict:
                 # instance-seconds below the healthy count at the start (min_healthy's), to the end of the run
                 "capacity_seconds_lost": round(sim.model.capacity_seconds_lost(spec.name, end), 3),
                 "desired_moved_by_events": sim.model.groups[spec.name].desired_moved_by_events,
+                # ECS (a group with `ecs`): the service tasks a reboot killed, and each container instance's status
+                "tasks_lost": cluster.tasks_lost if (cluster := sim.model.cluster_of_group(spec.name)) else 0,
+                "container_instances": sim.model.container_instance_statuses(spec.name),
                 # the warm pool's instances and their lifecycle state at the end (none without a warm pool)
                 "warm_instances": [
                     {"instance_id": w["InstanceId"], "lifecycle_state": w["LifecycleState"]}
@@ -194,6 +197,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "executions": [{k: v for k, v in e.items() if k != "description"} for e in executions],
         "instances": instances,
         "groups": groups,
+        "ecs_calls": sim.model.ecs_calls,
         "notifications": sorted(
             [
                 {

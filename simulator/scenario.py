@@ -22,6 +22,7 @@ FAULTS = (
     "event_lost",  # the status-change event of this instance's patch command is never delivered
     "event_delayed",  # that event is delivered 20 minutes late
     "event_duplicated",  # that event is delivered twice
+    "drain_stuck",  # ECS: one task of its container instance never leaves when it is DRAINING
 )
 # How a group names what it launches from: a launch template followed at $Latest, at $Default or at a fixed
 # version (a second version exists, the group stays on 1), a launch configuration, or a mixed instances policy
@@ -94,6 +95,9 @@ class GroupSpec:
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
     launches_unhealthy: bool = False  # what it launches during the run never passes its target groups' checks
     warm_pool: dict | None = None  # {"size": n, "state": one of POOL_STATES}: n instances Warmed:<state>
+    # {"tasks_per_instance": n, "drain_seconds": s}: the group is the capacity of an ECS cluster whose service tasks
+    # leave a DRAINING container instance s seconds after it was set DRAINING
+    ecs: dict | None = None
 
     def __post_init__(self):
         if self.max_size is None:
@@ -158,6 +162,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "launch_hook_seconds": int,
     "launches_unhealthy": bool,
     "warm_pool": dict,
+    "ecs": dict,
 }
 
 
@@ -275,6 +280,8 @@ def _group(raw, n) -> GroupSpec:
         raise ScenarioError(f"{where}: launches_unhealthy needs a load-balanced group (its targets stay unhealthy)")
     if spec.warm_pool is not None:
         _check_warm_pool(spec.warm_pool, f"{where}.warm_pool")
+    if spec.ecs is not None:
+        _check_ecs(spec.ecs, f"{where}.ecs")
     for index, faults in raw.get("faults", {}).items():
         if not str(index).isdigit() or int(index) >= spec.instances:
             raise ScenarioError(f"{where}.faults: {index!r} is not the index of one of its instances")
@@ -286,6 +293,14 @@ def _group(raw, n) -> GroupSpec:
                 raise ScenarioError(f"{where}.faults[{index}]: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         spec.faults[int(index)] = set(faults)
     return spec
+
+
+def _check_ecs(ecs: dict, where: str) -> None:
+    if set(ecs) != {"tasks_per_instance", "drain_seconds"}:
+        raise ScenarioError(f"{where} takes tasks_per_instance and drain_seconds, both")
+    for key, value in ecs.items():
+        if not _is_int(value) or value < 0:
+            raise ScenarioError(f"{where}.{key} must be a whole number, not negative")
 
 
 def _check_warm_pool(pool: dict, where: str) -> None:

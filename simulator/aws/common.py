@@ -144,6 +144,7 @@ class ModelState:
     state_of: Callable[[SimInstance], Any]
     set_lifecycle: Callable[[float, SimInstance, str], None]
     track: Callable[[SimInstance], None]
+    rebooted: Callable[[str], None]  # Ecs's: the instance rebooted after its patch
     settle: Callable[..., None]  # (t, group_name[, why a surplus instance is terminated])
     replace: Callable[[float, SimInstance, str], None]
     _terminate: Callable[[float, SimInstance, str], None]

@@ -14,6 +14,7 @@ from .autoscaling import AutoScaling
 from .capacity import Capacity
 from .common import AwsError, SimGroup, SimInstance
 from .ec2 import Ec2
+from .ecs import Ecs
 from .elbv2 import Elbv2
 from .ssm import Invocation, Ssm
 
@@ -25,11 +26,12 @@ THROTTLE_CODES = {
     "ssm": "ThrottlingException",
     "elbv2": "Throttling",
     "cloudwatch": "Throttling",
+    "ecs": "ThrottlingException",
 }
 CONTENDED = ("EnterStandby", "ExitStandby", "UpdateAutoScalingGroup")
 
 
-class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
+class AwsModel(AutoScaling, Capacity, Ec2, Ecs, Elbv2, Ssm):
     def __init__(self, clock, backends, log, emit, on_publish):
         self.clock = clock
         self.asg = backends["autoscaling"]
@@ -57,6 +59,9 @@ class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
         # Systems Manager (ssm.py)
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}
+        # ECS (ecs.py): cluster ARN -> the cluster whose capacity a group is
+        self.clusters = {}
+        self.ecs_calls: list[dict] = []
         # EC2 (ec2.py)
         self.deregistered_images: list[str] = []
         self.deleted_snapshots: list[str] = []
@@ -88,6 +93,8 @@ class AwsModel(AutoScaling, Capacity, Ec2, Elbv2, Ssm):
                     "execution": getattr(self.local, "execution", None),
                 }
                 self.api_calls.append(call)
+            if service == "ecs" and getattr(self.local, "in_handler", False):
+                self.ecs_calls.append({"operation": operation, "params": params})  # reads too: the report's
             try:
                 self._throttle(service, operation, params)
                 answer = getattr(self, f"_{service}_{operation}", None)

@@ -113,6 +113,8 @@ class Ssm(ModelState):
                 patches["pending_reboot"] += installed
             else:
                 patches["installed"] += installed
+                if installed:  # RebootIfNeeded: a reboot once patches were installed
+                    self.rebooted(sim.instance_id)
             patches.update(missing=failed, failed=failed)
         invocation.status = invocation.details = invocation.outcome
         invocation.response_code = 0 if invocation.outcome == "Success" else 1

@@ -16,7 +16,10 @@ def simulate(scenario: dict) -> dict:
     assert_invariants(scenario, report)
     settings = scenario.get("input") or {}
     per_instance = runs.events_per_instance(
-        settings.get("StandbyTimeoutSeconds", RunSettings.StandbyTimeoutSeconds),
+        max(
+            settings.get("StandbyTimeoutSeconds", RunSettings.StandbyTimeoutSeconds),
+            settings.get("DrainTimeoutSeconds", RunSettings.DrainTimeoutSeconds),
+        ),
         settings.get("HealthTimeoutSeconds", RunSettings.HealthTimeoutSeconds),
     )
     for name, events in histories.items():
