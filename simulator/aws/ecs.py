@@ -67,11 +67,10 @@ class Ecs(ModelState):
     def add_cluster(self, group: str, tasks_per_instance: int, drain_seconds: int) -> SimCluster:
         """The group becomes the capacity of a cluster of its own, through a capacity provider; its instances
         run tasks_per_instance service tasks each."""
-        region, account = self.asg.region_name, self.asg.account_id
         name = f"{group}-cluster"
         cluster = SimCluster(
             name,
-            f"arn:aws:ecs:{region}:{account}:cluster/{name}",
+            f"{self._ecs_arn()}:cluster/{name}",
             group,
             f"{group}-capacity",
             tasks_per_instance,
@@ -268,13 +267,16 @@ class Ecs(ModelState):
         return True
 
     def _register_container(self, cluster: SimCluster, instance_id: str) -> ContainerInstance:
-        arn = f"arn:aws:ecs:{self.asg.region_name}:{self.asg.account_id}:container-instance/{cluster.name}/{uuid.uuid4().hex}"
+        arn = f"{self._ecs_arn()}:container-instance/{cluster.name}/{uuid.uuid4().hex}"
         container = ContainerInstance(arn, instance_id)
         cluster.container_instances[instance_id] = container
         return container
 
     def _task_arn(self, cluster: SimCluster) -> str:
-        return f"arn:aws:ecs:{self.asg.region_name}:{self.asg.account_id}:task/{cluster.name}/{uuid.uuid4().hex}"
+        return f"{self._ecs_arn()}:task/{cluster.name}/{uuid.uuid4().hex}"
 
     def _provider_arn(self, name: str) -> str:
-        return f"arn:aws:ecs:{self.asg.region_name}:{self.asg.account_id}:capacity-provider/{name}"
+        return f"{self._ecs_arn()}:capacity-provider/{name}"
+
+    def _ecs_arn(self) -> str:
+        return f"arn:aws:ecs:{self.asg.region_name}:{self.asg.account_id}"

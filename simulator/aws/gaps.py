@@ -5,7 +5,7 @@ only the operations in GAPS go to the model, on the groups, instances and Run Co
 (each known to the model as a SimGroup, a SimInstance and an Invocation once a call or a knob names it), so those
 tests and the simulator get the same answers from the same code. The knobs are the model's own:
 SimInstance.agent_online, .registered, .patches and .last_operation, SimGroup.refreshes and .warm_instances (the
-pool itself is moto's, PutWarmPool), Invocation.status and
+pool itself is moto's, PutWarmPool), the ECS clusters MotoGaps.cluster makes of groups, Invocation.status and
 .details (an Invocation of moto's command keeps its status in moto's, so ListCommands and GetCommandInvocation,
 which moto answers, show what CancelCommand or a knob did to it).
 """
@@ -21,6 +21,7 @@ from moto.ssm.models import ssm_backends
 from simulator.clock import VirtualClock
 
 from .common import AwsError, SimGroup, SimInstance, error_response, ok_response
+from .ecs import SimCluster
 from .model import AwsModel
 from .ssm import Invocation
 
@@ -31,6 +32,20 @@ GAPS = {
     ("ssm", "CancelCommand"),
     ("autoscaling", "DescribeInstanceRefreshes"),
     ("autoscaling", "DescribeWarmPool"),  # moto answers it, without the pool's instances
+    # moto's ECS lists no capacity provider without names, ignores ListContainerInstances' filter and never moves
+    # a DRAINING container instance's tasks: the model's clusters (ecs.py) answer every ECS call the project makes
+    *(
+        ("ecs", operation)
+        for operation in (
+            "DescribeCapacityProviders",
+            "ListClusters",
+            "DescribeClusters",
+            "ListContainerInstances",
+            "UpdateContainerInstancesState",
+            "ListTasks",
+            "DescribeTasks",
+        )
+    ),
 }
 
 
@@ -62,6 +77,11 @@ class MotoGaps:
     def group(self, name: str) -> SimGroup:
         self._sync()
         return self.model.groups[name]
+
+    def cluster(self, group: str, tasks_per_instance: int, drain_seconds: int) -> SimCluster:
+        """The group made the capacity of an ECS cluster of the model's (Ecs.add_cluster)."""
+        self._sync()
+        return self.model.add_cluster(group, tasks_per_instance, drain_seconds)
 
     def invocation(self, command_id: str, instance_id: str) -> Invocation:
         """The model's record of a command moto sent, on one instance."""

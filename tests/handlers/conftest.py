@@ -88,6 +88,23 @@ def unimplemented(aws, api_calls):
     )
 
 
+@pytest.fixture(autouse=True)
+def ecs(request):
+    """ECS as the simulator's model answers it (moto's lacks what the project calls: simulator/aws/gaps.py), on
+    autopatch's ECS client, for every handler test that has an AWS account: no cluster unless a test makes a group
+    one, `ecs.cluster(group, tasks_per_instance, drain_seconds)` (the model's SimCluster: .container_instances by
+    instance id, each with .status and .tasks; `ecs.instance(id)` the SimInstance whose .faults may hold
+    drain_stuck)."""
+    if "aws" not in request.fixturenames:
+        return None
+    request.getfixturevalue("aws")
+    if "api_calls" in request.fixturenames:  # it records the calls of clients made after it
+        request.getfixturevalue("api_calls")
+    gaps = MotoGaps(REGION)
+    gaps.install(autopatch.clients.client("ecs"))
+    return SimpleNamespace(cluster=gaps.cluster, instance=gaps.instance)
+
+
 @pytest.fixture
 def held(aws, ledger, unimplemented):
     """The run holds "web" and "api", as it does from its start to its end, as the gate before each instance checks

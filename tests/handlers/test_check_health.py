@@ -9,6 +9,9 @@ from autopatch.errors import HealthCheckTimedOut
 from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import calls_to, copy_of, mutating, standby, wait_event
 
+# the ledger says whether a run drained the instance's ECS container instance
+pytestmark = pytest.mark.usefixtures("ledger")
+
 
 def unhealthy(instance, state="unhealthy"):
     return {

@@ -7,6 +7,9 @@ from autopatch.errors import StandbyTimedOut
 from autopatch.polling import RESERVE_SECONDS
 from tests.handlers.helpers import copy_of, mutating, standby, wait_event
 
+# the ledger says whether a run drained the instance's ECS container instance
+pytestmark = pytest.mark.usefixtures("ledger")
+
 
 def test_check_standby_is_true_at_once_when_the_instance_is_in_standby(
     aws, fleet, clock, load_handler, make_lambda_context, api_calls

@@ -221,6 +221,7 @@ def test_enter_standby_turns_resource_contention_into_a_named_error(aws, fleet, 
     with Stubber(autopatch.clients.client("autoscaling")) as stub:
         stub.add_response("describe_auto_scaling_instances", described, {"InstanceIds": [instance]})
         stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]})
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]})  # its ECS cluster, if any
         stub.add_response("describe_auto_scaling_instances", described, {"InstanceIds": [instance]})
         stub.add_client_error(
             "enter_standby",
