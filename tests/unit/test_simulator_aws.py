@@ -153,6 +153,9 @@ def test_every_launch_source_parses(launch):
         ({"faults": {"0": []}}, "groups[0].faults[0] must be a fault or a non-empty list of faults"),
         ({"faults": {"0": {"event_lost": True}}}, "groups[0].faults[0] must be a fault or a non-empty list"),
         ({"dead_run_raised_max_size": 1}, "groups[0].dead_run_raised_max_size must be bool"),
+        ({"ecs": {"tasks_per_instance": 2}}, "groups[0].ecs takes tasks_per_instance and drain_seconds, both"),
+        ({"ecs": {"tasks_per_instance": -1, "drain_seconds": 5}}, "groups[0].ecs.tasks_per_instance must be a whole"),
+        ({"ecs": {"tasks_per_instance": 1, "drain_seconds": True}}, "groups[0].ecs.drain_seconds must be a whole"),
         (
             {"dead_run_suspended_az_rebalance": True, "suspended_processes": ["AZRebalance"]},
             "dead_run_suspended_az_rebalance, but its owner suspended AZRebalance",
@@ -1282,3 +1285,90 @@ def test_a_warm_pool_is_described_a_page_at_a_time_and_a_group_without_one_has_n
     world.aws.client("autoscaling").delete_warm_pool(AutoScalingGroupName="web")
     world.model.groups["web"].warm_instances = []
     assert web.call("DescribeWarmPool") == {"Instances": []}
+
+
+# --- ECS (ecs.py) ------------------------------------------------------------------------------------
+
+
+def ecs_world(world, tasks=2, drain_seconds=60, stuck=False):
+    """The group "web" of two instances, the capacity of a cluster whose instances run `tasks` service tasks each."""
+    world.group(LaunchConfigurationName=_launch_configuration(world))
+    world.aws.client("autoscaling").set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
+    ids = [i["InstanceId"] for i in world.describe_group()["Instances"]]
+    for index, instance_id in enumerate(ids):
+        faults = {"drain_stuck"} if stuck and index == 0 else set()
+        world.model.instances[instance_id] = SimInstance(instance_id, "web", index, faults)
+    return world.model.add_cluster("web", tasks, drain_seconds), ids
+
+
+def _launch_configuration(world) -> str:
+    world.aws.client("autoscaling").create_launch_configuration(
+        LaunchConfigurationName="web-lc", ImageId=world.image, InstanceType="t3.micro"
+    )
+    return "web-lc"
+
+
+def container_of(world, cluster, instance_id) -> str:
+    found = world.call("ecs", "ListContainerInstances", cluster=cluster.arn, filter=f"ec2InstanceId == {instance_id}")
+    (arn,) = found["containerInstanceArns"]
+    return arn
+
+
+@pytest.mark.parametrize("tasks", [1, 4])
+def test_a_reboot_loses_the_tasks_still_on_the_instance_and_they_start_again_elsewhere(world, tasks):
+    cluster, (first, second) = ecs_world(world, tasks=tasks)
+    world.model.rebooted(first)
+    assert cluster.tasks_lost == tasks
+    assert world.model.container_instance_statuses("web") == {first: "ACTIVE", second: "ACTIVE"}
+    assert len(cluster.container_instances[second].tasks) == 2 * tasks
+
+
+@pytest.mark.parametrize("drain_seconds", [0, 45])
+def test_drained_tasks_leave_after_drain_seconds_and_none_is_lost_at_the_reboot(world, drain_seconds):
+    cluster, (first, second) = ecs_world(world, drain_seconds=drain_seconds)
+    arn = container_of(world, cluster, first)
+    world.call(
+        "ecs", "UpdateContainerInstancesState", cluster=cluster.name, containerInstances=[arn], status="DRAINING"
+    )
+    if drain_seconds:
+        still = world.call("ecs", "ListTasks", cluster=cluster.arn, containerInstance=arn)["taskArns"]
+        assert len(still) == 2
+    world.clock.advance(drain_seconds)
+    assert world.call("ecs", "ListTasks", cluster=cluster.arn, containerInstance=arn)["taskArns"] == []
+    world.model.rebooted(first)
+    assert cluster.tasks_lost == 0
+    assert world.model.container_instance_statuses("web") == {first: "DRAINING", second: "ACTIVE"}
+
+
+def test_a_stuck_task_stays_on_its_draining_container_instance_and_describes_as_a_service_task(world):
+    cluster, (first, _) = ecs_world(world, tasks=3, drain_seconds=10, stuck=True)
+    arn = container_of(world, cluster, first)
+    world.call("ecs", "UpdateContainerInstancesState", cluster=cluster.arn, containerInstances=[arn], status="DRAINING")
+    world.clock.advance(3600)
+    (task,) = world.call("ecs", "ListTasks", cluster=cluster.arn, containerInstance=arn)["taskArns"]
+    (described,) = world.call("ecs", "DescribeTasks", cluster=cluster.arn, tasks=[task])["tasks"]
+    assert described["startedBy"].startswith("ecs-svc/") and described["lastStatus"] == "RUNNING"
+
+
+def test_ecs_refuses_what_aws_refuses(world):
+    cluster, (first, _) = ecs_world(world)
+    refused("ClusterNotFoundException", world.call, "ecs", "ListContainerInstances", cluster="nope")
+    refused(
+        "InvalidParameterException",
+        world.call,
+        "ecs",
+        "UpdateContainerInstancesState",
+        cluster=cluster.arn,
+        containerInstances=[container_of(world, cluster, first)],
+        status="INACTIVE",
+    )
+    unknown = f"{cluster.arn.replace(':cluster/', ':container-instance/')}/0000"
+    answer = world.call(
+        "ecs", "UpdateContainerInstancesState", cluster=cluster.arn, containerInstances=[unknown], status="ACTIVE"
+    )
+    assert answer["failures"] == [{"arn": unknown, "reason": "MISSING"}]
+    providers = world.call("ecs", "DescribeCapacityProviders")["capacityProviders"]
+    asg_arn = world.describe_group()["AutoScalingGroupARN"]
+    assert [
+        p["name"] for p in providers if p.get("autoScalingGroupProvider", {}).get("autoScalingGroupArn") == asg_arn
+    ] == [cluster.provider]
