@@ -112,7 +112,7 @@ class Ecs(ModelState):
     # the calls -------------------------------------------------------------------------------
     def _ecs_DescribeCapacityProviders(self, params):
         names = params.get("capacityProviders")
-        providers = [
+        providers: list[dict] = [
             {"name": n, "capacityProviderArn": self._provider_arn(n), "status": "ACTIVE"}
             for n in ("FARGATE", "FARGATE_SPOT")
         ]
