@@ -389,7 +389,7 @@ SPECS: dict[str, list[Field]] = {
         _int("MaxErrors"),
         _bool("BakeAmi", required=False),
         _int("StandbyTimeoutSeconds", 30, 7200),
-        _int("DrainTimeoutSeconds", 30, 7200),
+        _int("DrainTimeoutSeconds", 30, 7200, required=False),
         _int("HealthTimeoutSeconds", 30, 7200),
     ],
     "create_image": [_group(), _instance(), _run(), _int("TimeoutSeconds", 600, 14_400)],
