@@ -27,7 +27,7 @@ def check_next_instance(
     the window closes (end_by, autopatch.window): it is left for the next run, and the run ends WindowEnded. With
     soak, the check at the end of a soak after instance_id was patched: the same checks, with instance_id's own
     state and targets among them (patched, it is one the alarms and the load balancers now judge); no window."""
-    group_key = f"{run_id}#{group_name}"
+    group_key = ledger.group_stop_key(run_id, group_name)
 
     def stop(scope: str, reason: str) -> dict:
         """Record the stop of the run (or the group): the first claimant to record it announces it."""

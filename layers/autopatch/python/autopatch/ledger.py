@@ -185,6 +185,11 @@ def release_locks(group_names: list[str], execution_arn: str) -> None:
                 raise
 
 
+def group_stop_key(run_id: str, group_name: str) -> str:
+    """The key of the stop of one group of a run (stop, stop_reason); a stop of the whole run is keyed by its id."""
+    return f"{run_id}#{group_name}"
+
+
 def stop(key: str, reason: str, claimant: str) -> bool:
     """Record that a run (or a group of it) stopped. True for the one claimant that must announce it: the
     first to record it, again when it retries before announced() (its alert may not have gone out)."""
@@ -517,7 +522,7 @@ def add_duration(group_name: str, run_id: str, seconds: int) -> None:
     """Keep how long one of the group's instances took in this run, dropping the oldest beyond RECENT_DURATIONS:
     list_append adds it at the end, REMOVE Recent[n] drops list elements by index
     (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html)."""
-    ddb, key = client("dynamodb"), {"Id": {"S": f"durations#{group_name}"}}
+    ddb, key = client("dynamodb"), _durations_key(group_name)
     entry = {"M": {"RunId": {"S": run_id}, "Seconds": {"N": str(seconds)}}}
     found = ddb.update_item(
         TableName=_table(),
@@ -533,12 +538,14 @@ def add_duration(group_name: str, run_id: str, seconds: int) -> None:
         )
 
 
+def _durations_key(group_name: str) -> dict:
+    return {"Id": {"S": f"durations#{group_name}"}}
+
+
 def durations(group_name: str) -> list[dict]:
     """The group's recent durations, oldest first: [{"RunId", "Seconds"}]."""
     item = (
-        client("dynamodb")
-        .get_item(TableName=_table(), Key={"Id": {"S": f"durations#{group_name}"}}, ConsistentRead=True)
-        .get("Item")
+        client("dynamodb").get_item(TableName=_table(), Key=_durations_key(group_name), ConsistentRead=True).get("Item")
     )
     entries = item["Recent"]["L"] if item else []
     return [{"RunId": e["M"]["RunId"]["S"], "Seconds": int(e["M"]["Seconds"]["N"])} for e in entries]

@@ -23,7 +23,7 @@ def find_next_pass(run_id: str, after: int, bake: bool, stack: str) -> dict:
     done = runs.passes(run_id)[: after + 1]
     to_patch, skipped = [], []
     for name in [g["GroupName"] for g in done[0]["Groups"]]:
-        if ledger.stop_reason(f"{run_id}#{name}"):
+        if ledger.stop_reason(ledger.group_stop_key(run_id, name)):
             continue  # the group stopped (paused, no longer opted in): its newcomers are left as they are
         patch, skip = joined(run_id, groups.describe_group(name), _known(done), bake, stack)
         if patch:
@@ -68,7 +68,7 @@ def left_unpatched(run_id: str, group_names: list[str], bake: bool, stack: str, 
         patch, skipped = joined(run_id, found[name], known, bake, stack)
         if stopped:
             why = "joined its group during the run, which stopped before patching it"
-        elif ledger.stop_reason(f"{run_id}#{name}"):
+        elif ledger.stop_reason(ledger.group_stop_key(run_id, name)):
             why = "joined its group during the run; the group stopped before patching it"
         elif len(done) > NEWCOMER_PASSES:
             why = f"joined its group after the last of the run's {NEWCOMER_PASSES} newcomer passes"

@@ -161,7 +161,7 @@ def summarize_run(
     """The run's summary from its plan, newcomer passes, results and stops, kept in the run's report
     (ReportLocation). late: the lines of instances that joined a group and no pass held (newcomers.left_unpatched).
     end_by: the run's window, which ended the run if the gate (or a slice) left an instance for it."""
-    paused = [name for name in group_names if ledger.stop_reason(f"{run_id}#{name}")]
+    paused = [name for name in group_names if ledger.stop_reason(ledger.group_stop_key(run_id, name))]
     planned, *newcomer_passes = passes(run_id)
     joined = [
         {"InstanceId": i, "GroupName": g["GroupName"]}

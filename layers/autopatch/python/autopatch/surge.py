@@ -105,7 +105,7 @@ def refuse(topic_arn: str, group_name: str, run_id: str, instance_id: str, execu
         "they are: check why the group's new instances do not become healthy (launch template, user data, health "
         "check), or patch it without KeepCapacity."
     )
-    key = f"{run_id}#{group_name}"  # the gate's stop of one group of the run
+    key = ledger.group_stop_key(run_id, group_name)  # stopped as the gate stops one group
     announce = ledger.stop(key, reason, claimant=instance_id)
     give_back(group_name, run_id)
     if announce:
