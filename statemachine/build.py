@@ -315,6 +315,7 @@ def check_the_fleet(then: str, dry_run: dict | None = None, catch: list | None =
             "SkipPatchedWithinHours.$": "$.Settings.SkipPatchedWithinHours",
             "EndBy.$": "$.Settings.EndBy",
             "GroupConcurrency.$": "$.Settings.GroupConcurrency",
+            "Hooks.$": "$.Settings.Hooks",
         },
         then,
         selector={
@@ -575,6 +576,8 @@ def patch_one_group() -> dict:
                 "Bake": {"From.$": "$.Group.BakeFrom", "Result": {"Status": None, "ImageId": None}},
                 "Budget": {"Deadline": None},
                 "Added": {"Deadline": None},
+                "Hooks.$": "$.Group.Hooks",
+                "HookRuns": {phase: {"Deadline": None} for phase in HOOK_PHASES},
             },
             "ItemProcessor": inline_map(patch_one_instance()),
             "ResultPath": "$.Results",
@@ -672,7 +675,7 @@ def patch_one_instance() -> dict:
         # KeepCapacity: the group gets one instance more, healthy, before its first instance leaves service (once
         # per run: for the group's next instances it is there already).
         "Keep capacity?": choice(
-            when_true("$.Run.Settings.KeepCapacity", "Add an instance first"), default="Mark patch in progress"
+            when_true("$.Run.Settings.KeepCapacity", "Add an instance first"), default="Any hook before standby?"
         ),
         "Add an instance first": lambda_task(
             "KeepCapacity",
@@ -695,7 +698,7 @@ def patch_one_instance() -> dict:
             catch=[on_error("Refuse the group")],
         ),
         "Is the added instance healthy?": choice(
-            when_true("$.Added.Ready", "Mark patch in progress"), default="Add an instance first"
+            when_true("$.Added.Ready", "Any hook before standby?"), default="Add an instance first"
         ),
         # Not healthy in time (or not added): the group stops as a gate would stop it, this instance and the rest
         # left untouched, and the addition is given back.
@@ -711,6 +714,8 @@ def patch_one_instance() -> dict:
             "Leave instance untouched",
             catch=[on_error("Leave instance untouched", "$.RefuseError")],
         ),
+        # The application's own step before it leaves service; a failure leaves it in service, untouched.
+        **hook("BeforeStandby", "before-standby", then="Mark patch in progress"),
         # Take the instance out of service.
         "Mark patch in progress": tag_instance("InProgress", "Enter standby", take_out_failed),
         "Enter standby": lambda_task(
@@ -850,8 +855,10 @@ def patch_one_instance() -> dict:
             "Is instance healthy?",
             result_path="$.Return",
             catch=[on_error("Returning to service failed")],
-            then="Mark patch completed",
+            then="Any hook after healthy?",
         ),
+        # The application's own check once the instance serves again; a failure fails the patched instance.
+        **hook("AfterHealthy", "after-healthy", then="Mark patch completed"),
         "Mark patch completed": tag_instance(
             "Completed", "Soak?", [on_error("Returning to service failed")], GroupName="$.GroupName"
         ),
@@ -956,6 +963,93 @@ def patch_one_instance() -> dict:
             catch=[on_error("Record gone", "$.AlertError")],
         ),
         "Record gone": result_line("Gone", **{"Step.$": "$.Failure.Step", "CommandId.$": "$.Command.CommandId"}),
+    }
+
+
+HOOK_PHASES = ("BeforeStandby", "AfterHealthy")  # autopatch.hooks.PHASES
+
+
+def hook(phase: str, label: str, then: str) -> dict:
+    """The group's hook of this phase (autopatch.hooks; Kind None: straight to then). A function is called by the
+    state machine itself, bounded by the hook's TimeoutSeconds; a document is sent to the instance and followed
+    by run_hook, called again until it ends. Any failure, a timeout included, is HookFailed: the instance goes the
+    failure path, with the hook's error and output in the cause."""
+    spec, runs = f"$.Hooks.{phase}", f"$.HookRuns.{phase}"
+    words = label.replace("-", " ")
+    ask, call, send, ended = (
+        f"Any hook {words}?",
+        f"Call the {label} function",
+        f"Run the {label} document",
+        f"Has the {label} document ended?",
+    )
+    failed, timed_out = f"The {label} hook failed", f"The {label} function timed out"
+    step = f"{words.capitalize()} hook"
+    return {
+        ask: choice(
+            {"Variable": f"{spec}.Kind", "StringEquals": "Function", "Next": call},
+            {"Variable": f"{spec}.Kind", "StringEquals": "Document", "Next": send},
+            default=then,
+        ),
+        call: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Comment": "A function of the stack's HookFunctionArns: it fails the hook by raising an error.",
+            "Parameters": {
+                "FunctionName.$": f"{spec}.Name",
+                "Payload": {
+                    "Hook": phase,
+                    "RunId.$": "$.Run.RunId",
+                    "ExecutionArn.$": "$.Run.ExecutionArn",
+                    "GroupName.$": "$.GroupName",
+                    "InstanceId.$": "$.InstanceId",
+                },
+            },
+            "TimeoutSecondsPath": f"{spec}.TimeoutSeconds",
+            "Retry": [RETRY_LAMBDA],
+            "ResultPath": None,
+            "Catch": [on_error(timed_out, errors="States.Timeout"), on_error(failed)],
+            "Next": then,
+        },
+        send: lambda_task(
+            "RunHook",
+            {
+                "Phase": phase,
+                "Hook.$": spec,
+                "InstanceId.$": "$.InstanceId",
+                "RunId.$": "$.Run.RunId",
+                "Deadline.$": f"{runs}.Deadline",
+                "PollIntervalSeconds.$": "$.Run.Settings.PollIntervalSeconds",
+            },
+            ended,
+            Comment="Follows the document within its invocation; says Done false, with the hook's deadline, when its"
+            " time is nearly spent.",
+            selector={"Done.$": "$.Payload.Done", "Deadline.$": "$.Payload.Deadline"},
+            result_path=runs,
+            catch=[on_error(failed)],
+        ),
+        ended: choice(when_true(f"{runs}.Done", then), default=send),
+        timed_out: {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "HookFailed",
+                "Step": step,
+                "Cause.$": f"States.Format('The {phase} hook, function {{}}, did not end on {{}} within"
+                f" TimeoutSeconds={{}}.', {spec}.Name, $.InstanceId, {spec}.TimeoutSeconds)",
+            },
+            "ResultPath": "$.Failure",
+            "Next": "Was the instance being patched?",
+        },
+        failed: {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "HookFailed",
+                "Step": step,
+                "Cause.$": f"States.Format('The {phase} hook, {{}} {{}}, failed on {{}}: {{}}: {{}}', {spec}.Kind,"
+                f" {spec}.Name, $.InstanceId, $.Failure.Error, $.Failure.Cause)",
+            },
+            "ResultPath": "$.Failure",
+            "Next": "Was the instance being patched?",
+        },
     }
 
 

@@ -6,7 +6,8 @@ to read. A dry run first checks the holds as a run would take them (GroupLocked 
 and returns the plan instead, writing nothing (with BakeAmi, saying per group which launch template a bake would
 change, or why it would not bake). Both forecast the run (autopatch.window): how long it would take, and with a
 window which instances fit and which would be left; instances a run of this stack patched within
-SkipPatchedWithinHours are skipped."""
+SkipPatchedWithinHours are skipped. Each group's hooks are resolved (the input's, its tags overriding them) and
+checked against the documents and functions the stack allows."""
 
 import os
 
@@ -26,7 +27,7 @@ def lambda_handler(event: CheckFleetEvent, context):
         "skip_offline": event.offline_instances == "skip",
         "keep_capacity": event.keep_capacity,
     }
-    options = preflight.PlanOptions(event.end_by, event.group_concurrency, event.skip_patched_hours)
+    options = preflight.PlanOptions(event.end_by, event.group_concurrency, event.skip_patched_hours, event.hooks)
     if event.dry_run:
         plan = preflight.dry_run(
             event.run_id,

@@ -5,6 +5,7 @@ import pytest
 
 from autopatch import patching, preflight
 from autopatch.errors import GroupLocked, PreflightFailed
+from autopatch.runs import NO_HOOKS
 from tests.handlers.helpers import (
     fleet_event,
     lifecycle,
@@ -258,7 +259,7 @@ def test_check_fleet_skips_offline_instances_when_asked(
     assert first == second
     assert {k: first[k] for k in ("Groups", "Skipped")} == {"Groups": [{"GroupName": "web", "Count": 1}], "Skipped": 2}
     plan = saved_plan(aws, report_bucket)
-    assert plan["Groups"] == [{"GroupName": "web", "Instances": [online], "Recover": []}]
+    assert plan["Groups"] == [{"GroupName": "web", "Instances": [online], "Recover": [], "Hooks": NO_HOOKS}]
     assert sorted(plan["Skipped"], key=lambda s: s["Reason"]) == [
         {"InstanceId": lost, "GroupName": "web", "Result": "Skipped", "Reason": "ConnectionLost"},
         {

@@ -7,6 +7,7 @@ import pytest
 
 import autopatch.runs
 from autopatch import NEWCOMER_PASSES
+from autopatch.runs import NO_HOOKS
 from tests.handlers.helpers import (
     RUN_ID,
     fleet_event,
@@ -52,8 +53,8 @@ def test_plan_slice_takes_every_instance_when_the_run_fits_one_execution(
     assert first == second
     assert first == {
         "Groups": [
-            {"GroupName": "web", "Instances": planned.web, "BakeFrom": None, "Last": True},
-            {"GroupName": "api", "Instances": planned.api, "BakeFrom": None, "Last": True},
+            {"GroupName": "web", "Instances": planned.web, "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS},
+            {"GroupName": "api", "Instances": planned.api, "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS},
         ],
         "Pass": 0,
         "NextOffset": None,
@@ -77,14 +78,14 @@ def test_plan_slice_cuts_a_large_run_into_slices_that_cover_every_instance_once(
     # Last marks the slice where a group's pass ends (KeepCapacity gives its added instance back there)
     assert slices == [
         [
-            {"GroupName": "web", "Instances": planned.web[0:1], "BakeFrom": None, "Last": False},
-            {"GroupName": "api", "Instances": planned.api[0:1], "BakeFrom": None, "Last": False},
+            {"GroupName": "web", "Instances": planned.web[0:1], "BakeFrom": None, "Last": False, "Hooks": NO_HOOKS},
+            {"GroupName": "api", "Instances": planned.api[0:1], "BakeFrom": None, "Last": False, "Hooks": NO_HOOKS},
         ],
         [
-            {"GroupName": "web", "Instances": planned.web[1:2], "BakeFrom": None, "Last": False},
-            {"GroupName": "api", "Instances": planned.api[1:2], "BakeFrom": None, "Last": True},
+            {"GroupName": "web", "Instances": planned.web[1:2], "BakeFrom": None, "Last": False, "Hooks": NO_HOOKS},
+            {"GroupName": "api", "Instances": planned.api[1:2], "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS},
         ],
-        [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": None, "Last": True}],
+        [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS}],
     ]
 
 
@@ -127,11 +128,19 @@ def test_plan_slice_with_bake_ami_names_each_group_last_instance_in_the_slice_th
     second = app.lambda_handler(slice_event(first["NextOffset"], bake=True), lambda_context)
     # Then a group's last instance is named only in the slice that holds it: "api" (2) in the first, "web" (3) later
     assert first["Groups"] == [
-        {"GroupName": "web", "Instances": planned.web[0:2], "BakeFrom": None, "Last": False},
-        {"GroupName": "api", "Instances": planned.api, "BakeFrom": planned.api[-1], "Last": True},
+        {"GroupName": "web", "Instances": planned.web[0:2], "BakeFrom": None, "Last": False, "Hooks": NO_HOOKS},
+        {"GroupName": "api", "Instances": planned.api, "BakeFrom": planned.api[-1], "Last": True, "Hooks": NO_HOOKS},
     ]
     assert second == {
-        "Groups": [{"GroupName": "web", "Instances": planned.web[2:3], "BakeFrom": planned.web[-1], "Last": True}],
+        "Groups": [
+            {
+                "GroupName": "web",
+                "Instances": planned.web[2:3],
+                "BakeFrom": planned.web[-1],
+                "Last": True,
+                "Hooks": NO_HOOKS,
+            }
+        ],
         "Pass": 0,
         "NextOffset": None,
     }
@@ -183,7 +192,7 @@ def test_plan_slice_makes_the_instances_that_joined_a_group_the_next_pass(
     # Then pass 1 holds web's newcomers only, from its start, never baked from; nothing in the fleet changed
     assert found == again == {"Pass": 1, "NextOffset": 0}
     assert taken == {
-        "Groups": [{"GroupName": "web", "Instances": joined, "BakeFrom": None, "Last": True}],
+        "Groups": [{"GroupName": "web", "Instances": joined, "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS}],
         "Pass": 1,
         "NextOffset": None,
     }
@@ -228,6 +237,8 @@ def test_plan_slice_leaves_the_newcomers_of_a_stopped_group_or_run_alone(
     if why == "group paused":
         assert found == {"Pass": 1, "NextOffset": 0}
         taken = app.lambda_handler({**slice_event(0), "Pass": 1}, lambda_context)
-        assert taken["Groups"] == [{"GroupName": "api", "Instances": api_newcomers, "BakeFrom": None, "Last": True}]
+        assert taken["Groups"] == [
+            {"GroupName": "api", "Instances": api_newcomers, "BakeFrom": None, "Last": True, "Hooks": NO_HOOKS}
+        ]
     else:
         assert found == {"Groups": [], "Pass": 0, "NextOffset": None}

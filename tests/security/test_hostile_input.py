@@ -276,6 +276,31 @@ BAD_SETTINGS = st.one_of(  # objects parse_run_input refuses
     st.sampled_from([{"MaxErrors": "x"}, {"Unknown": 1}, {"Operation": "Destroy"}, {"GroupConcurrency": 0}]),
     st.dictionaries(st.text(max_size=12).filter(lambda k: k not in FIELDS), JSON, min_size=1, max_size=3),
 )
+# A document hook as the plan resolves it (autopatch.hooks), and ones that are not
+DOCUMENT_HOOK = st.fixed_dictionaries(
+    {
+        "Kind": st.just("Document"),
+        "Name": st.sampled_from(["MyApp-GracefulStop", "AWS-RunShellScript"]),
+        "TimeoutSeconds": st.integers(30, 7200),
+        "Parameters": st.sampled_from([{}, {"commands": ["systemctl stop app"]}]),
+    }
+)
+BAD_DOCUMENT_HOOKS = st.one_of(
+    st.sampled_from(
+        [
+            {},
+            {"Kind": "None"},
+            {"Kind": "Function", "Name": "arn:aws:lambda:us-east-1:123456789012:function:x", "TimeoutSeconds": 5},
+            {"Kind": "Document", "Name": "x", "TimeoutSeconds": 60, "Parameters": {}},
+            {"Kind": "Document", "Name": "ok-doc; rm -rf /", "TimeoutSeconds": 60, "Parameters": {}},
+            {"Kind": "Document", "Name": "ok-doc", "TimeoutSeconds": 0, "Parameters": {}},
+            {"Kind": "Document", "Name": "ok-doc", "TimeoutSeconds": 60, "Parameters": {"a": "b"}},
+            {"Kind": "Document", "Name": "ok-doc", "TimeoutSeconds": 60, "Parameters": {"a": ["x" * 5000]}},
+            {"Kind": "Document", "Name": "ok-doc", "TimeoutSeconds": 60, "Parameters": {}, "Extra": 1},
+        ]
+    ),
+    st.dictionaries(st.text(max_size=12), JSON, max_size=4).filter(lambda d: d.get("Kind") != "Document"),
+)
 RESULT = st.fixed_dictionaries(
     {
         "InstanceId": INSTANCE_ID,
@@ -430,6 +455,14 @@ SPECS: dict[str, list[Field]] = {
             bad_format=TEXT.filter(lambda v: v not in ("instance-failed", "bake-failed", "gate-failed")),
         ),
         Field("ImageId", str, IMAGE_ID, required=False, bad_format=FORGED_IMAGE_IDS),
+    ],
+    "run_hook": [
+        _choice("Phase", ["BeforeStandby", "AfterHealthy"]),
+        Field("Hook", dict, DOCUMENT_HOOK, bad_format=BAD_DOCUMENT_HOOKS),
+        _instance(),
+        _run(),
+        _int("Deadline", DEADLINE, DEADLINE, required=False),
+        Field("PollIntervalSeconds", int, st.integers(1, 300), False, bad_format=st.integers(max_value=0)),
     ],
     "send_patch_command": [
         _instance(),
@@ -643,6 +676,24 @@ VALID_RUN_VALUES = {
     **{name: st.sampled_from(allowed) for name, allowed in _CHOICES.items()},
     **{name: st.integers(low, high) for name, (low, high) in _INT_RANGES.items()},
     **{name: st.booleans() for name in _BOOLEANS},
+    "Hooks": st.sampled_from(
+        [
+            {"BeforeStandby": {"DocumentName": "MyApp-GracefulStop", "Parameters": {"seconds": ["30"]}}},
+            {
+                "AfterHealthy": {
+                    "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke",
+                    "TimeoutSeconds": 60,
+                }
+            },
+            {
+                "BeforeStandby": {"FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:drain:live"},
+                "AfterHealthy": {
+                    "DocumentName": "AWS-RunShellScript",
+                    "Parameters": {"commands": ["curl -f localhost"]},
+                },
+            },
+        ]
+    ),
     # a window's end within the next day, in one zone or another
     "EndBy": st.builds(
         lambda seconds, zone: dt.datetime.fromtimestamp(
@@ -664,6 +715,35 @@ EDGE_VALUES = {
     },
     "AutoScalingGroupNames": st.sampled_from([[], [""], ["g" * 256], ["web", "web"], "web", [["web"]], [None]]),
     "AlarmNames": st.sampled_from([[], [""], ["a" * 256], ["x", "x"], "x", [1], ["x"] * (MAX_ALARMS + 1)]),
+    # no object, an unknown hook, neither or both kinds, a forged name or ARN, a timeout out of range, bad parameters
+    "Hooks": st.sampled_from(
+        [
+            None,
+            [],
+            "MyApp-GracefulStop",
+            {"BeforePatch": {"DocumentName": "MyApp-GracefulStop"}},
+            {"BeforeStandby": {}},
+            {"BeforeStandby": "MyApp-GracefulStop"},
+            {
+                "BeforeStandby": {
+                    "DocumentName": "ok",
+                    "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                }
+            },
+            {"BeforeStandby": {"DocumentName": "x; rm -rf /"}},
+            {"AfterHealthy": {"FunctionArn": "arn:aws:sns:us-east-1:123456789012:topic"}},
+            {
+                "AfterHealthy": {
+                    "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                    "TimeoutSeconds": 901,
+                }
+            },
+            {"AfterHealthy": {"DocumentName": "ok-doc", "TimeoutSeconds": True}},
+            {"AfterHealthy": {"DocumentName": "ok-doc", "Parameters": {"commands": "ls"}}},
+            {"AfterHealthy": {"DocumentName": "ok-doc", "Parameters": {"commands": ["x" * 5000]}}},
+            {"AfterHealthy": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:x", "Parameters": {}}},
+        ]
+    ),
     # in the past, without a zone, more than a day ahead, not a time, not a string
     "EndBy": st.sampled_from(
         ["2000-01-01T00:00:00Z", "2026-01-04T05:00:00", "2999-01-01T00:00:00+00:00", "tomorrow", "", None, 3600, []]

@@ -30,6 +30,7 @@ TEMPLATE = ROOT / "template.yaml"
 WILDCARD_EXCEPTIONS = {
     ("CancelPatchCommandFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
     ("CleanUpRunFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
+    ("RunHookFunctionRole", "ssm:cancelcommand"): "CancelCommand takes a command id, which has no ARN",
     **{
         ("RollingPatchStateMachineRole", f"logs:{action}"): "vended log delivery (the state machine's log group) "
         "does not support resource-level permissions"
@@ -45,7 +46,8 @@ WILDCARD_EXCEPTIONS = {
 # Secrets Manager, need a scoping rule below.
 UNSCOPED_READ_SERVICES = {"autoscaling", "ec2", "elasticloadbalancing", "ssm", "cloudwatch", "logs", "ecs"}
 UNSCOPED_READ_PREFIXES = ("describe", "list")
-HARMLESS_GETS = {"logs:getlogdelivery"}
+# GetCommandInvocation has no resource type (a command id has no ARN): run_hook reads a hook's status and output
+HARMLESS_GETS = {"logs:getlogdelivery", "ssm:getcommandinvocation"}
 # The only managed policies a role may carry.
 ALLOWED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -66,6 +68,8 @@ ARN = "arn:${AWS::Partition}"
 ASG_ARN = f"{ARN}:autoscaling:${{AWS::Region}}:${{AWS::AccountId}}:autoScalingGroup:*:autoScalingGroupName/*"
 INSTANCE_ARN = f"{ARN}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:instance/*"
 PATCH_DOCUMENT_ARN = f"{ARN}:ssm:${{AWS::Region}}::document/AWS-RunPatchBaseline"
+# The hooks' allow-lists (stack parameters, comma-separated): what a role may send or invoke is computed from them
+HOOK_DOCUMENTS, HOOK_FUNCTIONS = "HookDocumentNames", "HookFunctionArns"
 OPT_IN_TAG_KEY = "aws:resourcetag/autopatch"
 OPT_IN_PARAMETER = "OptInTagValue"
 PATCH_TAG_KEYS = {"AutoPatchInstanceInASG", "AutoPatchRunId"}
@@ -436,6 +440,8 @@ def role_violations(template: dict) -> list[str]:
                     continue
                 problems.append(f'{statement.where()}: {action} on Resource "*"')
                 continue
+            if _hook_grant(statement, action, machine_roles):
+                continue
             scope = rules.get(action)
             if scope is None:
                 if not _is_read(action):
@@ -451,9 +457,72 @@ def role_violations(template: dict) -> list[str]:
                     f"{statement.where()}: {action} {p}"
                     for p in _condition_problems(statement, scope.condition, template)
                 ]
-        if "ssm:sendcommand" in statement.actions and set(statement.resources) != rules["ssm:sendcommand"].allowed:
-            problems.append(f"{statement.where()}: SendCommand must name the AWS-RunPatchBaseline document")
+        other_documents = set(statement.resources) != rules["ssm:sendcommand"].allowed
+        hook_documents = _hook_grant(statement, "ssm:sendcommand", machine_roles)
+        if "ssm:sendcommand" in statement.actions and other_documents and not hook_documents:
+            problems.append(
+                f"{statement.where()}: SendCommand must name the AWS-RunPatchBaseline document (run_hook: the"
+                f" {HOOK_DOCUMENTS} only)"
+            )
     return problems
+
+
+# --- the hooks' allow-lists: a Resource computed from a stack parameter -----------------------------------------
+
+SAMPLE_DOCUMENTS = "MyApp-GracefulStop,AWS-RunShellScript"
+SAMPLE_FUNCTIONS = ",".join(
+    f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for name in ("smoke-test", "drain:live")
+)
+
+
+def expand(value, parameters: dict):
+    """A Resource built with Fn::Split / Fn::Join / Fn::Sub over string parameters, as CloudFormation computes it
+    (pseudo parameters left as ${AWS::...})."""
+    if isinstance(value, str):
+        return value
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return parameters.get(argument, f"${{{argument}}}")
+    if function == "Fn::Split":
+        return expand(argument[1], parameters).split(argument[0])
+    if function == "Fn::Join":
+        items = expand(argument[1], parameters)
+        return argument[0].join(items if isinstance(items, list) else [items])
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        for name, variable in variables.items():
+            text = text.replace(f"${{{name}}}", expand(variable, parameters))
+        return text
+    raise ValueError(f"cannot expand {function}")
+
+
+def _granted(statement: dict, parameter: str, sample: str) -> list[str] | None:
+    """The resources a statement grants for the sample allow-list; None if they do not come from that parameter."""
+
+    def granted(value: str) -> list[str]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        found = [expand(resource, {parameter: value}) for resource in resources]
+        return [arn for item in found for arn in (item if isinstance(item, list) else [item])]
+
+    return granted(sample) if granted(sample) != granted("x") else None
+
+
+def _hook_grant(statement: Statement, action: str, machine_roles: set) -> bool:
+    """A hook's grant, checked on its own: run_hook's SendCommand of the allowed documents, or the state machine's
+    InvokeFunction of the allowed functions (test_the_state_machine_can_only_invoke_the_stacks_functions)."""
+    if action == "ssm:sendcommand" and statement.role == "RunHookFunctionRole":
+        return _sends_only_allowed_documents(statement.raw)
+    if action == "lambda:invokefunction" and statement.role in machine_roles:
+        listed = SAMPLE_FUNCTIONS.split(",")
+        return _granted(statement.raw, HOOK_FUNCTIONS, SAMPLE_FUNCTIONS) == listed + [f"{arn}:*" for arn in listed]
+    return False
+
+
+def _sends_only_allowed_documents(statement: dict) -> bool:
+    """run_hook's SendCommand: on instances, and on each document HookDocumentNames lists (the account's own or
+    AWS's, in any region: CloudFormation cannot put the stack's region into each name), nothing else."""
+    expected = [INSTANCE_ARN] + [f"arn:*:ssm:*:*:document/{name}" for name in SAMPLE_DOCUMENTS.split(",")]
+    return _granted(statement, HOOK_DOCUMENTS, SAMPLE_DOCUMENTS) == expected
 
 
 # --- the tests -----------------------------------------------------------------------------------------------
@@ -529,10 +598,11 @@ def test_instances_get_only_the_patch_tags(transformed):
         assert set(s.condition["ForAllValues:StringEquals"]["aws:tagkeys"]) == tagged
 
 
-def test_only_the_patch_baseline_can_be_sent(transformed):
-    found = [s for s in statements(transformed) if "ssm:sendcommand" in s.actions]
-    assert [s.role for s in found] == ["SendPatchCommandFunctionRole"]
-    assert sorted(found[0].resources) == sorted([PATCH_DOCUMENT_ARN, INSTANCE_ARN])
+def test_only_the_patch_baseline_and_the_allowed_hook_documents_can_be_sent(transformed):
+    found = {s.role: s for s in statements(transformed) if "ssm:sendcommand" in s.actions}
+    assert set(found) == {"SendPatchCommandFunctionRole", "RunHookFunctionRole"}
+    assert sorted(found["SendPatchCommandFunctionRole"].resources) == sorted([PATCH_DOCUMENT_ARN, INSTANCE_ARN])
+    assert _sends_only_allowed_documents(found["RunHookFunctionRole"].raw)
 
 
 def test_publish_start_and_data_are_scoped_to_this_stack(transformed):
@@ -565,11 +635,17 @@ def test_publish_start_and_data_are_scoped_to_this_stack(transformed):
 def test_the_state_machine_can_only_invoke_the_stacks_functions(transformed):
     functions = set(resources_of_type(transformed, "AWS::Lambda::Function"))
     machine_role = role_of(transformed["Resources"]["RollingPatchStateMachine"], "RoleArn")
-    invoked = set()
+    invoked, hook_calls = set(), False
     for s in statements(transformed):
         if s.role != machine_role:
             continue
         assert set(s.actions) <= {"lambda:invokefunction"} | LOG_DELIVERY_ACTIONS, s.where()
+        if "lambda:invokefunction" in s.actions and _granted(s.raw, HOOK_FUNCTIONS, SAMPLE_FUNCTIONS) is not None:
+            # the hook functions HookFunctionArns lists, each with its versions and aliases, and no other
+            listed = SAMPLE_FUNCTIONS.split(",")
+            assert _granted(s.raw, HOOK_FUNCTIONS, SAMPLE_FUNCTIONS) == listed + [f"{arn}:*" for arn in listed]
+            hook_calls = True
+            continue
         if "lambda:invokefunction" in s.actions:
             for resource in s.resources:
                 match = re.fullmatch(
@@ -581,6 +657,7 @@ def test_the_state_machine_can_only_invoke_the_stacks_functions(transformed):
     # every function of the definition can be invoked
     substitutions = transformed["Resources"]["RollingPatchStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert invoked == {canonical(v).strip("${}").removesuffix(".Arn") for v in substitutions.values()}
+    assert hook_calls
 
 
 def test_images_and_launch_templates_only_of_opted_in_groups(transformed):

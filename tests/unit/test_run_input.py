@@ -32,6 +32,7 @@ DEFAULTS = {
     "SkipPatchedWithinHours": 0,
     "SoakSeconds": 0,
     "CanarySoakSeconds": 0,
+    "Hooks": None,
 }
 
 
@@ -75,6 +76,10 @@ def test_every_field_set_within_its_range_is_kept():
         "SkipPatchedWithinHours": 8_760,
         "SoakSeconds": 86_400,
         "CanarySoakSeconds": 0,
+        "Hooks": {
+            "BeforeStandby": {"DocumentName": "MyApp-GracefulStop", "Parameters": {"seconds": ["30"]}},
+            "AfterHealthy": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke-test:live"},
+        },
     }
     # When it is parsed
     settings = parse_run_input(raw)

@@ -37,14 +37,15 @@ def template_functions() -> dict[str, Function]:
     return found
 
 
-def task_states(states: dict):
-    """(name, state) of every Task, inside Map and Parallel states too."""
+def task_states(states: dict, hooks: bool = False):
+    """(name, state) of every Task, inside Map and Parallel states too; with hooks, only the calls of hook
+    functions (the user's: their FunctionName comes from the plan), otherwise every other Task."""
     for name, state in states.items():
-        if state.get("Type") == "Task":
+        if state.get("Type") == "Task" and ("FunctionName.$" in state.get("Parameters", {})) == hooks:
             yield name, state
         for inner in (state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])):
             if inner:
-                yield from task_states(inner["States"])
+                yield from task_states(inner["States"], hooks)
 
 
 def payload_problems(definition: dict, functions: dict[str, Function]) -> list[str]:
@@ -105,6 +106,28 @@ def test_the_state_machine_calls_the_functions_of_the_template(functions):
     assert called == {f"${{{name}}}" for name in functions}
     event_targets = {"command_finished", "follow_commands", "notify_slack", "clean_up_run"}
     assert set(handler_names()) - {f.folder for f in functions.values()} == event_targets
+
+
+def test_the_hook_functions_get_the_run_the_group_and_the_instance():
+    # Given the tasks that call a group's hook function (README, "Hooks")
+    calls = dict(task_states(DEFINITION["States"], hooks=True))
+    # Then there is one per hook, its function and its time limit are the plan's hook's, and it passes what the
+    # README documents
+    assert set(calls) == {"Call the before-standby function", "Call the after-healthy function"}
+    for name, phase in (
+        ("Call the before-standby function", "BeforeStandby"),
+        ("Call the after-healthy function", "AfterHealthy"),
+    ):
+        task = calls[name]
+        assert task["Parameters"]["FunctionName.$"] == f"$.Hooks.{phase}.Name"
+        assert task["TimeoutSecondsPath"] == f"$.Hooks.{phase}.TimeoutSeconds"
+        assert task["Parameters"]["Payload"] == {
+            "Hook": phase,
+            "RunId.$": "$.Run.RunId",
+            "ExecutionArn.$": "$.Run.ExecutionArn",
+            "GroupName.$": "$.GroupName",
+            "InstanceId.$": "$.InstanceId",
+        }
 
 
 def test_every_payload_passes_what_its_function_reads_and_requires(functions):

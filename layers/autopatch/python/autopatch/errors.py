@@ -44,6 +44,19 @@ class ContainerInstanceNotUpdated(AutoPatchError):
 # CommandTimeoutSeconds and was cancelled) are error names the state machine sets itself, in Pass states.
 
 
+# HookFailed (a hook failed or timed out: the instance goes the failure path) is an error name the state machine sets
+# itself, in a Pass state, whatever the hook's own error: a function's, or one of these two of a document's.
+
+
+class HookCommandFailed(AutoPatchError):
+    """A hook's SSM document ended other than Success on the instance, or Systems Manager refused to send it; the
+    message has its status, exit code and output."""
+
+
+class HookTimedOut(AutoPatchError):
+    """A hook's SSM document did not end within its TimeoutSeconds; it was cancelled."""
+
+
 class HealthCheckTimedOut(AutoPatchError):
     """The instance was not InService and healthy in every target group before its deadline."""
 

@@ -43,11 +43,12 @@ def send_patch_command(
     return sent["Command"]["CommandId"]
 
 
-def sent_command(instance_id: str, comment: str) -> dict | None:
-    """The patch command with this comment on the instance, as ListCommands shows it, if one was sent."""
+def sent_command(instance_id: str, comment: str, document: str = PATCH_DOCUMENT) -> dict | None:
+    """The command of this document (the patch's, or a hook's) with this comment on the instance, as ListCommands
+    shows it, if one was sent."""
     for page in client("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id):
         for command in page["Commands"]:
-            if command["Comment"] == comment and command["DocumentName"] == PATCH_DOCUMENT:
+            if command["Comment"] == comment and command["DocumentName"] == document:
                 return command
     return None
 

@@ -3,9 +3,9 @@
 import time
 from dataclasses import dataclass
 
-from . import VERSION, groups, images, ledger, recovery, runs, surge, tags, window
+from . import VERSION, groups, hooks, images, ledger, recovery, runs, surge, tags, window
 from .clients import client
-from .errors import PreflightFailed
+from .errors import InvalidInput, PreflightFailed
 
 BLOCKING_PROCESSES = ("Launch", "Terminate")
 SSM_FILTER_LIMIT = 50  # values per DescribeInstanceInformation filter
@@ -27,6 +27,7 @@ class PlanOptions:
     end_by: str | None = None  # the window (EndBy), None: no window
     concurrency: int = 1  # GroupConcurrency
     skip_patched_hours: int = 0  # SkipPatchedWithinHours
+    hooks: dict | None = None  # the input's Hooks (autopatch.hooks), each group's tags overriding them
 
 
 def plan_run(
@@ -41,7 +42,7 @@ def plan_run(
     group how many instances it patches (and its warm pool, if it has one: not patched), how many are skipped, and
     the forecast, its counts only (which instances of each group fit in the window, and which not, are in the
     report's plan)."""
-    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours)
+    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours, plan.hooks)
     found["Forecast"] = window.forecast(run_id, found["Groups"], plan.end_by, plan.concurrency)
     runs.save_plan(run_id, found)
     forecast = found["Forecast"]
@@ -74,7 +75,7 @@ def dry_run(
     the first FitCount of each group's Instances, so only Left is listed, its first SHOWN_PER_GROUP, for the dry
     run's output to stay well within the 256 KiB a state's output may have)."""
     taken_over = ledger.holds_to_take_over(group_names)
-    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours)
+    found = check(run_id, group_names, lower_min_size, skip_offline, keep_capacity, plan.skip_patched_hours, plan.hooks)
     forecast = window.forecast(run_id, found["Groups"], plan.end_by, plan.concurrency)
     return {
         "Groups": [
@@ -84,6 +85,7 @@ def dry_run(
                 "Instances": g["Instances"][:SHOWN_PER_GROUP],
                 "Recover": g["Recover"],
                 "TakeOverHoldOf": taken_over.get(g["GroupName"]),
+                "Hooks": g["Hooks"],
                 **_warm(g),
                 **({"KeepCapacity": surge.plan(groups.describe_group(g["GroupName"]))} if keep_capacity else {}),
                 **({"Bake": images.bake_plan(g["GroupName"], opt_in_value)} if bake else {}),
@@ -109,15 +111,20 @@ def check(
     skip_offline: bool,
     keep_capacity: bool = False,
     skip_patched_hours: int = 0,
+    run_hooks: dict | None = None,
 ) -> dict:
-    """The plan (instances to patch per group, what the run recovers first in each, instances skipped), or
-    PreflightFailed listing every problem. With skip_patched_hours, an instance a run of this stack patched within
+    """The plan (instances to patch per group, what the run recovers first in each, its hooks, instances
+    skipped), or PreflightFailed listing every problem (InvalidInput first when the input's Hooks name a document
+    or function the stack does not allow). With skip_patched_hours, an instance a run of this stack patched within
     that many hours is skipped (with that run and when), offline or not. Each group is judged as it will be once
     the run has recovered what runs that died left in it (recovery.left_behind): an instance it will return from
     Standby counts as InService, what those runs changed on the group as given back."""
     plan, skipped, problems = [], [], []
+    given = hooks.parse_input(run_hooks or {})
+    hooks.check_input(given)
     for name in group_names:
         group = groups.describe_group(name)
+        group_hooks, hook_problems = _hooks(group, given)
         left = recovery.left_behind(group, run_id)
         returning = {i["InstanceId"] for i in left if i["LifecycleState"] == "Standby" and "NotReady" not in i}
         group = _as_recovered(group, returning)
@@ -128,7 +135,7 @@ def check(
             for i, why in recent.items()
         ]
         offline = [(i, r) for i, r in offline if i not in recent]
-        found += [i["NotReady"] for i in left if "NotReady" in i]
+        found += [i["NotReady"] for i in left if "NotReady" in i] + hook_problems
         if offline and skip_offline:
             skipped += [{"InstanceId": i, "GroupName": name, "Result": "Skipped", "Reason": r} for i, r in offline]
         else:
@@ -137,10 +144,21 @@ def check(
             problems.append(f"group {name}: " + "; ".join(found))
         skip = {s["InstanceId"] for s in skipped}
         in_service = [i for i in groups.in_service_instances(group) if i not in skip]
-        plan.append({"GroupName": name, "Instances": in_service, "Recover": left, **_warm_pool(name)})
+        plan.append(
+            {"GroupName": name, "Instances": in_service, "Recover": left, "Hooks": group_hooks, **_warm_pool(name)}
+        )
     if problems:
         raise PreflightFailed("Refusing to start: " + " | ".join(problems) + ".")
     return {"Groups": plan, "Skipped": skipped}
+
+
+def _hooks(group: dict, given: dict) -> tuple[dict, list[str]]:
+    """The group's hooks (the input's, its tags overriding them) and what is wrong with its tags' hooks."""
+    try:
+        found = hooks.for_group(group, given)
+    except InvalidInput as error:
+        return given, [str(error)]
+    return found, hooks.not_allowed(found)
 
 
 def _patched_recently(instance_ids: list[str], hours: int) -> dict[str, dict]:

@@ -4,7 +4,7 @@ import datetime as dt
 import time
 from dataclasses import asdict, dataclass, replace
 
-from . import NEWCOMER_PASSES
+from . import NEWCOMER_PASSES, hooks
 from .errors import InvalidInput
 
 OPERATIONS = ("Install", "Scan")
@@ -46,6 +46,8 @@ class RunSettings:
     SkipPatchedWithinHours: int = 0
     SoakSeconds: int = 0
     CanarySoakSeconds: int = 0
+    # {"BeforeStandby": hook, "AfterHealthy": hook}, as given (autopatch.hooks checks it); a group's tags override it
+    Hooks: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +146,8 @@ def _parse(raw) -> RunSettings:
         _check_names("AlarmNames", raw["AlarmNames"], MAX_ALARMS, ALARM_NAME_MAX, "alarm")
     if "EndBy" in raw:
         end_by_time(raw["EndBy"])
+    if "Hooks" in raw:
+        hooks.parse_input(raw["Hooks"])
     settings = RunSettings(**raw)
     if settings.BakeAmi and not _can_bake(settings):
         raise InvalidInput(

@@ -11,7 +11,7 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from . import ledger, polling, summary, window
+from . import hooks, ledger, polling, summary, window
 from .clients import client
 from .errors import ContinuationNameTaken, InvalidInput
 from .run_input import RunSettings
@@ -25,6 +25,7 @@ WAIT_CHECK_EVENTS = 7
 WAIT_CHECK_SECONDS = 300 - polling.RESERVE_SECONDS
 # a group's bake (BakeAmi): about 7 events per 5-minute wait for the image, BakeTimeoutSeconds being 4 hours at most
 BAKE_EVENTS = 600
+NO_HOOKS = {phase: hooks.NONE for phase in hooks.PHASES}
 SUMMARY_INLINE_LIMIT = 200  # instances listed in the output itself; all of them are in the report object
 
 
@@ -100,19 +101,26 @@ def next_slice(
     run_id: str, offset: int, bake: bool = False, per_instance: int = EVENTS_PER_INSTANCE, pass_number: int = 0
 ) -> dict:
     """Instances offset .. offset+size of every group still to patch in this pass (0: the plan), and where the
-    next slice of the pass starts, at per_instance history events per instance (events_per_instance). With bake
-    (BakeAmi), BakeFrom names a group's last planned instance in the slice that holds it: a group is baked once,
-    from its plan, never from a newcomer. Last: the group's pass ends with this slice."""
-    plan = _get(run_id, _pass_name(pass_number))
+    next slice of the pass starts, at per_instance history events per instance (events_per_instance), and what the
+    groups' hooks add. With bake (BakeAmi), BakeFrom names a group's last planned instance in the slice that holds
+    it: a group is baked once, from its plan, never from a newcomer. Last: the group's pass ends with this slice.
+    Hooks: the group's, as the plan resolved them (a newcomer pass runs the plan's; a plan from before hooks, none)."""
+    planned = _get(run_id, _pass_name(0))
+    found = planned if pass_number == 0 else _get(run_id, _pass_name(pass_number))
+    group_hooks = {g["GroupName"]: g.get("Hooks", NO_HOOKS) for g in planned["Groups"]}
     bake = bake and pass_number == 0
-    remaining = [g for g in plan["Groups"] if len(g["Instances"]) > offset]
-    size = slice_size(len(remaining), bake, per_instance)
+    remaining = [g for g in found["Groups"] if len(g["Instances"]) > offset]
+    with_hooks = per_instance + max(
+        (hooks.events(group_hooks.get(g["GroupName"], NO_HOOKS)) for g in remaining), default=0
+    )
+    size = slice_size(len(remaining), bake, with_hooks)
     groups = [
         {
             "GroupName": g["GroupName"],
             "Instances": g["Instances"][offset : offset + size],
             "BakeFrom": g["Instances"][-1] if bake and len(g["Instances"]) <= offset + size else None,
             "Last": len(g["Instances"]) <= offset + size,
+            "Hooks": group_hooks.get(g["GroupName"], NO_HOOKS),
         }
         for g in remaining
     ]

@@ -7,7 +7,7 @@ declared, so the first bad one is the one named. A rule between fields is in __p
 from dataclasses import dataclass
 from typing import cast
 
-from . import NEWCOMER_PASSES
+from . import NEWCOMER_PASSES, hooks
 from .errors import InvalidInput
 from .event import arn, field, group_name, group_names, image_id, instance_id, names, objects
 from .run_input import (
@@ -105,6 +105,7 @@ class CheckFleetEvent(StepEvent):
     end_by: str | None = payload("EndBy", end_by_text, default=None)
     group_concurrency: int = payload("GroupConcurrency", int, default=RunSettings.GroupConcurrency)
     skip_patched_hours: int = payload("SkipPatchedWithinHours", int, default=0)
+    hooks: dict | None = payload("Hooks", dict, default=None)  # the input's (autopatch.hooks), tags override them
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,30 @@ class WaitForInstanceEvent(StepEvent):
     instance: str = payload("InstanceId", instance_id)
     deadline: int = payload("Deadline", int)
     poll_interval_seconds: int = payload("PollIntervalSeconds", int)
+
+
+def document_hook(event, name: str) -> dict:
+    """A document hook as the plan resolved it (autopatch.hooks), the kind run_hook runs."""
+    return hooks.resolved_document(field(event, name, dict), name)
+
+
+@dataclass(frozen=True)
+class RunHookEvent(StepEvent):
+    """run_hook's: run the group's document hook of this phase on the instance, and follow it until Deadline
+    (None: the first call, now plus the hook's TimeoutSeconds)."""
+
+    phase: str = payload("Phase", str)
+    hook: dict = payload("Hook", document_hook)
+    instance: str = payload("InstanceId", instance_id)
+    run_id: str = payload("RunId", str)
+    deadline: int | None = payload("Deadline", int, default=None)
+    poll_interval: int = payload("PollIntervalSeconds", int, default=RunSettings.PollIntervalSeconds)
+
+    def __post_init__(self):
+        if self.phase not in hooks.PHASES:
+            raise InvalidInput(f"Phase must be one of {', '.join(hooks.PHASES)}; got {self.phase!r}.")
+        if self.poll_interval < 1:
+            raise InvalidInput("PollIntervalSeconds must be at least 1.")
 
 
 @dataclass(frozen=True)
