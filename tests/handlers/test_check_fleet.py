@@ -1,17 +1,21 @@
 """check_fleet, the preflight: the plan of every instance, or every problem of every group.
 Against a moto account; conftest.py says how and holds the shared fixtures."""
 
+import re
+
 import pytest
 
 from autopatch import patching, preflight
-from autopatch.errors import GroupLocked, PreflightFailed
+from autopatch.errors import GroupLocked, InvalidInput, PreflightFailed
 from autopatch.runs import NO_HOOKS
 from tests.handlers.helpers import (
+    calls_to,
     fleet_event,
     lifecycle,
     mutating,
     raises_twice,
     saved_plan,
+    set_group_tag,
     standby,
     tag,
     twice,
@@ -413,3 +417,66 @@ def test_check_fleet_judges_a_group_as_its_recovery_leaves_it_when_a_dead_run_ra
     message = preflight_error(app, fleet_event("web", dry_run=True), lambda_context)
     # Then it is refused at the desired capacity the group will have once MaxSize is back
     assert "desired capacity 2 minus one is below MinSize 2" in message
+
+
+SMOKE = "arn:aws:lambda:us-east-1:123456789012:function:smoke-test"
+
+
+@pytest.fixture
+def allowed_hooks(monkeypatch):
+    """The stack allows one document and one function as hooks (HookDocumentNames, HookFunctionArns)."""
+    monkeypatch.setenv("HOOK_DOCUMENT_NAMES", "MyApp-GracefulStop")
+    monkeypatch.setenv("HOOK_FUNCTION_ARNS", SMOKE)
+
+
+def test_check_fleet_plans_each_group_with_the_input_hooks_its_tags_override(
+    aws, fleet, fleet_builder, report_bucket, unimplemented, load_handler, lambda_context, allowed_hooks
+):
+    # Given a run whose input has both hooks, and group api tagged to call a function before standby instead
+    fleet_builder.group("api", size=2)
+    set_group_tag(aws, "api", "AutoPatchBeforeStandby", SMOKE)
+    set_group_tag(aws, "api", "AutoPatchAfterHealthy", "none")
+    given = {"BeforeStandby": {"DocumentName": "MyApp-GracefulStop"}, "AfterHealthy": {"FunctionArn": SMOKE}}
+    app = load_handler("check_fleet")
+    # When the fleet is checked, and checked in a dry run
+    app.lambda_handler({**fleet_event("web", "api"), "Hooks": given}, lambda_context)
+    dry = app.lambda_handler({**fleet_event("web", "api", dry_run=True), "Hooks": given}, lambda_context)
+    # Then web runs the input's hooks, and api its tags' (its AfterHealthy turned off)
+    document = {"Kind": "Document", "Name": "MyApp-GracefulStop", "TimeoutSeconds": 600, "Parameters": {}}
+    function = {"Kind": "Function", "Name": SMOKE, "TimeoutSeconds": 300}
+    expected = {
+        "web": {"BeforeStandby": document, "AfterHealthy": function},
+        "api": {"BeforeStandby": function, "AfterHealthy": {"Kind": "None"}},
+    }
+    assert {g["GroupName"]: g["Hooks"] for g in saved_plan(aws, report_bucket)["Groups"]} == expected
+    assert {g["GroupName"]: g["Hooks"] for g in dry["Groups"]} == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "named"),
+    [
+        ('{"DocumentName": "MyApp-GracefulStop", "TimeoutSeconds": 5}', "TimeoutSeconds must be an integer from 30"),
+        ("AWS-RunShellScript", "BeforeStandby document AWS-RunShellScript is not in the stack's HookDocumentNames"),
+        (f"{SMOKE}-2", f"BeforeStandby function {SMOKE}-2 is not in the stack's HookFunctionArns"),
+    ],
+)
+def test_check_fleet_refuses_a_group_whose_hook_tag_is_malformed_or_not_allowed(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context, api_calls, allowed_hooks, tag, named
+):
+    # Given a group tagged with a hook the stack does not allow, or that is malformed
+    set_group_tag(aws, "web", "AutoPatchBeforeStandby", tag)
+    # When the fleet is checked
+    with pytest.raises(PreflightFailed, match="group web: .*" + re.escape(named)):
+        load_handler("check_fleet").lambda_handler(fleet_event("web"), lambda_context)
+    # Then nothing was changed
+    assert mutating(api_calls) == []
+
+
+def test_check_fleet_refuses_input_hooks_the_stack_does_not_allow_before_looking_at_a_group(
+    aws, fleet, report_bucket, unimplemented, load_handler, lambda_context, api_calls, allowed_hooks
+):
+    event = {**fleet_event("web"), "Hooks": {"AfterHealthy": {"DocumentName": "AWS-RunShellScript"}}}
+    with pytest.raises(InvalidInput, match="Hooks: AfterHealthy document AWS-RunShellScript is not in the stack's"):
+        load_handler("check_fleet").lambda_handler(event, lambda_context)
+    assert mutating(api_calls) == []
+    assert calls_to(api_calls, "DescribeAutoScalingGroups") == []

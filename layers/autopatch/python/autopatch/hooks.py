@@ -26,7 +26,7 @@ from .errors import HookCommandFailed, HookTimedOut, InvalidInput
 PHASES = ("BeforeStandby", "AfterHealthy")
 TAG_KEYS = {phase: f"AutoPatch{phase}" for phase in PHASES}
 NONE = {"Kind": "None"}
-OFF = "none"  # a group tag's value that turns the run's hook off for the group
+OFF = "none"  # a group tag's value (in any case) that turns the run's hook off for the group
 # SSM's document name (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html)
 DOCUMENT_NAME = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")
 # A Lambda function's ARN, unqualified or with a version or alias
@@ -126,7 +126,7 @@ def parse_input(value) -> dict:
 def from_tag(value: str, where: str) -> dict:
     """A group tag's hook: "none", a document name, a function ARN, or a JSON hook as the input gives it."""
     text = value.strip()
-    if text == OFF:
+    if text.lower() == OFF:
         return NONE
     if text.startswith("{"):
         try:
