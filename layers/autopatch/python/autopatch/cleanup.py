@@ -1,10 +1,9 @@
 """The clean-up after an execution that ended FAILED, TIMED_OUT or ABORTED: *Stop execution*, a timeout, a crash.
 
 Such an execution ran none of its own error handling, or not all of it: the instance it was patching may be left
-in Standby (the group one short), tagged InProgress, with its patch command still running, an instance added
-(KeepCapacity), MinSize lowered, MaxSize raised, AZRebalance suspended, the groups held and the instance's alert
-never sent. The EventBridge rule on the
-execution's status starts this clean-up within seconds. It touches only what this run changed: instances tagged
+in Standby (the group one short), tagged InProgress, with its patch command (or a hook's document) still running,
+an instance added (KeepCapacity), MinSize lowered, MaxSize raised, AZRebalance suspended, the groups held and the
+instance's alert never sent. The EventBridge rule on the execution's status starts this clean-up within seconds. It touches only what this run changed: instances tagged
 with the run's id in the run's groups, what the ledger says this run changed on them, the holds of this execution.
 
 For each such instance, in order:
@@ -16,7 +15,8 @@ For each such instance, in order:
    failed patches after it and it is healthy again; Failed otherwise (the alert says why).
 An instance gone meanwhile (EC2 terminated it, or it left the group) is not waited for: the group gets back the
 capacity the run's standby took (groups.give_back_capacity), as the run itself would do.
-Then what the run changed on the group is given back: the instance it added (surge.give_back: one removed,
+A hook's document the run sent that still runs is cancelled first. Then what the run changed on the group is given
+back: the instance it added (surge.give_back: one removed,
 never below MinSize), then its settings (groups.give_back: only while the group still has the run's value); the
 holds are released, and one alert says what was done.
 
@@ -30,7 +30,7 @@ import json
 import time
 from typing import Any
 
-from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, ecs, groups, ledger, patching, polling, surge
+from . import PATCH_TAG_KEY, RUN_TAG_KEY, alerts, compliance, ecs, groups, hooks, ledger, patching, polling, surge
 from .clients import client
 from .errors import CleanUpUnfinished, InstanceGone
 from .steps import ExecutionDetail
@@ -83,6 +83,7 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
         "Released": [],
         "Skipped": [],
         "Unfinished": [],
+        "HooksCancelled": hooks.cancel_run_commands(run_id),
     }
     held = list(left_holds)
     for name in names:
@@ -122,7 +123,8 @@ def clean_up(detail: ExecutionDetail, context, topic_arn: str, claimant: str) ->
     done["Released"] = sorted(left_holds)
     done["Failed"] = ledger.failures(run_id)
     done["FailureReasons"] = {instance: ledger.failure_reason(run_id, instance) for instance in done["Failed"]}
-    anything = any(done[k] for k in ("Instances", "Removed", "GivenBack", "Released", "Skipped", "Unfinished"))
+    kinds = ("Instances", "Removed", "GivenBack", "Released", "Skipped", "Unfinished", "HooksCancelled")
+    anything = any(done[k] for k in kinds)
     alert_key = f"cleanup#{execution_name}"
     if anything and ledger.stop(alert_key, f"execution ended {status}", claimant):
         subject, body = alert_message(run_id, execution_arn, str(status), names, done)  # one of ENDED_BADLY
@@ -276,6 +278,10 @@ def alert_message(run_id: str, execution_arn: str, status: str, names: list[str]
             f"- {item['InstanceId']} (group {item['GroupName']}, was {item['Was']}): {steps}; {health}; "
             f"tagged {item['Tag']}: {item['Reason']}."
         )
+    lines += [
+        f"- {h['InstanceId']}: its hook document {h['Document']} (command {h['CommandId']}) cancelled."
+        for h in done["HooksCancelled"]
+    ]
     lines += [
         f"- group {r['GroupName']}: the instance KeepCapacity added given back: {r['Done']}." for r in done["Removed"]
     ]

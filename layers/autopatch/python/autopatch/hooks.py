@@ -242,6 +242,25 @@ def run_document(
     return {"Done": True, "Deadline": deadline, "CommandId": command_id}
 
 
+def cancel_run_commands(run_id: str) -> list[dict]:
+    """Cancel the hook documents this run sent that still run (the clean-up after a stopped run: a graceful stop,
+    or a smoke test, of an instance the run lets go of). {"InstanceId", "CommandId", "Document"} of each."""
+    marks = {comment(phase, run_id) for phase in PHASES}
+    cancelled = []
+    paginator = client("ssm").get_paginator("list_commands")
+    for document in allowed_documents():
+        for page in paginator.paginate(Filters=[{"key": "DocumentName", "value": document}]):
+            for command in page["Commands"]:
+                if command["Comment"] not in marks or command["Status"] not in RUNNING:
+                    continue
+                for instance_id in command.get("InstanceIds", []):
+                    patching.cancel(command["CommandId"], instance_id)
+                    cancelled.append(
+                        {"InstanceId": instance_id, "CommandId": command["CommandId"], "Document": document}
+                    )
+    return cancelled
+
+
 def _send(hook: dict, instance_id: str, note: str) -> str:
     """SendCommand; what Systems Manager refuses (a document that does not exist, parameters it does not take,
     an instance it cannot reach) fails the hook, named."""
