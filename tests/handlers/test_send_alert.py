@@ -155,7 +155,7 @@ def ledger_failures():
 # --- a gate that fails stops the run with one alert ----------------------------------------------------------
 
 
-def gate_failure(instance, group="web"):
+def gate_failure(instance, group="web", step="Check it is safe to go on"):
     cause = {"errorType": "ClientError", "errorMessage": "An error occurred (AccessDenied) when calling DescribeAlarms"}
     return {
         "Kind": "gate-failed",
@@ -163,7 +163,7 @@ def gate_failure(instance, group="web"):
         "GroupName": group,
         "RunId": RUN_ID,
         "ExecutionArn": EXECUTION_ARN,
-        "Step": "Check it is safe to go on",
+        "Step": step,
         "Error": "ClientError",
         "Cause": json.dumps(cause),
     }
@@ -188,6 +188,19 @@ def test_a_failed_gate_stops_the_run_with_one_alert(
     assert subjects == [f"Patching stopped: run {RUN_ID}, at group web"]
     # and no instance was counted as failed: none was touched
     assert run_ledger.failures(RUN_ID) == []
+
+
+def test_a_failed_check_after_a_soak_stops_the_run_naming_the_soak(
+    aws, fleet, ledger, alert_topic, load_handler, lambda_context
+):
+    # Given the check at the end of the soak after an instance failing
+    load_handler("send_alert").lambda_handler(gate_failure(fleet.instance_ids[1], step="Soak"), lambda_context)
+    # Then the run is stopped, and the reason says it was the check after that instance's soak
+    reason = run_ledger.stop_reason(RUN_ID)
+    assert reason.startswith(f"the check after the soak of {fleet.instance_ids[1]} of web failed with ClientError")
+    assert [subject for _, _, subject in sent_messages(alert_topic)] == [
+        f"Patching stopped: run {RUN_ID}, at group web"
+    ]
 
 
 # --- every alert names the version that sent it ---------------------------------------------------------------

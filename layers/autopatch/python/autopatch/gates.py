@@ -110,12 +110,14 @@ def soak_seconds(run_id: str, instance_id: str, soak: int, canary_soak: int) -> 
 
 
 def stop_on_gate_error(topic_arn: str, failure: dict) -> str | None:
-    """The gate itself failed (an AWS error its retries did not overcome): nothing can vouch for the next instance,
+    """The gate itself failed (an AWS error its retries did not overcome; before an instance, or at the end of a
+    soak after one: Step "Soak"): nothing can vouch for the next instance,
     so stop the run as a gate would, before any other group takes its next instance out. Instances already out
     of service in other groups finish. The first claimant alerts (returns the message id); the others do not."""
     run_id, instance, group = failure["RunId"], failure["InstanceId"], failure["GroupName"]
     cause = alerts.cause_text(failure.get("Cause", ""))
-    reason = f"the check before {instance} of {group} failed with {failure['Error']}" + (f": {cause}" if cause else "")
+    check = f"the check after the soak of {instance}" if failure.get("Step") == "Soak" else f"the check before {instance}"
+    reason = f"{check} of {group} failed with {failure['Error']}" + (f": {cause}" if cause else "")
     if not ledger.stop(run_id, reason, claimant=instance):
         return None
     message_id = alerts.publish_stop(topic_arn, run_id, failure["ExecutionArn"], reason, "run", group)
