@@ -3,7 +3,7 @@
 import json
 from collections import defaultdict
 
-from autopatch import FOOTER, VERSION, runs
+from autopatch import FOOTER, VERSION, hooks, runs
 from autopatch.run_input import RunSettings
 from simulator.engine import DEAD_RUN, Simulation
 from simulator.scenario import parse_scenario
@@ -21,10 +21,21 @@ def simulate(scenario: dict) -> dict:
             settings.get("DrainTimeoutSeconds", RunSettings.DrainTimeoutSeconds),
         ),
         settings.get("HealthTimeoutSeconds", RunSettings.HealthTimeoutSeconds),
-    )
+    ) + _hook_events(scenario)
     for name, events in histories.items():
         assert_bounded_iterations(name, events, per_instance)
     return report
+
+
+def _hook_events(scenario: dict) -> int:
+    """The most history events the hooks add to one instance (hooks.events), of the input's and of each group's,
+    whose tags (group field tags) may override them."""
+    given = hooks.parse_input((scenario.get("input") or {}).get("Hooks") or {})
+    tagged = [
+        {"AutoScalingGroupName": g["name"], "Tags": [{"Key": k, "Value": v} for k, v in (g.get("tags") or {}).items()]}
+        for g in scenario.get("groups", [])
+    ]
+    return max([hooks.events(given), *(hooks.events(hooks.for_group(g, given)) for g in tagged)])
 
 
 ITERATION_ENDS = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
