@@ -164,7 +164,9 @@ def assert_invariants(scenario: dict, report: dict) -> None:
     # only a fleet event (or what Auto Scaling did after one) takes an instance out of its group
     may_end_in = ("InService", "Terminated") if scenario.get("events") else ("InService",)
     # gone while the run had it out of service: touched, then terminated with whatever tag it had
-    went_while_out = {i["InstanceId"] for i in report["summary"].get("Instances") or [] if "Step" in i}
+    went_while_out = {
+        i["InstanceId"] for i in report["summary"].get("Instances") or [] if i["Result"] == "Gone" and "Step" in i
+    }
     others = left_in_standby_by_others(report)
     for instance in report["instances"]:
         where = f"{instance['group']}[{instance['index']}] {instance['instance_id']}"

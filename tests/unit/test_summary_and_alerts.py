@@ -104,8 +104,17 @@ def test_failures_up_to_max_errors_still_succeed():
         "GoneWhileOut": 0,
     }
     assert summary["Message"] == "1 instance(s) patched, 1 failed (MaxErrors=1)."
-    # and the per-instance list keeps only the documented keys
-    assert set(summary["Instances"][0]) == {"InstanceId", "GroupName", "Result", "CommandId", "Compliance"}
+    # and the per-instance list keeps only the documented keys: a failed instance's with its step and error
+    assert summary["Instances"][0] == {
+        "InstanceId": "i-00000001",
+        "GroupName": "web",
+        "Result": "Failed",
+        "CommandId": "c-1",
+        "Compliance": None,
+        "Step": "Patch",
+        "Error": "PatchCommandFailed",
+    }
+    assert set(summary["Instances"][1]) == {"InstanceId", "GroupName", "Result", "CommandId", "Compliance"}
 
 
 def test_planned_instances_no_execution_reached_are_not_started():

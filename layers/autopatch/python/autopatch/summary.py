@@ -38,8 +38,8 @@ def summarize(
     joined: Sequence[dict] = (),
     window_end: str | None = None,
 ) -> dict:
-    """Every planned instance with its result (NotStarted when no execution reached it); a Gone one that went while
-    out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone). Then every
+    """Every planned instance with its result (NotStarted when no execution reached it); a Failed one with the Step
+    it failed in and its Error; a Gone one that went while out of service with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone). Then every
     instance that joined a group during the run (joined: InstanceId, GroupName and, for one no pass patched, Result
     and Reason), marked JoinedDuringRun. Status is Succeeded, Failed (failures beyond MaxErrors), Stopped (a gate
     stopped the run) or WindowEnded: window_end (EndBy) given when the run left instances for its window, those not
@@ -79,12 +79,14 @@ def summarize(
             for j in joined
         ]
     )
-    for instance in instances:  # gone while out of service: in which step (left before its turn: none)
-        step = reached.get(instance["InstanceId"], {}).get("Step")
-        if instance["Result"] == "Gone" and step:
-            instance["Step"] = step
+    for instance in instances:
+        line = reached.get(instance["InstanceId"], {})
+        if instance["Result"] == "Gone" and line.get("Step"):  # gone while out of service: in which step
+            instance["Step"] = line["Step"]
+        if instance["Result"] == "Failed":  # in which step, with which error (the alert has its cause)
+            instance.update({k: line[k] for k in ("Step", "Error") if line.get(k)})
     counts = {result: sum(1 for i in instances if i["Result"] == result) for result in RESULTS}
-    counts["GoneWhileOut"] = sum(1 for i in instances if "Step" in i)  # of the Gone, those alerted
+    counts["GoneWhileOut"] = sum(1 for i in instances if i["Result"] == "Gone" and "Step" in i)  # those alerted
     untouched = f"{counts['NotStarted']} instance(s) were left untouched."
     if counts["Failed"] > max_errors:
         status = "Failed"
