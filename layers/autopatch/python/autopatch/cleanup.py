@@ -3,8 +3,9 @@
 Such an execution ran none of its own error handling, or not all of it: the instance it was patching may be left
 in Standby (the group one short), tagged InProgress, with its patch command (or a hook's document) still running,
 an instance added (KeepCapacity), MinSize lowered, MaxSize raised, AZRebalance suspended, the groups held and the
-instance's alert never sent. The EventBridge rule on the execution's status starts this clean-up within seconds. It touches only what this run changed: instances tagged
-with the run's id in the run's groups, what the ledger says this run changed on them, the holds of this execution.
+instance's alert never sent. The EventBridge rule on the execution's status starts this clean-up within seconds.
+It touches only what this run changed: instances tagged with the run's id in the run's groups, what the ledger
+says this run changed on them, the holds of this execution.
 
 For each such instance, in order:
 1. its patch command is cancelled (CancelCommand) and waited for until it is terminal: an instance is never
@@ -16,9 +17,9 @@ For each such instance, in order:
 An instance gone meanwhile (EC2 terminated it, or it left the group) is not waited for: the group gets back the
 capacity the run's standby took (groups.give_back_capacity), as the run itself would do.
 A hook's document the run sent that still runs is cancelled first. Then what the run changed on the group is given
-back: the instance it added (surge.give_back: one removed,
-never below MinSize), then its settings (groups.give_back: only while the group still has the run's value); the
-holds are released, and one alert says what was done.
+back: the instance it added (surge.give_back: one removed, never below MinSize), then its settings
+(groups.give_back: only while the group still has the run's value); the holds are released, and one alert says
+what was done.
 
 What cannot be finished within one invocation (a command that does not end, a deregistration that lasts) raises
 CleanUpUnfinished: Lambda runs the function again (asynchronous invocation: twice more, after one and two

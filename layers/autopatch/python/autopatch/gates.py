@@ -116,7 +116,8 @@ def stop_on_gate_error(topic_arn: str, failure: dict) -> str | None:
     of service in other groups finish. The first claimant alerts (returns the message id); the others do not."""
     run_id, instance, group = failure["RunId"], failure["InstanceId"], failure["GroupName"]
     cause = alerts.cause_text(failure.get("Cause", ""))
-    check = f"the check after the soak of {instance}" if failure.get("Step") == "Soak" else f"the check before {instance}"
+    after_soak = failure.get("Step") == "Soak"
+    check = f"the check after the soak of {instance}" if after_soak else f"the check before {instance}"
     reason = f"{check} of {group} failed with {failure['Error']}" + (f": {cause}" if cause else "")
     if not ledger.stop(run_id, reason, claimant=instance):
         return None
