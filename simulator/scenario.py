@@ -23,6 +23,9 @@ FAULTS = (
     "event_delayed",  # that event is delivered 20 minutes late
     "event_duplicated",  # that event is delivered twice
     "drain_stuck",  # ECS: one task of its container instance never leaves when it is DRAINING
+    "hook_failed",  # every hook run on it fails: a document ends Failed (ResponseCode 1), a hook function raises
+    # a hook document run on it stays InProgress until cancelled; a hook function runs until its Lambda timeout
+    "hook_timeout",
 )
 # How a group names what it launches from: a launch template followed at $Latest, at $Default or at a fixed
 # version (a second version exists, the group stays on 1), a launch configuration, or a mixed instances policy
@@ -98,6 +101,7 @@ class GroupSpec:
     # {"tasks_per_instance": n, "drain_seconds": s}: the group is the capacity of an ECS cluster whose service tasks
     # leave a DRAINING container instance s seconds after it was set DRAINING
     ecs: dict | None = None
+    hook_seconds: int = 10  # what a hook run on one of its instances takes (a document, a hook function)
 
     def __post_init__(self):
         if self.max_size is None:
@@ -163,6 +167,7 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "launches_unhealthy": bool,
     "warm_pool": dict,
     "ecs": dict,
+    "hook_seconds": int,
 }
 
 
