@@ -53,6 +53,8 @@ SHELL_DOCUMENT, SHELL_REQUIRED, SHELL_PARAMETERS = (
     {"commands"},
     {"commands", "workingDirectory", "executionTimeout"},
 )
+# AWS-RunShellScript's executionTimeout: its default, and the most its allowedPattern accepts (48 hours)
+SHELL_EXECUTION_TIMEOUT, SHELL_EXECUTION_TIMEOUT_MAX = 3600, 172_800
 COMMENT_MAX = 100  # SendCommand's Comment
 STDOUT_MAX, STDERR_MAX = 24_000, 8_000  # what GetCommandInvocation keeps of a command's output
 HOOK_PHASES = ("BeforeStandby", "AfterHealthy")
@@ -135,6 +137,9 @@ class Ssm(ModelState):
                     f"{document} requires {', '.join(sorted(SHELL_REQUIRED))} and takes only "
                     f"{', '.join(sorted(SHELL_PARAMETERS))}.",
                 )
+            timeout = parameters.get("executionTimeout", [str(SHELL_EXECUTION_TIMEOUT)])
+            if not (len(timeout) == 1 and timeout[0].isdigit() and 1 <= int(timeout[0]) <= SHELL_EXECUTION_TIMEOUT_MAX):
+                raise AwsError("InvalidParameters", f"executionTimeout must be 1 to {SHELL_EXECUTION_TIMEOUT_MAX}.")
         elif document not in self.hook_documents:
             raise AwsError("InvalidDocument", f"Document {document} does not exist in the simulated account.")
 
@@ -155,26 +160,36 @@ class Ssm(ModelState):
         )
 
     def _start_hook(self, invocation, sim) -> None:
-        """A hook document runs for its group's hook_seconds (for ever with hook_timeout)."""
-        if "hook_timeout" in sim.faults:
+        """A hook document runs for its group's hook_seconds (for ever with hook_timeout); AWS-RunShellScript for
+        at most its executionTimeout, when it ends TimedOut, "Execution Timed Out"
+        (https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html)."""
+        runs = None if "hook_timeout" in sim.faults else self.groups[sim.group].hook_seconds
+        limit = None
+        if invocation.document == SHELL_DOCUMENT:
+            limit = int(invocation.parameters.get("executionTimeout", [SHELL_EXECUTION_TIMEOUT])[0])
+        if limit is not None and (runs is None or runs > limit):
+            invocation.outcome, runs = "TimedOut", limit
+        elif runs is None:
             return  # runs until cancelled
-        invocation.outcome = "Failed" if "hook_failed" in sim.faults else "Success"
-        self.at(self.groups[sim.group].hook_seconds, lambda t, inv=invocation, s=sim: self._finish_hook(t, inv, s))
+        else:
+            invocation.outcome = "Failed" if "hook_failed" in sim.faults else "Success"
+        self.at(runs, lambda t, inv=invocation, s=sim: self._finish_hook(t, inv, s))
 
     def _finish_hook(self, t, invocation, sim) -> None:
         if invocation.status != "InProgress" or sim.ec2_terminated:
             return
         ran = f"{invocation.document} ran on {sim.instance_id}"
-        if invocation.outcome == "Success":
-            invocation.stdout = f"{ran}: done\n"
-        else:
-            invocation.stdout = f"{ran}\n"
+        invocation.stdout = f"{ran}: done\n" if invocation.outcome == "Success" else f"{ran}\n"
+        if invocation.outcome == "Failed":
             invocation.stderr = f"{invocation.document} failed on {sim.instance_id}: exit status 1\n"
+        elif invocation.outcome == "TimedOut":
+            invocation.stderr = f"{invocation.document} timed out on {sim.instance_id}\n"
         self._end(t, invocation, sim)
 
     def _end(self, t, invocation, sim) -> None:
         """The command ended as its outcome says: its status, response code, event and timeline line."""
-        invocation.status = invocation.details = invocation.outcome
+        invocation.status = invocation.outcome
+        invocation.details = "Execution Timed Out" if invocation.outcome == "TimedOut" else invocation.outcome
         invocation.response_code = 0 if invocation.outcome == "Success" else 1
         self._ended(t, invocation)
         self.log(t, sim.group, sim.instance_id, f"{invocation.document} {invocation.outcome}")

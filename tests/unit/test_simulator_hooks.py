@@ -110,6 +110,22 @@ def test_run_shell_script_requires_commands_and_takes_nothing_it_does_not_declar
     assert hooks.model.invocations == {}
 
 
+@pytest.mark.parametrize(
+    "timeout, accepted", [("1", True), ("172800", True), ("0", False), ("172801", False), ("1m", False)]
+)
+def test_run_shell_script_takes_an_execution_timeout_of_1_to_172800_seconds(hooks, timeout, accepted):
+    # Given AWS-RunShellScript, whose executionTimeout's allowedPattern takes 1 to 172800 (seconds)
+    parameters = {"commands": ["true"], "executionTimeout": [timeout]}
+
+    # When it is sent with this executionTimeout
+    # Then it is sent, or refused with InvalidParameters
+    if accepted:
+        hooks.send("AWS-RunShellScript", parameters)
+        assert len(hooks.model.invocations) == 1
+    else:
+        refused("InvalidParameters", hooks.send, "AWS-RunShellScript", parameters)
+
+
 @pytest.mark.parametrize("document", ["MyApp-Stop", "myapp-drain", "AWS-RunPowerShellScript", "arn:aws:ssm:x"])
 def test_a_document_the_account_does_not_have_is_invalid(hooks, document):
     # Given an account whose own documents are MyApp-Drain only
@@ -198,6 +214,40 @@ def test_with_hook_timeout_a_hook_document_stays_in_progress_until_it_is_cancell
     # Then it had stayed InProgress, and is Cancelled now, with its status-change event
     assert hooks.status(command_id)[:2] == ("Cancelled", "Cancelled")
     assert [event[2]["status"] for event in hooks.events] == ["Cancelled"]
+
+
+@pytest.mark.parametrize(
+    "faults, hook_seconds, execution_timeout, ends_after, status",
+    [
+        ((), 60, "30", 30, "TimedOut"),
+        ((), 20, "30", 20, "Success"),
+        ((), 30, "30", 30, "Success"),
+        ({"hook_timeout"}, 10, None, 3600, "TimedOut"),
+        ({"hook_timeout"}, 10, "90", 90, "TimedOut"),
+        ({"hook_failed"}, 10, "90", 10, "Failed"),
+    ],
+)
+def test_run_shell_script_runs_at_most_its_execution_timeout(
+    world, faults, hook_seconds, execution_timeout, ends_after, status
+):
+    # Given an instance whose hooks take hook_seconds (for ever with hook_timeout)
+    hooks = make(world, faults=faults, hook_seconds=hook_seconds)
+    parameters = {"commands": ["./drain"]}
+    if execution_timeout is not None:
+        parameters["executionTimeout"] = [execution_timeout]
+
+    # When AWS-RunShellScript runs on it, with its executionTimeout (3600 s unless told)
+    command_id = hooks.send("AWS-RunShellScript", parameters, timeout=60)
+    hooks.clock.advance(DELIVERY_SECONDS + ends_after - 0.5)
+    assert hooks.status(command_id)[0] == "InProgress"
+    hooks.clock.advance(0.5)
+
+    # Then it ends when its hook does, or TimedOut "Execution Timed Out" once it has run executionTimeout seconds
+    found = hooks.invocation(command_id)
+    details = "Execution Timed Out" if status == "TimedOut" else status
+    assert (found["Status"], found["StatusDetails"]) == (status, details)
+    assert (found["StandardErrorContent"] != "") == (status != "Success")
+    assert [event[2]["status"] for event in hooks.events] == [status]
 
 
 @pytest.mark.parametrize("timeout", [30, 600])
