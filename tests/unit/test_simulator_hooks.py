@@ -7,6 +7,7 @@ import pytest
 
 from simulator.aws import SimGroup, SimInstance
 from simulator.aws.ssm import DELIVERY_SECONDS, INVOCATION_VISIBLE_AFTER
+from simulator.engine import HOOK_PARAMETERS
 from simulator.scenario import FAULTS, ScenarioError, parse_scenario
 from simulator.stack import load_stack, matches
 from tests.unit.test_simulator_aws import FakeClock, World, refused
@@ -392,3 +393,35 @@ def test_the_hook_faults_are_instance_faults(faults):
 def test_a_misspelled_hook_fault_is_refused_naming_the_known_ones():
     with pytest.raises(ScenarioError, match=r"unknown fault 'hook_fails'; known: .*hook_failed, hook_timeout"):
         parse_scenario(group(faults={"0": "hook_fails"}))
+
+
+def template(tmp_path, declared: bool):
+    """A template with one parameter of its own, declaring HookDocumentNames or not."""
+    hook = "  HookDocumentNames: {Type: CommaDelimitedList, Default: ''}\n" if declared else ""
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Parameters:\n  OptInTagValue: {Type: String, Default: enabled}\n" + hook + "Resources:\n"
+        "  Machine:\n    Type: AWS::Serverless::StateMachine\n"
+        "    Properties: {DefinitionUri: statemachine/rolling_patch.asl.json}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_the_hook_parameters_reach_the_stack_only_once_the_template_declares_them(tmp_path, declared):
+    # Given a template that declares HookDocumentNames, or not yet
+    path = template(tmp_path, declared)
+
+    # When the stack is loaded with the hook parameters as overrides
+    stack = load_stack(path, {"HookDocumentNames": "MyApp-Drain", "HookFunctionArns": "arn"}, HOOK_PARAMETERS)
+
+    # Then a declared one takes its value, an undeclared one is left out rather than refused
+    assert stack.parameters == {
+        "OptInTagValue": "enabled",
+        **({"HookDocumentNames": "MyApp-Drain"} if declared else {}),
+    }
+
+
+def test_any_other_parameter_the_template_does_not_declare_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="the template has no parameter 'HookDocumentName'"):
+        load_stack(template(tmp_path, True), {"HookDocumentName": "MyApp-Drain"}, HOOK_PARAMETERS)
