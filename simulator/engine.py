@@ -487,9 +487,10 @@ class Simulation:
         event = json.loads(body) if body else {}
         if name not in self.handlers:
             arn = function_name if function_name.startswith("arn:") else f"{FUNCTION_ARN_PREFIX}{function_name}"
-            if arn not in self.hook_functions:
+            unqualified = ":".join(arn.split(":")[:7])  # a version or alias of the function is the function
+            if unqualified not in self.hook_functions:
                 raise UnknownFunctionException(arn)  # Lambda's ResourceNotFoundException, a 404
-            return json.dumps(self._run_hook_function(arn, event, response_headers)).encode()
+            return json.dumps(self._run_hook_function(unqualified, event, response_headers)).encode()
         try:
             return json.dumps(self._run_handler(name, event, _calling_execution())).encode()
         except Exception as error:  # reported the way Lambda reports it

@@ -122,11 +122,19 @@ def hook_run(report, kind, hook, status, seconds, phase="BeforeStandby") -> dict
 # --- hook functions --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hook_seconds, hook", [(None, "BeforeStandby"), (0, "AfterHealthy"), (45, "AfterHealthy")])
-def test_a_hook_function_the_stack_allows_takes_hook_seconds_and_returns(tmp_path, hook_seconds, hook):
+@pytest.mark.parametrize(
+    "hook_seconds, hook, function",
+    [
+        (None, "BeforeStandby", SMOKE_TEST),
+        (0, "AfterHealthy", f"{SMOKE_TEST}:$LATEST"),
+        (45, "AfterHealthy", "smoke-test"),
+    ],
+)
+def test_a_hook_function_the_stack_allows_takes_hook_seconds_and_returns(tmp_path, hook_seconds, hook, function):
     # Given a hook function the stack allows, a group whose hooks take hook_seconds (10 unless told)
-    # When the state machine invokes it for an instance without faults (the other instance fails its hooks)
-    report = function_hook(tmp_path, hook=hook, hook_seconds=hook_seconds, faults={"1": "hook_failed"})
+    # When the state machine invokes it (by its ARN, a qualified ARN, its name) for an instance without faults (the
+    # other instance fails its hooks)
+    report = function_hook(tmp_path, function, hook=hook, hook_seconds=hook_seconds, faults={"1": "hook_failed"})
 
     # Then it returned after hook_seconds of virtual time, and the report and the timeline say so
     took = 10 if hook_seconds is None else hook_seconds
