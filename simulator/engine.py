@@ -254,6 +254,7 @@ class Simulation:
                     ComparisonOperator="GreaterThanThreshold",
                 )
                 tags.append({"Key": "AutoPatchAlarmNames", "Value": spec.alarm})
+            tags += [{"Key": key, "Value": value} for key, value in spec.tags.items()]
             assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
             group = fleet.create_group(
                 asg,

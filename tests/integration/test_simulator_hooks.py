@@ -80,10 +80,12 @@ DOCUMENT_HOOK = {
 }
 
 
-def run_machine(tmp_path, definition: dict, run_input: dict, faults=None, hook_seconds=None, **parameters) -> dict:
-    """A simulated run of `definition` over group "web" (two instances; `faults` of the first), its input naming
-    the first instance as InstanceId; `parameters` the stack's."""
-    group: dict = {"name": "web", "instances": 2, "faults": faults or {}}
+def run_machine(
+    tmp_path, definition: dict, run_input: dict, faults=None, hook_seconds=None, tags=None, **parameters
+) -> dict:
+    """A simulated run of `definition` over group "web" (two instances; `faults` of the first; `tags` its own), its
+    input naming the first instance as InstanceId; `parameters` the stack's."""
+    group: dict = {"name": "web", "instances": 2, "faults": faults or {}, "tags": tags or {}}
     if hook_seconds is not None:
         group["hook_seconds"] = hook_seconds
     sim = Simulation(parse_scenario({"groups": [group], "input": run_input, "parameters": parameters}))
@@ -275,3 +277,37 @@ def test_a_hook_document_left_running_is_in_the_report_as_it_is_at_the_end(tmp_p
     # Then the report shows it InProgress, with no time: what the simulation's invariants catch
     assert report["output"]["Read"]["Status"] == "InProgress"
     assert report["hook_invocations"] == [hook_run(report, "document", "MyApp-Drain", "InProgress", None)]
+
+
+# --- the group's own tags (the hook tags a group overrides the input with) ----------------------------------------
+
+GROUP_TAGS = {
+    "StartAt": "Describe the group",
+    "States": {
+        "Describe the group": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:autoscaling:describeAutoScalingGroups",
+            "Parameters": {"AutoScalingGroupNames": ["web"]},
+            "ResultSelector": {"Tags.$": "$.AutoScalingGroups[*].Tags"},
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {},
+        {"AutoPatchAfterHealthy": "none"},
+        {"AutoPatchBeforeStandby": '{"DocumentName": "MyApp-Drain"}', "Team": "payments"},
+    ],
+)
+def test_a_group_s_own_tags_are_on_it_beside_the_opt_in_tag(tmp_path, tags):
+    # Given a group with tags of its own
+    # When the group is described
+    report = run_machine(tmp_path, GROUP_TAGS, {}, tags=tags)
+
+    # Then it has them, not propagated at launch, beside the opt-in tag the simulator gives it
+    found = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in report["output"]["Tags"][0]}
+    assert found == {"AutoPatch": ("enabled", False), **{key: (value, False) for key, value in tags.items()}}
