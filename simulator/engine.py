@@ -25,6 +25,7 @@ import botocore.handlers
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch as emf
 from moto import mock_aws
 from moto.autoscaling.models import autoscaling_backends
+from moto.awslambda.exceptions import UnknownFunctionException
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.config import DefaultConfig
@@ -54,6 +55,10 @@ MACHINE_NAME = "rolling-patch"  # the simulated state machine's name
 STACK_NAME = "autopatch"  # what AWS::StackName resolves to
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _active: "Simulation | None" = None  # the running Simulation, for the botocore hook
+# The stack parameters that allow hooks (CommaDelimitedList): the user's own SSM documents, and Lambda functions
+HOOK_PARAMETERS = ("HookDocumentNames", "HookFunctionArns")
+HOOK_FUNCTION_TIMEOUT = 900  # a hook function's Lambda timeout: the most Lambda allows
+FUNCTION_ARN_PREFIX = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:"
 
 
 @dataclass
@@ -86,7 +91,10 @@ class Simulation:
         self.scenario = scenario
         self.echo = echo  # callable(str) for the live timeline, or None
         self.timeline: list[TimelineEntry] = []
-        self.stack = load_stack(overrides=scenario.parameters)
+        self.stack = load_stack(overrides=scenario.parameters, undeclared_ok=HOOK_PARAMETERS)
+        # what the stack allows as hooks: the user's own documents, and functions that are not the stack's
+        self.hook_documents, self.hook_functions = (self._listed(name) for name in HOOK_PARAMETERS)
+        self.hook_function_runs: list[dict] = []  # each hook function invoked, for the report's hook_invocations
         self.slack_messages: list[dict] = []  # what Slack would have received
         self.log_lines: list[str] = []  # every line the functions logged
         self.event_notifications: list[dict] = []  # SNS messages from EventBridge rules
@@ -99,6 +107,11 @@ class Simulation:
         self._status_announced: set[str] = set()  # executions whose status-change event has gone out
         self._crashed: dict[str, tuple[str, str]] = {}  # execution arn -> (error, cause) of a simulated crash
         self._schedules_on = True  # the functions' rate() rules invoke them while the run goes on
+
+    def _listed(self, parameter: str) -> list[str]:
+        """A CommaDelimitedList parameter's values: the scenario's, else the template's default."""
+        value = self.scenario.parameters.get(parameter, self.stack.parameters.get(parameter)) or ""
+        return [item.strip() for item in value.split(",") if item.strip()]
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -140,6 +153,7 @@ class Simulation:
                     "ec2": ec2_backends[DEFAULT_ACCOUNT_ID][REGION],
                 }
                 self.model = AwsModel(self.clock, backends, self._log, self.emit, self._deliver_to_subscribers)
+                self.model.hook_documents = set(self.hook_documents)
                 refs, attributes = self._build_fleet()
                 self.model.track_health()
                 self._load_functions(refs, attributes)
@@ -240,6 +254,7 @@ class Simulation:
                     ComparisonOperator="GreaterThanThreshold",
                 )
                 tags.append({"Key": "AutoPatchAlarmNames", "Value": spec.alarm})
+            tags += [{"Key": key, "Value": value} for key, value in spec.tags.items()]
             assert spec.max_size is not None  # GroupSpec.__post_init__ sets it
             group = fleet.create_group(
                 asg,
@@ -268,6 +283,7 @@ class Simulation:
                 launch_hook_seconds=spec.launch_hook_seconds,
                 launches_unhealthy=spec.launches_unhealthy,
                 alarm_delay_seconds=spec.alarm_delay_seconds,
+                hook_seconds=spec.hook_seconds,
             )
             self.model.spread(spec.name)
             if spec.warm_pool is not None:
@@ -470,11 +486,59 @@ class Simulation:
     def invoke(self, function_name: str, body, response_headers) -> bytes:
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
         event = json.loads(body) if body else {}
+        if name not in self.handlers:
+            arn = function_name if function_name.startswith("arn:") else f"{FUNCTION_ARN_PREFIX}{function_name}"
+            unqualified = ":".join(arn.split(":")[:7])  # a version or alias of the function is the function
+            if unqualified not in self.hook_functions:
+                raise UnknownFunctionException(arn)  # Lambda's ResourceNotFoundException, a 404
+            return json.dumps(self._run_hook_function(unqualified, event, response_headers)).encode()
         try:
             return json.dumps(self._run_handler(name, event, _calling_execution())).encode()
         except Exception as error:  # reported the way Lambda reports it
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+
+    def _run_hook_function(self, arn: str, event: dict, response_headers) -> dict:
+        """A hook function the stack allows (HookFunctionArns), not one of its own: it takes the hook_seconds of the
+        group of the instance the payload names and returns, or raises with that instance's hook_failed; with
+        hook_timeout it runs until its Lambda timeout (HOOK_FUNCTION_TIMEOUT) and Lambda reports the timeout as a
+        function error, Sandbox.Timedout ("Task timed out after ..."), as it does one that takes longer than that:
+        https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts.
+        The user's function, not the stack's: not counted in lambda_invocations or their cost."""
+        sim = self.model.instances.get(event.get("InstanceId", ""))
+        group = sim.group if sim else event.get("GroupName", "")
+        faults = sim.faults if sim else set()
+        started, name = self.clock.now(), arn.split(":")[6]
+        run = {
+            "at": round(started - START.timestamp(), 3),
+            "group": group,
+            "instance_id": event.get("InstanceId"),
+            "phase": event.get("Hook"),
+            "kind": "function",
+            "hook": arn,
+            "status": "Running",
+            "seconds": None,
+        }
+        self.hook_function_runs.append(run)
+        where = run["instance_id"] or ""
+        self._log(started, group, where, f"hook function {name} invoked ({run['phase']})")
+        spec = self.model.groups.get(group)
+        takes = spec.hook_seconds if spec else SimGroup.hook_seconds
+        result: dict[str, Any]
+        timed_out = "hook_timeout" in faults or takes > HOOK_FUNCTION_TIMEOUT
+        self.clock.sleep(HOOK_FUNCTION_TIMEOUT if timed_out else takes)
+        if timed_out:
+            message = f"RequestId: {uuid.uuid4()} Error: Task timed out after {HOOK_FUNCTION_TIMEOUT:.2f} seconds"
+            run["status"], result = "TimedOut", {"errorType": "Sandbox.Timedout", "errorMessage": message}
+        elif "hook_failed" in faults:
+            run["status"], result = "Failed", {"errorType": "Exception", "errorMessage": f"{name} failed on {where}"}
+        else:
+            run["status"], result = "Succeeded", {"Hook": run["phase"], "InstanceId": where, "Passed": True}
+        if run["status"] != "Succeeded":
+            response_headers["x-amz-function-error"] = "Unhandled"  # a function error, as Lambda reports one
+        run["seconds"] = round(self.clock.now() - started, 3)
+        self._log(self.clock.now(), group, where, f"hook function {name} {run['status']}")
+        return result
 
     def _run_handler(self, name: str, event, execution: str | None):
         handler, arn, fn = self.handlers[name]

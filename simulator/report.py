@@ -14,6 +14,7 @@ import botocore.session
 from autopatch import PATCH_TAG_KEY
 
 from . import moto_targets
+from .aws.ssm import PATCH_DOCUMENT
 from .engine import REGION
 
 
@@ -198,6 +199,7 @@ def build_report(sim, execution_arns: list[str]) -> dict:
         "instances": instances,
         "groups": groups,
         "ecs_calls": sim.model.ecs_calls,
+        "hook_invocations": _hook_invocations(sim),
         "notifications": sorted(
             [
                 {
@@ -242,6 +244,27 @@ def _run(descriptions: dict, name: str, start: dt.datetime) -> dict:
         "status": last["status"],
         "summary": run_summary(last),
     }
+
+
+def _hook_invocations(sim) -> list[dict]:
+    """Every hook run, in the order they started: each document but AWS-RunPatchBaseline run on an instance (its
+    phase from the command's Comment) and each hook function invoked (from its payload's Hook)."""
+    start = sim.clock.start.timestamp()
+    documents = [
+        {
+            "at": round(inv.sent_at - start, 3),
+            "group": sim.model.instances[inv.instance_id].group,
+            "instance_id": inv.instance_id,
+            "phase": inv.phase,
+            "kind": "document",
+            "hook": inv.document,
+            "status": inv.status,
+            "seconds": round(inv.end_at - inv.sent_at, 3) if inv.end_at is not None else None,
+        }
+        for inv in sim.model.invocations.values()
+        if inv.document != PATCH_DOCUMENT
+    ]
+    return sorted(documents + sim.hook_function_runs, key=lambda run: run["at"])
 
 
 def _holds(sim) -> list[dict]:

@@ -23,6 +23,9 @@ FAULTS = (
     "event_delayed",  # that event is delivered 20 minutes late
     "event_duplicated",  # that event is delivered twice
     "drain_stuck",  # ECS: one task of its container instance never leaves when it is DRAINING
+    "hook_failed",  # every hook run on it fails: a document ends Failed (ResponseCode 1), a hook function raises
+    # a hook document run on it stays InProgress until cancelled; a hook function runs until its Lambda timeout
+    "hook_timeout",
 )
 # How a group names what it launches from: a launch template followed at $Latest, at $Default or at a fixed
 # version (a second version exists, the group stays on 1), a launch configuration, or a mixed instances policy
@@ -98,6 +101,8 @@ class GroupSpec:
     # {"tasks_per_instance": n, "drain_seconds": s}: the group is the capacity of an ECS cluster whose service tasks
     # leave a DRAINING container instance s seconds after it was set DRAINING
     ecs: dict | None = None
+    hook_seconds: int = 10  # what a hook run on one of its instances takes (a document, a hook function)
+    tags: dict[str, str] = field(default_factory=dict)  # the group's own further tags, key -> value
 
     def __post_init__(self):
         if self.max_size is None:
@@ -163,6 +168,8 @@ _GROUP_FIELDS: dict[str, type[Any]] = {
     "launches_unhealthy": bool,
     "warm_pool": dict,
     "ecs": dict,
+    "hook_seconds": int,
+    "tags": dict,
 }
 
 
@@ -282,6 +289,7 @@ def _group(raw, n) -> GroupSpec:
         _check_warm_pool(spec.warm_pool, f"{where}.warm_pool")
     if spec.ecs is not None:
         _check_ecs(spec.ecs, f"{where}.ecs")
+    _check_tags(spec.tags, f"{where}.tags")
     for index, faults in raw.get("faults", {}).items():
         if not str(index).isdigit() or int(index) >= spec.instances:
             raise ScenarioError(f"{where}.faults: {index!r} is not the index of one of its instances")
@@ -311,6 +319,27 @@ def _check_warm_pool(pool: dict, where: str) -> None:
         raise ScenarioError(f"{where}.size must be an integer of at least 0")
     if pool.get("state", "Stopped") not in POOL_STATES:
         raise ScenarioError(f"{where}.state: unknown pool state {pool['state']!r}; known: {', '.join(POOL_STATES)}")
+
+
+# The tags the simulator gives a group itself (opted_in, alarm), and what Auto Scaling allows a group's tags: at most
+# 50, keys of 1 to 128 characters not starting with "aws:", values of at most 256
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-tagging.html#tag-restrictions)
+SIMULATOR_TAGS = ("AutoPatch", "AutoPatchAlarmNames")
+TAGS_MAX, TAG_KEY_MAX, TAG_VALUE_MAX = 50, 128, 256
+
+
+def _check_tags(tags: dict, where: str) -> None:
+    if len(tags) > TAGS_MAX:
+        raise ScenarioError(f"{where}: a group takes at most {TAGS_MAX} tags")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= TAG_KEY_MAX or key.lower().startswith("aws:"):
+            raise ScenarioError(
+                f"{where}: {key!r} is not a tag key Auto Scaling accepts: 1 to 128 characters, not aws:"
+            )
+        if key in SIMULATOR_TAGS:
+            raise ScenarioError(f"{where}: {key} is set by opted_in or alarm, not by tags")
+        if not isinstance(value, str) or len(value) > TAG_VALUE_MAX:
+            raise ScenarioError(f"{where}.{key} must be a string of at most {TAG_VALUE_MAX} characters")
 
 
 def _is_int(value) -> bool:

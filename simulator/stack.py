@@ -45,17 +45,19 @@ class Stack:
     resources: dict = field(repr=False, default_factory=dict)
 
 
-def load_stack(path: Path = TEMPLATE, overrides: dict | None = None) -> Stack:
+def load_stack(path: Path = TEMPLATE, overrides: dict | None = None, undeclared_ok: tuple[str, ...] = ()) -> Stack:
     """The stack as deployed with these parameter values (defaults, then overrides): resources whose
-    Condition is false are left out, as CloudFormation does."""
+    Condition is false are left out, as CloudFormation does. An override the template does not declare is refused,
+    but for those named in undeclared_ok (which the simulator reads itself), left out."""
     template, errors = decode(str(path))
     if errors:
         raise ValueError(f"cannot read {path}: {errors[0]}")
     parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
-    unknown = set(overrides or {}) - set(parameters)
+    overrides = {k: v for k, v in (overrides or {}).items() if k in parameters or k not in undeclared_ok}
+    unknown = set(overrides) - set(parameters)
     if unknown:
         raise ValueError(f"the template has no parameter {sorted(unknown)[0]!r}")
-    parameters.update(overrides or {})
+    parameters.update(overrides)
     conditions: dict[str, bool] = {}
     for name, expression in template.get("Conditions", {}).items():
         conditions[name] = _condition(expression, parameters, conditions)

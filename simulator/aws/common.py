@@ -82,6 +82,7 @@ class SimGroup:
     launch_hook_seconds: int = 0  # a launch lifecycle hook holds each new instance in Pending:Wait this long
     launches_unhealthy: bool = False  # what it launches during the run never passes its target groups' checks
     alarm_delay_seconds: int = 0  # alarm_after_patch: the alarm goes off this long after the patch ends
+    hook_seconds: int = 10  # what a hook (a document run on an instance, a hook function) takes
     rebalancing: str | None = None  # the instance launched to rebalance the AZs, until it is InService
     desired_moved_by_events: int = 0  # the desired capacity the scenario's fleet events added or took
     warm_instances: list = field(default_factory=list)  # the warm pool's, as DescribeWarmPool lists them
@@ -133,6 +134,7 @@ class ModelState:
     min_healthy: dict[str, int]
     serving_counts: dict[str, list]
     invocations: "dict[tuple[str, str], Invocation]"
+    hook_documents: set[str]  # the user's own documents the stack allows as hooks (HookDocumentNames)
     commands: dict[str, list[str]]
     deregistered_images: list[str]
     deleted_snapshots: list[str]

@@ -59,6 +59,7 @@ class AwsModel(AutoScaling, Capacity, Ec2, Ecs, Elbv2, Ssm):
         # Systems Manager (ssm.py)
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.commands: dict[str, list[str]] = {}
+        self.hook_documents: set[str] = set()  # the simulated account's own documents (HookDocumentNames)
         # ECS (ecs.py): cluster ARN -> the cluster whose capacity a group is
         self.clusters = {}
         self.ecs_calls: list[dict] = []

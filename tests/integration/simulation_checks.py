@@ -209,6 +209,15 @@ def assert_invariants(scenario: dict, report: dict) -> None:
         tagged_failed = sum(i["tag"] == "Failed" for i in report["instances"])
         assert len(alerts) <= tagged_failed + recovered, "an alert for an instance that did not fail"
     assert report["dead_letters"] == [], "an event went to a dead-letter queue: its function never handled it"
+    # no hook document is left to run on an instance once the run has ended: the run cancels one it gives up on
+    # (the agent of an instance EC2 terminated went with it: nothing can be cancelled there)
+    gone = {i["instance_id"] for i in report["instances"] if i["lifecycle_state"] == "Terminated"}
+    running = [
+        h
+        for h in report["hook_invocations"]
+        if h["kind"] == "document" and h["status"] in ("Pending", "InProgress") and h["instance_id"] not in gone
+    ]
+    assert running == [], f"a hook left running at the end: {running[0]}"
     # the clean-up after an execution that ended badly alerts at most once, and always after a stop or a crash
     cleaned = [n["message"].split(" of patch run ", 1)[0] for n in cleanup_alerts(report)]
     assert len(set(cleaned)) == len(cleaned), f"a clean-up alerted twice: {cleaned}"

@@ -1,7 +1,8 @@
 """The invariants every simulated run is checked against can fail: a wait loop that comes round on the same
 instant, an instance whose iteration outgrows the slicing bound, each seen through the history as moto writes
 it (an iteration's start chained to the last event of the iteration before it); a group left with another MaxSize,
-desired capacity or suspended processes than its owner and the scaling made it, or rebalanced during the run."""
+desired capacity or suspended processes than its owner and the scaling made it, or rebalanced during the run; a
+hook document left Pending or InProgress on an instance at the end."""
 
 import copy
 import sys
@@ -76,6 +77,21 @@ def settings_report():
     return simulate(SETTINGS_SCENARIO)
 
 
+def hook_run(report: dict, status: str) -> dict:
+    """A hook document run on the report's first instance, in this status at the end."""
+    instance = report["instances"][0]
+    return {
+        "at": 10.0,
+        "group": instance["group"],
+        "instance_id": instance["instance_id"],
+        "phase": "BeforeStandby",
+        "kind": "document",
+        "hook": "MyApp-Drain",
+        "status": status,
+        "seconds": None,
+    }
+
+
 @pytest.mark.simulation
 @pytest.mark.parametrize(
     ("tamper", "caught"),
@@ -94,6 +110,8 @@ def settings_report():
             "Availability Zones rebalanced during the run",
         ),
         (lambda r: r["groups"][0].update(desired=3), "web: desired capacity not restored"),
+        (lambda r: r["hook_invocations"].append(hook_run(r, "InProgress")), "a hook left running at the end"),
+        (lambda r: r["hook_invocations"].append(hook_run(r, "Pending")), "a hook left running at the end"),
     ],
 )
 def test_a_group_left_with_another_max_size_or_processes_than_its_owners_is_caught(settings_report, tamper, caught):

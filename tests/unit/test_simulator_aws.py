@@ -160,11 +160,25 @@ def test_every_launch_source_parses(launch):
             {"dead_run_suspended_az_rebalance": True, "suspended_processes": ["AZRebalance"]},
             "dead_run_suspended_az_rebalance, but its owner suspended AZRebalance",
         ),
+        ({"tags": ["Team"]}, "groups[0].tags must be dict"),
+        ({"tags": {"aws:team": "x"}}, "groups[0].tags: 'aws:team' is not a tag key Auto Scaling accepts"),
+        ({"tags": {"": "x"}}, "groups[0].tags: '' is not a tag key"),
+        ({"tags": {"k" * 129: "x"}}, "is not a tag key Auto Scaling accepts: 1 to 128 characters"),
+        ({"tags": {"AutoPatch": "enabled"}}, "groups[0].tags: AutoPatch is set by opted_in or alarm, not by tags"),
+        ({"tags": {"AutoPatchAlarmNames": "a"}}, "groups[0].tags: AutoPatchAlarmNames is set by opted_in or alarm"),
+        ({"tags": {"Team": 3}}, "groups[0].tags.Team must be a string of at most 256 characters"),
+        ({"tags": {"Team": "v" * 257}}, "groups[0].tags.Team must be a string of at most 256 characters"),
+        ({"tags": {f"k{n}": "v" for n in range(51)}}, "groups[0].tags: a group takes at most 50 tags"),
     ],
 )
 def test_a_bad_field_is_refused_by_name(fields, named):
     with pytest.raises(ScenarioError, match=named.replace("[", r"\[").replace("]", r"\]")):
         scenario_group(**fields)
+
+
+@pytest.mark.parametrize("tags", [{}, {"Team": ""}, {"AutoPatchBeforeStandby": "none", "k" * 128: "v" * 256}])
+def test_a_group_takes_tags_of_its_own(tags):
+    assert scenario_group(tags=tags).tags == tags
 
 
 def test_an_instance_takes_one_fault_or_a_list_of_them():
