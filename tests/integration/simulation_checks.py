@@ -1,9 +1,11 @@
 """Run a scenario through the simulator and check what must hold after any run, whatever its outcome."""
 
+import contextlib
 import json
 from collections import defaultdict
 
 from autopatch import FOOTER, VERSION, hooks, runs
+from autopatch.errors import InvalidInput
 from autopatch.run_input import RunSettings
 from simulator.engine import DEAD_RUN, Simulation
 from simulator.scenario import parse_scenario
@@ -35,7 +37,11 @@ def _hook_events(scenario: dict) -> int:
         {"AutoScalingGroupName": g["name"], "Tags": [{"Key": k, "Value": v} for k, v in (g.get("tags") or {}).items()]}
         for g in scenario.get("groups", [])
     ]
-    return max([hooks.events(given), *(hooks.events(hooks.for_group(g, given)) for g in tagged)])
+    found = [hooks.events(given)]
+    for group in tagged:
+        with contextlib.suppress(InvalidInput):  # a malformed tag: the preflight refuses the run
+            found.append(hooks.events(hooks.for_group(group, given)))
+    return max(found)
 
 
 ITERATION_ENDS = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")

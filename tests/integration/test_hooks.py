@@ -4,6 +4,8 @@ leaves the instance in service, untouched; a failing AfterHealthy fails the patc
 TimeoutSeconds is cancelled (a document) or abandoned (a function) and fails it; only what the stack's parameters
 allow runs; the group's tags override the input; a stop during a hook cancels its document."""
 
+import json
+
 import pytest
 from simulation_checks import cleanup_alerts, fleet_calls, run_alerts, simulate
 
@@ -192,7 +194,7 @@ def test_a_group_tag_overrides_the_input_hook_and_none_turns_it_off():
     # Given two groups: web with the input's smoke test, api tagged to run a document instead, and ops with none
     groups = [
         group("web", 2),
-        group("api", 2, tags={"AutoPatchAfterHealthy": "AWS-RunShellScript"}),
+        group("api", 2, tags={"AutoPatchAfterHealthy": json.dumps(SHELL)}),
         group("ops", 2, tags={"AutoPatchAfterHealthy": "none"}),
     ]
     report = run({"AfterHealthy": FUNCTION}, groups, input={"GroupConcurrency": 3})

@@ -43,7 +43,8 @@ def summarize(
     in Counts GoneWhileOut (a share of Gone). Then every instance that joined a group during the run (joined:
     InstanceId, GroupName and, for one no pass patched, Result and Reason), marked JoinedDuringRun. Status is
     Succeeded, Failed (failures beyond MaxErrors), Stopped (a gate stopped the run) or WindowEnded: window_end
-    (EndBy) given when the run left instances for its window, those not started get the Reason. A skipped instance keeps why (Reason) and, skipped as patched recently, by which run."""
+    (EndBy) given when the run left instances for its window, those not started get the Reason. A skipped instance
+    keeps why (Reason) and, skipped as patched recently, by which run."""
     reached = {item["InstanceId"]: item for item in results}
     instances = (
         [
