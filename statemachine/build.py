@@ -1015,6 +1015,7 @@ def hook(phase: str, label: str, then: str) -> dict:
             {
                 "Phase": phase,
                 "Hook.$": spec,
+                "GroupName.$": "$.GroupName",
                 "InstanceId.$": "$.InstanceId",
                 "RunId.$": "$.Run.RunId",
                 "Deadline.$": f"{runs}.Deadline",

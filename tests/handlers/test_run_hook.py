@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import autopatch.clients
-from autopatch.errors import HookCommandFailed, HookTimedOut
+from autopatch.errors import HookCommandFailed, HookTimedOut, InstanceGone
 from tests.handlers.helpers import RUN_ID, calls_to, copy_of
 
 HOOK = {"Kind": "Document", "Name": "AWS-RunShellScript", "TimeoutSeconds": 120, "Parameters": {"commands": ["./stop"]}}
@@ -19,6 +19,7 @@ def hook_event(instance, phase="BeforeStandby", deadline=None, **hook):
     return {
         "Phase": phase,
         "Hook": {**HOOK, **hook},
+        "GroupName": "web",
         "InstanceId": instance,
         "RunId": RUN_ID,
         "Deadline": deadline,
@@ -152,3 +153,23 @@ def test_a_document_systems_manager_refuses_fails_the_hook(
         HookCommandFailed, match=r"refused document MyApp-Stop for .*: InvalidDocument Document MyApp-Stop"
     ):
         app.lambda_handler(copy_of(hook_event(instance, Name="MyApp-Stop")), make_lambda_context(60))
+
+
+def test_an_instance_that_leaves_its_group_during_its_hook_is_gone_at_once(
+    aws, fleet, clock, api_calls, unimplemented, load_handler, make_lambda_context
+):
+    # Given a hook document running on an instance that a person then terminates out of its group
+    instance = fleet.instance_ids[0]
+    app = load_handler("run_hook")
+    sent = app.lambda_handler(hook_event(instance), make_lambda_context(60))
+    (command,) = aws.client("ssm").list_commands(InstanceId=instance)["Commands"]
+    invocation = unimplemented.invocation(command["CommandId"], instance)
+    invocation.status = invocation.details = "InProgress"
+    aws.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=instance, ShouldDecrementDesiredCapacity=False
+    )
+    # When the hook is followed, long before its deadline
+    with pytest.raises(InstanceGone):
+        app.lambda_handler(hook_event(instance, deadline=sent["Deadline"]), make_lambda_context(60))
+    # Then it is gone at once: no wait for a command whose agent went with the instance
+    assert clock.slept == []

@@ -232,3 +232,35 @@ def test_a_stop_while_a_hook_document_runs_cancels_it_and_leaves_the_instance_in
     assert "hook document MyApp-GracefulStop" in alert["message"] and "cancelled" in alert["message"]
     assert first["lifecycle_state"] == "InService"
     assert calls(report, "EnterStandby") == []
+
+
+def test_an_instance_terminated_during_its_before_standby_hook_is_gone_not_failed():
+    # Given a BeforeStandby document of five minutes, and a scale-in that takes the first instance a minute into it
+    events = [{"at": 60, "group": "web", "do": "terminate", "index": 0}]
+    report = run({"BeforeStandby": {**STOP, "TimeoutSeconds": 600}}, [group(hook_seconds=300)], events=events)
+    first = members(report)[0]
+    # Then the run noticed at once (its agent died with it: the hook would never end): the instance is Gone, not a
+    # failure, and one alert says it went before it left service; the run went on
+    assert first["result"] == "Gone" and first["tag"] != "Failed"
+    (gone,) = [n for n in run_alerts(report) if first["instance_id"] in (n["subject"] or "")]
+    assert gone["subject"].startswith("Instance gone before leaving service")
+    assert "ran its BeforeStandby hook, before taking it out of service" in gone["message"]
+    second = members(report)[1]
+    # (long before the hook's TimeoutSeconds: the next instance's hook started once the replacement settled)
+    assert hook_runs(report, "BeforeStandby", second["instance_id"])[0]["at"] < 600
+    assert [i["result"] for i in members(report) if i["instance_id"] != first["instance_id"]].count("Completed") >= 2
+    assert report["status"] == "SUCCEEDED"
+    assert calls(report, "EnterStandby", first["instance_id"]) == []
+
+
+def test_instances_launched_during_the_run_run_their_groups_hooks_too():
+    # Given a scale-out while the first instance is patched, and hooks on both sides
+    events = [{"at": 200, "group": "web", "do": "scale_out", "count": 1}]
+    report = run({"BeforeStandby": STOP, "AfterHealthy": FUNCTION}, [group(instances=2)], events=events)
+    newcomer = next(i for i in members(report) if i["launched_during_run"])
+    # Then the newcomer is patched, after running both hooks
+    assert newcomer["result"] == "Completed"
+    assert {h["phase"] for h in hook_runs(report, instance=newcomer["instance_id"])} == {
+        "BeforeStandby",
+        "AfterHealthy",
+    }

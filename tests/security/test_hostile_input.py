@@ -459,6 +459,7 @@ SPECS: dict[str, list[Field]] = {
     "run_hook": [
         _choice("Phase", ["BeforeStandby", "AfterHealthy"]),
         Field("Hook", dict, DOCUMENT_HOOK, bad_format=BAD_DOCUMENT_HOOKS),
+        _group(),
         _instance(),
         _run(),
         _int("Deadline", DEADLINE, DEADLINE, required=False),

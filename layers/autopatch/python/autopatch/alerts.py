@@ -84,17 +84,23 @@ def publish_counted_failure(topic_arn: str, failure: dict) -> str:
     return publish_failure(topic_arn, failure)
 
 
+BEFORE_STANDBY_STEP = "Before standby hook"  # the step the state machine names (statemachine/build.py, hook)
+
+
 def gone_message(gone: dict) -> tuple[str, str]:
     """Subject and body of the alert for an instance that went (a Spot interruption, a replacement, a person) while
     the run had it out of service: not a failure, yet its group was one short; what was done about that."""
     instance, group = gone["InstanceId"], gone["GroupName"]
+    # it went during its BeforeStandby hook: still in service, the group was not one short because of the run
+    before = gone["Step"] == BEFORE_STANDBY_STEP
     capacity = gone.get("Capacity") or {}
     done = capacity.get("Done") or (
         f"NOT given back ({capacity.get('Error', 'unknown error')}: {cause_text(capacity.get('Cause', ''))}): check "
         f"the desired capacity of {group}"
     )
     lines = [
-        f"Instance {instance} of Auto Scaling group {group} went while the patch run had it out of service.",
+        f"Instance {instance} of Auto Scaling group {group} went while the patch run "
+        + ("ran its BeforeStandby hook, before taking it out of service." if before else "had it out of service."),
         "",
         f"Run:          {gone['RunId']}",
         f"Step:         {gone['Step']} (noticed as {gone['Error']})",
@@ -107,7 +113,8 @@ def gone_message(gone: dict) -> tuple[str, str]:
         "went after its patch (step Return to service), check that the patch did not make it fail its health checks.",
     ]
     subject = subject_line(
-        "Instance gone while out of service: {instance} in {group}, run {run}",
+        "Instance gone " + ("before leaving service" if before else "while out of service") + ": {instance} in"
+        " {group}, run {run}",
         instance=instance,
         group=group,
         run=gone["RunId"],

@@ -107,8 +107,10 @@ def _parameters(value, where: str) -> dict:
 
 def resolved_document(value: dict, where: str) -> dict:
     """A document hook as parse resolved it, checked again (it comes back through the state machine)."""
-    if value.get("Kind") != "Document":
-        raise InvalidInput(f'{where} must be a document hook ({{"Kind": "Document", "Name", ...}}).')
+    if value.get("Kind") != "Document" or not set(value) <= {"Kind", "Name", "TimeoutSeconds", "Parameters"}:
+        raise InvalidInput(
+            f'{where} must be a document hook: {{"Kind": "Document", "Name", "TimeoutSeconds", "Parameters"}}.'
+        )
     given = {"DocumentName": value.get("Name"), "TimeoutSeconds": value.get("TimeoutSeconds")}
     return parse({**given, "Parameters": value.get("Parameters", {})}, where)
 
@@ -206,11 +208,14 @@ def comment(phase: str, run_id: str) -> str:
 
 
 def run_document(
-    phase: str, hook: dict, instance_id: str, run_id: str, deadline: int | None, poll_interval: int, context
+    phase: str, hook: dict, group_name: str, instance_id: str, run: tuple[str, int | None, int], context
 ) -> dict:
-    """Send the hook's document to the instance (once per run and phase), then follow it within this invocation:
-    {"Done": True} once it succeeded, {"Done": False, "Deadline"} when this call's time is spent first. Raises
-    HookCommandFailed when it ends otherwise, HookTimedOut (it is cancelled) past its TimeoutSeconds."""
+    """Send the hook's document to the instance (once per run and phase), then follow it within this invocation
+    (run: the run's id, the hook's deadline, None on the first call, and the poll interval): {"Done": True} once it
+    succeeded, {"Done": False, "Deadline"} when this call's time is spent first. Raises HookCommandFailed when it
+    ends otherwise, HookTimedOut (it is cancelled) past its TimeoutSeconds, InstanceGone at once if the instance
+    leaves its group meanwhile (its agent goes with it: the command would never end)."""
+    run_id, deadline, poll_interval = run
     note = comment(phase, run_id)
     sent = patching.sent_command(instance_id, note, hook["Name"])
     command_id = sent["CommandId"] if sent else _send(hook, instance_id, note)
@@ -219,6 +224,7 @@ def run_document(
     ended: dict = {}
 
     def finished() -> bool:
+        groups.state_while_out(group_name, instance_id)
         invocation = _invocation(command_id, instance_id)
         if invocation is not None and invocation["Status"] not in RUNNING:
             ended.update(invocation)

@@ -287,6 +287,7 @@ class RunHookEvent(StepEvent):
 
     phase: str = payload("Phase", str)
     hook: dict = payload("Hook", document_hook)
+    group: str = payload("GroupName", group_name)
     instance: str = payload("InstanceId", instance_id)
     run_id: str = payload("RunId", str)
     deadline: int | None = payload("Deadline", int, default=None)
