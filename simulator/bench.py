@@ -1,6 +1,8 @@
 """The benchmark (`make bench`): fleet sizes from 4 to 2,000 instances on virtual time, next to what
 AWS-PatchAsgInstance would take and cost for the same fleet, and the two smallest run with KeepCapacity beside the
-default. Writes bench/results.json (the comparison under "keep_capacity") and bench/plot.png."""
+default; the smallest again with a soak after each instance, and as the capacity of an ECS cluster whose
+instances are drained before their patch: what each adds per instance. Writes bench/results.json (the comparisons
+under "keep_capacity", "soak" and "drain") and bench/plot.png."""
 
 import heapq
 import json
@@ -24,6 +26,10 @@ KEEP_CAPACITY_INPUTS = [("default", {}), ("KeepCapacity", {"KeepCapacity": True}
 # The smallest fleet again with a soak after each instance: the time SoakSeconds adds per instance.
 SOAK_SCENARIOS = SCENARIOS[:1]
 SOAK_INPUTS = [("default", {}), ("SoakSeconds 300", {"SoakSeconds": 300})]
+# The smallest fleet again as an ECS cluster's capacity (4 service tasks on each instance, leaving a DRAINING one
+# 120 s after: a target group's deregistration delay and the tasks' stop): the time draining adds per instance.
+DRAIN_SCENARIOS = SCENARIOS[:1]
+DRAIN_GROUPS = [("plain", {}), ("ECS, 4 tasks, 120 s drain", {"ecs": {"tasks_per_instance": 4, "drain_seconds": 120}})]
 
 # Prices, us-east-1 (shared/aws-notes.md; AWS pricing pages for Step Functions and Lambda).
 TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition (retries count)
@@ -47,7 +53,9 @@ GOALS = {
 }
 
 
-def scenario(groups: int, size: int, concurrency: int, run_input: dict | None = None) -> dict:
+def scenario(
+    groups: int, size: int, concurrency: int, run_input: dict | None = None, group_fields: dict | None = None
+) -> dict:
     return {
         "groups": [
             {
@@ -58,6 +66,7 @@ def scenario(groups: int, size: int, concurrency: int, run_input: dict | None = 
                 "patch_seconds": PATCH,
                 "warmup_seconds": WARMUP,
                 "deregistration_delay": DEREGISTRATION,
+                **(group_fields or {}),
             }
             for n in range(groups)
         ],
@@ -97,6 +106,15 @@ def completed(report: dict) -> int:
     return sum(i["result"] == "Completed" for i in report["instances"])
 
 
+def run_cost(report: dict) -> float:
+    """The run's Step Functions transitions, Lambda requests and Lambda duration, in USD."""
+    return (
+        run_transitions(report) * TRANSITION
+        + report["lambda_invocations"] * LAMBDA_REQUEST
+        + report["lambda_gb_seconds"] * LAMBDA_GB_SECOND_ARM
+    )
+
+
 def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
     report = simulate(name, scenario(groups, size, concurrency))
     instances = groups * size
@@ -104,11 +122,7 @@ def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
     transitions = run_transitions(report)
     events = sum(e["history_events"] for e in executions)
     ideal = ideal_makespan(groups, size, concurrency)
-    cost = (
-        transitions * TRANSITION
-        + report["lambda_invocations"] * LAMBDA_REQUEST
-        + report["lambda_gb_seconds"] * LAMBDA_GB_SECOND_ARM
-    ) / instances
+    cost = run_cost(report) / instances
     return {
         "scenario": name,
         "status": report["status"],
@@ -130,32 +144,57 @@ def measure(name: str, groups: int, size: int, concurrency: int) -> dict:
     }
 
 
-def compare_keep_capacity(
-    name: str, groups: int, size: int, concurrency: int, inputs: list[tuple[str, dict]] = KEEP_CAPACITY_INPUTS
-) -> list[dict]:
-    """The same fleet run with each input (the default, then KeepCapacity): a row each."""
+def compare(name: str, instances: int, variants: list[tuple[str, dict]], label: str = "input") -> list[dict]:
+    """The same fleet run as each variant (a label and the scenario to run): a row each, the label under `label`."""
     rows = []
-    for label, run_input in inputs:
-        report = simulate(f"{name} {label}", scenario(groups, size, concurrency, run_input))
+    for variant, raw in variants:
+        report = simulate(f"{name} {variant}", raw)
         rows.append(
             {
                 "scenario": name,
-                "input": label,
+                label: variant,
                 "status": report["status"],
-                "instances": groups * size,
+                "instances": instances,
                 "completed": completed(report),
                 "makespan_s": report["virtual_seconds"],
                 "transitions": run_transitions(report),
+                "cost_usd": round(run_cost(report), 6),
                 "capacity_seconds_lost": round(sum(g["capacity_seconds_lost"] for g in report["groups"]), 3),
+                "tasks_lost": sum(g["tasks_lost"] for g in report["groups"]),
             }
         )
     return rows
 
 
+def compare_keep_capacity(
+    name: str, groups: int, size: int, concurrency: int, inputs: list[tuple[str, dict]] = KEEP_CAPACITY_INPUTS
+) -> list[dict]:
+    """The same fleet run with each input (the default, then KeepCapacity): a row each."""
+    variants = [(label, scenario(groups, size, concurrency, run_input)) for label, run_input in inputs]
+    return compare(name, groups * size, variants)
+
+
+def compare_drain(
+    name: str, groups: int, size: int, concurrency: int, kinds: list[tuple[str, dict]] = DRAIN_GROUPS
+) -> list[dict]:
+    """The same fleet with the default input, its groups of each kind (plain, then ECS capacity): a row each."""
+    variants = [(label, scenario(groups, size, concurrency, group_fields=fields)) for label, fields in kinds]
+    return compare(name, groups * size, variants, label="group")
+
+
 def added_per_instance(rows: list[dict]) -> list[dict]:
-    """Rows of one fleet, the first the default: each with the makespan it adds per instance to the first's."""
-    base = rows[0]["makespan_s"]
-    return [{**row, "added_per_instance_s": round((row["makespan_s"] - base) / row["instances"])} for row in rows]
+    """Rows of one fleet, the first the baseline: each with the makespan, transitions and cost it adds per instance
+    to the first's."""
+    base = rows[0]
+    return [
+        {
+            **row,
+            "added_per_instance_s": round((row["makespan_s"] - base["makespan_s"]) / row["instances"]),
+            "transitions_added_per_instance": round((row["transitions"] - base["transitions"]) / row["instances"], 1),
+            "cost_added_per_instance_usd": round((row["cost_usd"] - base["cost_usd"]) / row["instances"], 6),
+        }
+        for row in rows
+    ]
 
 
 def _selected(name: str, selected: list[str] | None) -> bool:
@@ -183,12 +222,19 @@ def run(selected: list[str] | None = None) -> list[dict]:
             print(f"running {name}, default and SoakSeconds ...", flush=True)
             soak += added_per_instance(compare_keep_capacity(name, groups, size, concurrency, SOAK_INPUTS))
             print_table(soak, SOAK_COLUMNS)
+    drain: list[dict] = []
+    for name, groups, size, concurrency in DRAIN_SCENARIOS:
+        if _selected(name, selected):
+            print(f"running {name}, as a plain group and as ECS capacity ...", flush=True)
+            drain += added_per_instance(compare_drain(name, groups, size, concurrency))
+            print_table(drain, DRAIN_COLUMNS)
     document = {
         "goals": GOALS,
         "prices": _prices(),
         "results": results,
         "keep_capacity": keep_capacity,
         "soak": soak,
+        "drain": drain,
     }
     (OUT / "results.json").write_text(json.dumps(document, indent=2) + "\n")
     plot(results, OUT / "plot.png")
@@ -232,10 +278,19 @@ KEEP_CAPACITY_COLUMNS = [
     ("capacity lost", "capacity_seconds_lost", "{:,.0f} instance-s"),
 ]
 
-SOAK_COLUMNS = [
-    *KEEP_CAPACITY_COLUMNS[:5],
+ADDED_COLUMNS = [
     ("added/inst", "added_per_instance_s", "{} s"),
     ("transitions", "transitions", "{:,}"),
+    ("trans added/inst", "transitions_added_per_instance", "{}"),
+    ("$ added/inst", "cost_added_per_instance_usd", "${:.6f}"),
+]
+SOAK_COLUMNS = [*KEEP_CAPACITY_COLUMNS[:5], *ADDED_COLUMNS]
+DRAIN_COLUMNS = [
+    *KEEP_CAPACITY_COLUMNS[:1],
+    ("group", "group", "{}"),
+    *KEEP_CAPACITY_COLUMNS[2:5],
+    ("tasks lost", "tasks_lost", "{}"),
+    *ADDED_COLUMNS,
 ]
 
 

@@ -1,6 +1,7 @@
 """What a whole simulated run reports about capacity: the instance-seconds each group spent below the healthy count
 it started with, a group whose launches never pass their health checks, and the benchmark's KeepCapacity rows (here
-with the default input only: the calls the simulated group answers are tested in tests/unit/test_simulator_aws.py)."""
+with the default input only: the calls the simulated group answers are tested in tests/unit/test_simulator_aws.py),
+and the rows that say what a soak and ECS draining add per instance."""
 
 import pytest
 from simulation_checks import simulate
@@ -116,3 +117,33 @@ def test_the_benchmark_says_what_a_soak_adds_per_instance():
         ("soak 60", 2, 60),
         ("soak 600", 2, 600),
     ]
+    # and the same transitions whatever its length (a Wait state), at a cost
+    default, short, long = rows
+    assert default["transitions_added_per_instance"] == 0 and default["cost_added_per_instance_usd"] == 0
+    assert short["transitions_added_per_instance"] == long["transitions_added_per_instance"] > 0
+    assert 0 < short["cost_added_per_instance_usd"] <= long["cost_added_per_instance_usd"]
+
+
+def test_the_benchmark_says_what_ecs_draining_adds_per_instance():
+    # Given a one-group fleet of 2 as a plain group and as ECS capacity, its tasks leaving in 10 s, 2 min or 10 min
+    drains = [10, 120, 600]
+    kinds = [("plain", {})] + [
+        (f"drain {s}", {"ecs": {"tasks_per_instance": tasks, "drain_seconds": s}})
+        for tasks, s in zip([1, 4, 2], drains, strict=True)
+    ]
+
+    # When the benchmark compares them
+    rows = bench.added_per_instance(bench.compare_drain("1 x 2", 1, 2, 1, kinds))
+
+    # Then each row says the time draining adds to each instance: the drain, but for the deregistration delay that
+    # Standby waits for meanwhile; no task lost
+    assert [(r["group"], r["status"], r["completed"], r["tasks_lost"], r["added_per_instance_s"]) for r in rows] == [
+        ("plain", "SUCCEEDED", 2, 0, 0),
+        *[(f"drain {s}", "SUCCEEDED", 2, 0, max(0, s - bench.DEREGISTRATION)) for s in drains],
+    ]
+    # and what it costs: the wait's Lambda time, and for a drain longer than one call waits, a few transitions more
+    plain, within, two_minutes, ten_minutes = rows
+    assert within["cost_added_per_instance_usd"] == plain["cost_added_per_instance_usd"] == 0
+    assert 0 < two_minutes["cost_added_per_instance_usd"] < ten_minutes["cost_added_per_instance_usd"]
+    assert [r["transitions_added_per_instance"] for r in rows[:3]] == [0, 0, 0]
+    assert ten_minutes["transitions_added_per_instance"] > 0
