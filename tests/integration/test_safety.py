@@ -218,7 +218,7 @@ def test_a_second_run_refuses_a_group_a_live_run_holds():
 
 def test_runs_on_different_groups_go_side_by_side():
     scenario = {
-        "groups": [group("web"), group("api")],
+        "groups": [group("web", 2), group("api", 2)],
         "input": {"AutoScalingGroupNames": ["web"]},
         "also_start": [{"AutoScalingGroupNames": ["api"]}],
     }

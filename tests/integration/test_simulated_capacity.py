@@ -125,11 +125,11 @@ def test_the_benchmark_says_what_a_soak_adds_per_instance():
 
 
 def test_the_benchmark_says_what_ecs_draining_adds_per_instance():
-    # Given a one-group fleet of 2 as a plain group and as ECS capacity, its tasks leaving in 10 s, 2 min or 10 min
-    drains = [10, 120, 600]
+    # Given a one-group fleet of 2 as a plain group and as ECS capacity, its tasks leaving in 2 or 10 minutes
+    drains = [120, 600]
     kinds = [("plain", {})] + [
         (f"drain {s}", {"ecs": {"tasks_per_instance": tasks, "drain_seconds": s}})
-        for tasks, s in zip([1, 4, 2], drains, strict=True)
+        for tasks, s in zip([4, 2], drains, strict=True)
     ]
 
     # When the benchmark compares them
@@ -139,11 +139,11 @@ def test_the_benchmark_says_what_ecs_draining_adds_per_instance():
     # Standby waits for meanwhile; no task lost
     assert [(r["group"], r["status"], r["completed"], r["tasks_lost"], r["added_per_instance_s"]) for r in rows] == [
         ("plain", "SUCCEEDED", 2, 0, 0),
-        *[(f"drain {s}", "SUCCEEDED", 2, 0, max(0, s - bench.DEREGISTRATION)) for s in drains],
+        *[(f"drain {s}", "SUCCEEDED", 2, 0, s - bench.DEREGISTRATION) for s in drains],
     ]
     # and what it costs: the wait's Lambda time, and for a drain longer than one call waits, a few transitions more
-    plain, within, two_minutes, ten_minutes = rows
-    assert within["cost_added_per_instance_usd"] == plain["cost_added_per_instance_usd"] == 0
+    plain, two_minutes, ten_minutes = rows
+    assert plain["cost_added_per_instance_usd"] == 0
     assert 0 < two_minutes["cost_added_per_instance_usd"] < ten_minutes["cost_added_per_instance_usd"]
-    assert [r["transitions_added_per_instance"] for r in rows[:3]] == [0, 0, 0]
+    assert [r["transitions_added_per_instance"] for r in rows[:2]] == [0, 0]
     assert ten_minutes["transitions_added_per_instance"] > 0

@@ -65,7 +65,7 @@ def test_happy_path_patches_every_instance_of_two_groups_one_at_a_time():
 
 
 def test_group_concurrency_patches_groups_side_by_side_but_one_instance_per_group():
-    scenario = {"groups": [group("web", 3), group("api", 3)], "input": {"GroupConcurrency": 2}}
+    scenario = {"groups": [group("web", 2), group("api", 2)], "input": {"GroupConcurrency": 2}}
     sequential = simulate({**scenario, "input": {}})
 
     report = simulate(scenario)

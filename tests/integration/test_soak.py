@@ -48,11 +48,16 @@ def test_without_a_soak_the_same_late_alarm_lets_the_next_instance_go():
     assert results(report)[("web", 1)] == "Completed"
 
 
+@pytest.fixture(scope="module")
+def plain():
+    """A healthy group of three patched without a soak: the same run for each soak below."""
+    return simulate({"groups": [group()], "input": {}})
+
+
 @pytest.mark.parametrize("soak", [0, 60, 600])
-def test_a_soak_adds_its_time_to_each_patched_instance(soak):
+def test_a_soak_adds_its_time_to_each_patched_instance(soak, plain):
     # Given a healthy group of three
     # When it is patched with SoakSeconds, and without
-    plain = simulate({"groups": [group()], "input": {}})
     soaked = simulate({"groups": [group()], "input": {"SoakSeconds": soak}})
     # Then every instance is patched, and the run takes about three soaks longer
     assert soaked["status"] == "SUCCEEDED"

@@ -322,7 +322,7 @@ def check_the_fleet_output(report, execution=RUN):
 @pytest.mark.parametrize(("size", "state"), [(2, "Stopped"), (5, "Hibernated"), (1, "Running")])
 def test_a_warm_pool_is_in_the_plan_and_its_instances_are_left_alone(size, state):
     # Given web with a warm pool of `size` instances kept `state`, and api without one
-    groups = [group("web", warm_pool={"size": size, "state": state}), group("api")]
+    groups = [group("web", 2, warm_pool={"size": size, "state": state}), group("api", 2)]
 
     # When a dry run, then a run, is simulated
     dry = simulate({"groups": groups, "input": {"DryRun": True}})
@@ -339,7 +339,7 @@ def test_a_warm_pool_is_in_the_plan_and_its_instances_are_left_alone(size, state
     # and the run patched web's and api's own instances, made no call on a warm instance, and sent no alert
     assert report["status"] == "SUCCEEDED"
     assert {i["result"] for i in report["instances"]} == {"Completed"}
-    assert len(report["instances"]) == 6
+    assert len(report["instances"]) == 4
     web, api = report["groups"]
     warm = [w["instance_id"] for w in web["warm_instances"]]
     assert len(warm) == size and api["warm_instances"] == []

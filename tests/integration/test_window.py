@@ -191,7 +191,7 @@ def test_the_next_runs_resume_with_the_rest_and_patch_none_twice():
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_the_forecast_matches_the_run_within_ten_percent(concurrency):
     # Given a first run that measures two groups of different speeds, a dry run an hour later, then the run
-    groups = [group("web", 5), group("api", 3, patch_seconds=600), group("jobs", 2, patch_seconds=120)]
+    groups = [group("web", 3), group("api", 2, patch_seconds=600), group("jobs", 2, patch_seconds=120)]
     settings = {"GroupConcurrency": concurrency}
     scenario = {
         "groups": groups,
