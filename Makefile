@@ -9,14 +9,17 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cksum < requirements-scan.txt | cu
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.0/bin/python3.13) python3.13)
 VENV313 := .venv313
 STAMP313 := $(VENV313)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+# "yes" where $(PY313) is a Python 3.13 (expanded only by the targets that ask)
+HAVE_PY313 = $(shell $(PY313) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && echo yes)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo check test test-py313 py313-pytest bench lint format validate validate-default validate-slack validate-e2e scan pytest build package publish e2e e2e-plan lock clean
+.PHONY: help demo check venvs test test-py313 py313-pytest bench lint format validate validate-default validate-slack validate-e2e scan pytest build package publish e2e e2e-plan lock clean
 
 help:
 	@echo "make demo      set up and run the default simulated patch run"
 	@echo "make check     lint and the quick tests: no simulation, fuzz or build (under a minute)"
 	@echo "make test      set up, lint, validate and scan the template and run all the tests (in parallel)"
+	@echo "make venvs     install the venvs side by side: .venv, .venv-scan and .venv313 (where Python 3.13 is)"
 	@echo "make test-py313  the quick (unit and handler) tests under Python 3.13, the Lambda runtime's (skipped if absent)"
 	@echo "make bench     benchmark 4 to 2,000 instances on virtual time (about 10 minutes)"
 	@echo "make build     sam build (no Docker needed)"
@@ -46,6 +49,11 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
 check: lint
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
 
+# Every venv the targets use, installed side by side (pip waits on the network most of the time, and the three
+# take minutes one after the other on a fresh machine); .ci/run starts with it.
+venvs:
+	$(MAKE) --no-print-directory --jobs $(STAMP) $(SCAN_STAMP) $(if $(HAVE_PY313),$(STAMP313))
+
 # Every step, independent of the others, at once: each one's output is printed whole when it ends (pytest's
 # last), every step runs even if another fails, and make test fails if any did.
 test: $(STAMP) $(SCAN_STAMP)
@@ -66,7 +74,7 @@ $(SCAN_STAMP): requirements-scan.txt
 # venv of their own from the same pins. Where that Python is absent (set PY313=/path/to/python3.13), it says so
 # and skips: exit 0, but never silently.
 test-py313:
-	@if $(PY313) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
+	@if [ -n "$(HAVE_PY313)" ]; then \
 		$(MAKE) --no-print-directory py313-pytest; \
 	else \
 		echo "test-py313: SKIPPED: no Python 3.13 at '$(PY313)' (set PY313=/path/to/python3.13)."; \
