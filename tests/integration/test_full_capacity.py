@@ -54,12 +54,11 @@ def in_service_at_end(report, name="web"):
 
 @pytest.mark.parametrize(
     ("instances", "min_size", "max_size"),
-    [(1, 1, 1), (1, 0, 3), (2, 2, 2), (3, 3, 3), (3, 1, 3), (4, 4, 8), (5, 1, 10)],
+    [(1, 1, 1), (1, 0, 3), (2, 2, 2), (3, 1, 3), (4, 4, 8), (3, 1, 10)],
     ids=[
         "one-at-min-and-max",
         "one-below-max",
         "two-at-min-and-max",
-        "three-at-min-and-max",
         "at-max",
         "at-min",
         "free",
