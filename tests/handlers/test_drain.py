@@ -5,7 +5,7 @@ the `ecs` fixture in conftest.py)."""
 
 import pytest
 
-from autopatch.errors import DrainTimedOut
+from autopatch.errors import DrainTimedOut, EcsClusterNotAllowed
 from tests.handlers.helpers import RUN_ID, ledger_item, set_group_tag, standby_event, twice, wait_event
 
 
@@ -153,3 +153,29 @@ def test_check_health_leaves_draining_a_container_instance_someone_else_drained(
     assert result == {"Healthy": True}
     assert cluster.container_instances[instance].status == "DRAINING"
     assert ecs_calls(api_calls, "UpdateContainerInstancesState") == []
+
+
+@pytest.mark.parametrize(
+    ("allowed", "drains"),
+    [("*", True), ("web-cluster", True), ("batch,web-cluster", True), ("batch", False), ("web", False)],
+)
+def test_only_a_cluster_the_stack_lists_is_drained_and_another_leaves_the_instance_in_service(
+    api_calls, aws, fleet, ecs, frozen_now, load_handler, lambda_context, monkeypatch, allowed, drains
+):
+    # Given a group that is the capacity of the ECS cluster "web-cluster", and the clusters the stack lists
+    monkeypatch.setenv("ECS_CLUSTER_NAMES", allowed)
+    cluster = ecs.cluster("web", 2, 60)
+    instance = fleet.instance_ids[0]
+    app = load_handler("enter_standby")
+    # When its first instance is sent to standby
+    if drains:
+        app.lambda_handler(standby_event(instance), lambda_context)
+        # Then a listed cluster's container instance is drained, and the instance goes to Standby
+        assert cluster.container_instances[instance].status == "DRAINING"
+        return
+    with pytest.raises(EcsClusterNotAllowed, match="ECS cluster web-cluster, which the stack's EcsClusterNames"):
+        app.lambda_handler(standby_event(instance), lambda_context)
+    # Then another's is refused before anything changes: not drained, still InService
+    assert cluster.container_instances[instance].status == "ACTIVE"
+    assert ecs_calls(api_calls, "UpdateContainerInstancesState") == []
+    assert not [name for service, name, _ in api_calls if name == "EnterStandby"]

@@ -119,3 +119,21 @@ def test_with_group_concurrency_two_an_ecs_group_is_drained_and_a_plain_one_make
     assert sorted(p["filter"] for p in ecs_calls(report, "ListContainerInstances")) == sorted(
         f"ec2InstanceId == {i}" for i in patched
     )
+
+
+@pytest.mark.parametrize(("listed", "drained"), [("web-cluster", True), ("batch,web-cluster", True), ("batch", False)])
+def test_only_the_clusters_the_stack_lists_are_drained(listed, drained):
+    # Given a group that is the capacity of the cluster web-cluster, and the stack's EcsClusterNames
+    report = simulate({"groups": [group(instances=2)], "input": {}, "parameters": {"EcsClusterNames": listed}})
+    first = members(report)[0]
+    if drained:
+        # Then a listed cluster's instances are drained and patched
+        assert {i["result"] for i in members(report)} == {"Completed"}
+        assert [status for status, _ in drains(report)] == ["DRAINING", "ACTIVE"] * 2
+        return
+    # Then another cluster's instance is not drained nor taken out: failed, in service, its tasks all running
+    assert first["result"] == "Failed" and first["lifecycle_state"] == "InService"
+    assert drains(report) == [] and the_group(report)["tasks_lost"] == 0
+    (alert,) = [a for a in run_alerts(report) if first["instance_id"] in (a["subject"] or "")]
+    assert "EcsClusterNotAllowed" in alert["message"]
+    assert report["status"] == "FAILED"

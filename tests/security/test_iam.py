@@ -304,7 +304,9 @@ def scopes(template: dict) -> dict[str, Scope]:
         "ec2:deregisterimage": Scope({IMAGE_ARN}, "baked-by", "only images this stack baked"),
         "ec2:deletesnapshot": Scope({SNAPSHOT_ARN}, "baked-by", "only snapshots of images this stack baked"),
         "ecs:updatecontainerinstancesstate": Scope(
-            {CONTAINER_INSTANCE_ARN}, "ecs-cluster", "only container instances, of the account's clusters"
+            {CONTAINER_INSTANCE_ARN},
+            "allowed-cluster",
+            "only container instances, of the clusters EcsClusterNames lists",
         ),
         "ecs:listtasks": Scope({CONTAINER_INSTANCE_ARN}, "ecs-cluster", "only the tasks of a container instance"),
         "ecs:describetasks": Scope({TASK_ARN}, "ecs-cluster", "only tasks of the account's clusters"),
@@ -361,6 +363,8 @@ def _condition_problems(statement: Statement, kind: str, template: dict) -> list
     in_cluster = {op: {k: canonical(v) for k, v in keys.items()} for op, keys in condition.items()}
     if kind == "ecs-cluster" and in_cluster != IN_A_CLUSTER:
         return ["needs exactly Condition ArnLike ecs:cluster = a cluster ARN of the account"]
+    if kind == "allowed-cluster" and not _only_allowed_clusters(condition):
+        return ["needs exactly Condition ArnLike ecs:cluster = the clusters EcsClusterNames lists (any with *)"]
     if kind == "passed-to-ec2" and condition != {"StringEquals": {"iam:passedtoservice": "ec2.amazonaws.com"}}:
         return ["needs exactly Condition StringEquals iam:PassedToService = ec2.amazonaws.com"]
     if kind == "opt-in":
@@ -505,6 +509,26 @@ def _granted(statement: dict, parameter: str, sample: str) -> list[str] | None:
         return [arn for item in found for arn in (item if isinstance(item, list) else [item])]
 
     return granted(sample) if granted(sample) != granted("x") else None
+
+
+SAMPLE_CLUSTERS = "web,batch"
+
+
+def _only_allowed_clusters(condition: dict) -> bool:
+    """UpdateContainerInstancesState: on any cluster of the account with EcsClusterNames "*" (the default), else on
+    the listed ones only (any region and account of theirs: ECS has no cross-account access, the functions call one
+    region)."""
+    value = condition.get("ArnLike", {}).get("ecs:cluster")
+    if set(condition) != {"ArnLike"} or set(condition["ArnLike"]) != {"ecs:cluster"} or not isinstance(value, dict):
+        return False
+    if set(value) != {"Fn::If"} or value["Fn::If"][0] != "AnyEcsCluster":
+        return False
+    _, any_cluster, listed = value["Fn::If"]
+    expected = [f"arn:*:ecs:*:*:cluster/{name}" for name in SAMPLE_CLUSTERS.split(",")]
+    return (
+        canonical(any_cluster) == CLUSTER_ARN
+        and _granted({"Resource": listed}, "EcsClusterNames", SAMPLE_CLUSTERS) == expected
+    )
 
 
 def _hook_grant(statement: Statement, action: str, machine_roles: set) -> bool:
@@ -725,7 +749,30 @@ def _share_role(template):
     }
 
 
+def _cluster_condition(template: dict, role: str) -> dict:
+    return _statement(template, role, "ecs:updatecontainerinstancesstate")["Condition"]["ArnLike"]
+
+
+def _any_listed_cluster(template: dict) -> None:
+    """The listed branch of the drainer's cluster condition widened to every cluster, anywhere."""
+    _cluster_condition(template, "EnterStandbyFunctionRole")["ecs:cluster"]["Fn::If"][2] = "arn:*:ecs:*:*:cluster/*"
+
+
+def _clusters_unconditionally(template: dict) -> None:
+    """The drainer's cluster condition without its EcsClusterNames branch: any cluster of the account, always."""
+    _cluster_condition(template, "EnterStandbyFunctionRole")["ecs:cluster"] = {"Fn::Sub": CLUSTER_ARN}
+
+
+def _hook_document_wildcard(template: dict) -> None:
+    """run_hook's SendCommand widened to any document."""
+    statement = _statement(template, "RunHookFunctionRole", "ssm:sendcommand")
+    statement["Resource"] = [{"Fn::Sub": INSTANCE_ARN}, "arn:*:ssm:*:*:document/*"]
+
+
 WIDENINGS = {
+    "drain any cluster, listed or not": _any_listed_cluster,
+    "drain ignoring EcsClusterNames": _clusters_unconditionally,
+    "run_hook sends any document": _hook_document_wildcard,
     "SendCommand on any resource": _set("SendPatchCommandFunctionRole", "ssm:sendcommand", "Resource", "*"),
     "SendCommand on any document": _set(
         "SendPatchCommandFunctionRole",

@@ -9,11 +9,12 @@ autoScalingGroupArn is the group's ARN). Draining, as AWS describes it
 placed on a DRAINING container instance, and its service tasks are stopped and replaced elsewhere as their
 service's deployment configuration allows; tasks started by hand (RunTask) are not stopped."""
 
+import os
 import time
 
 from . import groups, ledger
 from .clients import client
-from .errors import ContainerInstanceNotUpdated, DrainTimedOut
+from .errors import ContainerInstanceNotUpdated, DrainTimedOut, EcsClusterNotAllowed
 
 CLUSTER_TAG = "AutoPatchEcsCluster"
 SERVICE_PREFIX = "ecs-svc/"  # a task a service started: its startedBy (DescribeTasks)
@@ -69,6 +70,7 @@ def start_draining(run_id: str, group_name: str, instance_id: str, timeout_secon
     cluster = cluster_of(run_id, group_name)
     if cluster is None:
         return None
+    _require_allowed(cluster, instance_id)
     recorded = ledger.drain(instance_id)
     if recorded:
         return recorded["ContainerInstance"]
@@ -84,6 +86,18 @@ def start_draining(run_id: str, group_name: str, instance_id: str, timeout_secon
         ledger.forget_drain(instance_id)
         raise ContainerInstanceNotUpdated(f"{container_instance} could not be set DRAINING: {failure}.")
     return container_instance
+
+
+def _require_allowed(cluster: str, instance_id: str) -> None:
+    """EcsClusterNotAllowed, before anything is changed, for a cluster the stack's EcsClusterNames does not list
+    ("*": any): its role may not set the container instance DRAINING, so the instance is not taken out."""
+    allowed = [name.strip() for name in os.environ.get("ECS_CLUSTER_NAMES", "*").split(",") if name.strip()]
+    name = cluster.rsplit("/", 1)[-1]  # a cluster's name, or its ARN (arn:...:cluster/<name>)
+    if "*" not in allowed and name not in allowed:
+        raise EcsClusterNotAllowed(
+            f"{instance_id} is a container instance of ECS cluster {name}, which the stack's EcsClusterNames"
+            f" ({', '.join(allowed)}) does not list: it is not drained nor taken out of service."
+        )
 
 
 def drained(drain: dict | None) -> bool:

@@ -35,6 +35,11 @@ class DrainTimedOut(AutoPatchError):
     instance is not patched (a reboot would kill the task) and goes the failure path, set ACTIVE again once healthy."""
 
 
+class EcsClusterNotAllowed(AutoPatchError):
+    """The instance is a container instance of an ECS cluster the stack's EcsClusterNames does not list: it is not
+    drained, and not taken out of service (its tasks would die at the reboot)."""
+
+
 class ContainerInstanceNotUpdated(AutoPatchError):
     """ECS refused to set the instance's container instance DRAINING or ACTIVE (UpdateContainerInstancesState's
     failures say why)."""
