@@ -264,3 +264,27 @@ def test_instances_launched_during_the_run_run_their_groups_hooks_too():
         "BeforeStandby",
         "AfterHealthy",
     }
+
+
+@pytest.mark.parametrize("soak", [0, 120])
+def test_hooks_draining_and_soak_together_keep_their_order_on_every_instance(soak):
+    # Given an ECS group whose instances run a graceful stop before standby and a smoke test once healthy, and a soak
+    spec = group(instances=3, ecs={"tasks_per_instance": 2, "drain_seconds": 60})
+    report = run({"BeforeStandby": STOP, "AfterHealthy": FUNCTION}, [spec], input={"SoakSeconds": soak})
+    # Then every instance is patched, no task lost, every container instance ACTIVE
+    assert {i["result"] for i in members(report)} == {"Completed"}
+    (web,) = report["groups"]
+    assert web["tasks_lost"] == 0 and set(web["container_instances"].values()) == {"ACTIVE"}
+    # and on each: its graceful stop, then its drain, then its patch, then its smoke test; the next instance's
+    # graceful stop only after the soak that followed this smoke test
+    drains = [c["t"] for c in report["api_calls"] if c["operation"] == "UpdateContainerInstancesState"][::2]
+    previous_end = None
+    for instance, drained in zip(members(report), drains, strict=True):
+        iid = instance["instance_id"]
+        (before,) = hook_runs(report, "BeforeStandby", iid)
+        (after,) = hook_runs(report, "AfterHealthy", iid)
+        (patch,) = patch_commands(report, iid)
+        assert before["at"] + before["seconds"] <= drained <= patch["t"] < after["at"]
+        if previous_end is not None:
+            assert before["at"] >= previous_end + soak
+        previous_end = after["at"] + after["seconds"]
