@@ -27,6 +27,16 @@ def hook_event(instance, phase="BeforeStandby", deadline=None, **hook):
     }
 
 
+def running_hook(aws, unimplemented, app, instance, make_lambda_context):
+    """The hook sent to the instance, and its command still running there: (run_hook's answer, the command as
+    ListCommands shows it, the fake's invocation of it)."""
+    sent = app.lambda_handler(hook_event(instance), make_lambda_context(60))
+    (command,) = aws.client("ssm").list_commands(InstanceId=instance)["Commands"]
+    invocation = unimplemented.invocation(command["CommandId"], instance)
+    invocation.status = invocation.details = "InProgress"
+    return sent, command, invocation
+
+
 @pytest.mark.parametrize("phase", ["BeforeStandby", "AfterHealthy"])
 def test_run_hook_sends_the_document_once_and_is_done_when_it_succeeds(
     aws, fleet, clock, api_calls, load_handler, make_lambda_context, phase
@@ -94,10 +104,7 @@ def test_a_running_document_is_followed_then_handed_back_then_cancelled_past_its
     # Given a hook document that keeps running on the instance, with a 120 s TimeoutSeconds
     instance = fleet.instance_ids[0]
     app = load_handler("run_hook")
-    sent = app.lambda_handler(hook_event(instance), make_lambda_context(60))
-    (command,) = aws.client("ssm").list_commands(InstanceId=instance)["Commands"]
-    invocation = unimplemented.invocation(command["CommandId"], instance)
-    invocation.status = invocation.details = "InProgress"
+    sent, command, _ = running_hook(aws, unimplemented, app, instance, make_lambda_context)
     # When it is followed in invocations of a minute
     followed = app.lambda_handler(hook_event(instance, deadline=sent["Deadline"]), make_lambda_context(60))
     # Then each hands back before its time is spent, not done, with the same deadline
@@ -117,10 +124,7 @@ def test_a_document_that_ends_while_followed_is_done(
     # Given a hook document still running, that succeeds 20 seconds later
     instance = fleet.instance_ids[0]
     app = load_handler("run_hook")
-    app.lambda_handler(hook_event(instance), make_lambda_context(60))
-    (command,) = aws.client("ssm").list_commands(InstanceId=instance)["Commands"]
-    invocation = unimplemented.invocation(command["CommandId"], instance)
-    invocation.status = invocation.details = "InProgress"
+    _, _, invocation = running_hook(aws, unimplemented, app, instance, make_lambda_context)
 
     def succeed():
         invocation.status = invocation.details = "Success"
@@ -161,10 +165,7 @@ def test_an_instance_that_leaves_its_group_during_its_hook_is_gone_at_once(
     # Given a hook document running on an instance that a person then terminates out of its group
     instance = fleet.instance_ids[0]
     app = load_handler("run_hook")
-    sent = app.lambda_handler(hook_event(instance), make_lambda_context(60))
-    (command,) = aws.client("ssm").list_commands(InstanceId=instance)["Commands"]
-    invocation = unimplemented.invocation(command["CommandId"], instance)
-    invocation.status = invocation.details = "InProgress"
+    sent, _, _ = running_hook(aws, unimplemented, app, instance, make_lambda_context)
     aws.client("autoscaling").terminate_instance_in_auto_scaling_group(
         InstanceId=instance, ShouldDecrementDesiredCapacity=False
     )
