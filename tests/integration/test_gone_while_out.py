@@ -105,8 +105,8 @@ def test_an_instance_that_goes_while_out_of_service_is_gone_alerted_and_its_capa
         "GoneWhileOut": 1,
     }
     assert (
-        "1 went while out of service (Gone; each alert says what was done about its group's capacity)."
-        in (report["output"]["Message"])
+        "1 went while the run was patching them (out of service, or during their BeforeStandby hook: Gone; each alert"
+        " says in which step, and what was done about its group's capacity)." in (report["output"]["Message"])
     )
     assert "left their group before their turn" not in report["output"]["Message"]
     # no patch command ever went to it once EC2 had terminated it, and nothing returned it to service twice

@@ -245,6 +245,7 @@ def test_an_instance_terminated_during_its_before_standby_hook_is_gone_not_faile
     (gone,) = [n for n in run_alerts(report) if first["instance_id"] in (n["subject"] or "")]
     assert gone["subject"].startswith("Instance gone before leaving service")
     assert "ran its BeforeStandby hook, before taking it out of service" in gone["message"]
+    assert "1 went while the run was patching them" in report["output"]["Message"]
     second = members(report)[1]
     # (long before the hook's TimeoutSeconds: the next instance's hook started once the replacement settled)
     assert hook_runs(report, "BeforeStandby", second["instance_id"])[0]["at"] < 600

@@ -164,7 +164,7 @@ def test_instances_gone_while_out_of_service_are_told_apart_from_those_gone_befo
         3 - before - while_out
     )
     assert (f"{before} left their group before their turn (Gone)." in summary["Message"]) is (before > 0)
-    assert f"{while_out} went while out of service (Gone; each alert says what was done" in summary["Message"]
+    assert f"{while_out} went while the run was patching them (out of service, or during" in summary["Message"]
 
 
 @pytest.mark.parametrize("gone", [1, 2])

@@ -39,9 +39,10 @@ def summarize(
     window_end: str | None = None,
 ) -> dict:
     """Every planned instance with its result (NotStarted when no execution reached it); a Failed one with the Step
-    it failed in and its Error; a Gone one that went while out of service with the Step it went in, counted apart
-    in Counts GoneWhileOut (a share of Gone). Then every instance that joined a group during the run (joined:
-    InstanceId, GroupName and, for one no pass patched, Result and Reason), marked JoinedDuringRun. Status is
+    it failed in and its Error; a Gone one that went while the run was patching it (out of service, or during its
+    BeforeStandby hook) with the Step it went in, counted apart in Counts GoneWhileOut (a share of Gone). Then
+    every instance that joined a group during the run (joined: InstanceId, GroupName and, for one no pass patched,
+    Result and Reason), marked JoinedDuringRun. Status is
     Succeeded, Failed (failures beyond MaxErrors), Stopped (a gate stopped the run) or WindowEnded: window_end
     (EndBy) given when the run left instances for its window, those not started get the Reason. A skipped instance
     keeps why (Reason) and, skipped as patched recently, by which run."""
@@ -108,8 +109,9 @@ def summarize(
             message += f" {before_turn} left their group before their turn (Gone)."
         if counts["GoneWhileOut"]:
             message += (
-                f" {counts['GoneWhileOut']} went while out of service (Gone; each alert says what was done about its"
-                " group's capacity)."
+                f" {counts['GoneWhileOut']} went while the run was patching them (out of service, or during their"
+                " BeforeStandby hook: Gone; each alert says in which step, and what was done about its group's"
+                " capacity)."
             )
         newcomers = [i for i in instances if i.get("JoinedDuringRun")]
         if newcomers:
