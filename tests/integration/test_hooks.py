@@ -116,7 +116,11 @@ def test_a_failing_before_standby_leaves_the_instance_in_service_untouched(kind,
     # and one alert says so, with the hook's own error
     (alert,) = [a for a in run_alerts(report) if iid in (a["subject"] or "")]
     assert "HookFailed" in alert["message"] and "BeforeStandby" in alert["message"]
-    assert ("ended Failed" if kind == "document" else "Error") in alert["message"]
+    cause = next(line for line in alert["message"].splitlines() if line.startswith("Cause:"))
+    if kind == "document":  # its status, exit code and output
+        assert "ended Failed (Failed, exit code 1)" in cause and "Output: MyApp-GracefulStop failed on" in cause
+    else:  # the function's own message, not its error document
+        assert cause.endswith(f"smoke-test failed on {iid}") and "errorType" not in cause
     # and the others before it are patched; after it, only if MaxErrors allows
     before = [i["result"] for i in members(report)[:index]]
     after = [i["result"] for i in members(report)[index + 1 :]]

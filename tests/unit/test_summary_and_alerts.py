@@ -425,17 +425,28 @@ def test_a_cause_that_is_not_a_lambda_error_is_shown_as_it_is(cause, shown):
     assert f"Cause:        {shown}\n" in body
 
 
+def test_a_hooks_cause_shows_what_the_state_machine_says_then_the_hooks_own_message():
+    # Given a hook's failure as the state machine words it: its own line, then the function's error document
+    error = {"errorType": "SmokeTestFailed", "errorMessage": "GET /health answered 503", "stackTrace": ["x" * 900]}
+    said = "The AfterHealthy hook, Function arn:aws:lambda:us-east-1:1:function:s, failed on i-1: SmokeTestFailed: "
+    cause = said + json.dumps(error)
+    # When the alert is written
+    _, body = alerts.failure_message(failure(Cause=cause))
+    # Then it shows the state machine's line and the function's message, not its stack trace
+    assert f"Cause:        {said}GET /health answered 503\n" in body
+
+
 def test_a_long_cause_is_shortened_and_a_long_subject_cut_to_the_sns_limit():
     # Given a 2,000-character cause and a 255-character group name
     long_group = "g" * 255
     # When the alert is written
     subject, body = alerts.failure_message(failure(GroupName=long_group, Cause="x" * 2_000))
     # Then the subject fits SNS's limit (less than 100 characters), the group name cut so that the run still shows,
-    # and the cause shows 497 characters and "..."
+    # and the cause shows 997 characters and "..."
     assert len(subject) == alerts.SUBJECT_LIMIT == 99
     assert subject.startswith("Patching failed: i-0123456789abcdef0 in ggg")
     assert subject.endswith("g…, run run-7")
-    assert f"Cause:        {'x' * 497}...\n" in body
+    assert f"Cause:        {'x' * 997}...\n" in body
     # and the full group name is still in the body
     assert long_group in body
 

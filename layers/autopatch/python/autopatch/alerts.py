@@ -163,12 +163,24 @@ def _returned_text(returned) -> str:
     return "was not taken out of service"
 
 
+CAUSE_CHARS = 1_000  # of a cause, in an alert: room for a hook's own message and the output it quotes
+
+
 def cause_text(cause: str) -> str:
-    """Lambda errors arrive as a JSON document; show its message, shortened."""
+    """Lambda errors arrive as a JSON document, alone or after what the state machine says of them (a hook's
+    failure: "The BeforeStandby hook, ..., failed on i-...: <error>: <document>"); show its message, shortened."""
     with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)
     cause = str(cause)
-    return cause if len(cause) <= 500 else cause[:497] + "..."
+    start = cause.find("{")
+    while start > 0:
+        with contextlib.suppress(ValueError):
+            document, _ = json.JSONDecoder().raw_decode(cause[start:])
+            if isinstance(document, dict) and "errorMessage" in document:
+                cause = cause[:start] + str(document["errorMessage"])
+                break
+        start = cause.find("{", start + 1)
+    return cause if len(cause) <= CAUSE_CHARS else cause[: CAUSE_CHARS - 3] + "..."
 
 
 def publish_stop(topic_arn: str, run_id: str, execution_arn: str, reason: str, scope: str, group_name: str) -> str:
