@@ -984,6 +984,16 @@ def hook(phase: str, label: str, then: str) -> dict:
     )
     failed, timed_out = f"The {label} hook failed", f"The {label} function timed out"
     step = f"{words.capitalize()} hook"
+
+    def hook_failed(cause: str) -> dict:
+        """The failure, whatever the hook's own error, as HookFailed of this step, on the failure path."""
+        return {
+            "Type": "Pass",
+            "Parameters": {"Error": "HookFailed", "Step": step, "Cause.$": cause},
+            "ResultPath": "$.Failure",
+            "Next": "Was the instance being patched?",
+        }
+
     return {
         ask: choice(
             {"Variable": f"{spec}.Kind", "StringEquals": "Function", "Next": call},
@@ -1029,28 +1039,14 @@ def hook(phase: str, label: str, then: str) -> dict:
             catch=[on_error(failed)],
         ),
         ended: choice(when_true(f"{runs}.Done", then), default=send),
-        timed_out: {
-            "Type": "Pass",
-            "Parameters": {
-                "Error": "HookFailed",
-                "Step": step,
-                "Cause.$": f"States.Format('The {phase} hook, function {{}}, did not end on {{}} within"
-                f" TimeoutSeconds={{}}.', {spec}.Name, $.InstanceId, {spec}.TimeoutSeconds)",
-            },
-            "ResultPath": "$.Failure",
-            "Next": "Was the instance being patched?",
-        },
-        failed: {
-            "Type": "Pass",
-            "Parameters": {
-                "Error": "HookFailed",
-                "Step": step,
-                "Cause.$": f"States.Format('The {phase} hook, {{}} {{}}, failed on {{}}: {{}}: {{}}', {spec}.Kind,"
-                f" {spec}.Name, $.InstanceId, $.Failure.Error, $.Failure.Cause)",
-            },
-            "ResultPath": "$.Failure",
-            "Next": "Was the instance being patched?",
-        },
+        timed_out: hook_failed(
+            f"States.Format('The {phase} hook, function {{}}, did not end on {{}} within TimeoutSeconds={{}}.',"
+            f" {spec}.Name, $.InstanceId, {spec}.TimeoutSeconds)"
+        ),
+        failed: hook_failed(
+            f"States.Format('The {phase} hook, {{}} {{}}, failed on {{}}: {{}}: {{}}', {spec}.Kind, {spec}.Name,"
+            " $.InstanceId, $.Failure.Error, $.Failure.Cause)"
+        ),
     }
 
 

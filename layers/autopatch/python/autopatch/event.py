@@ -7,6 +7,12 @@ GROUP_NAME_MAX = 255  # AutoScalingGroupName length limit
 _TYPES = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
 
 
+def shown(value, most: int = 60) -> str:
+    """A short rendering of a bad value for an error message: never echo a large hostile input in full."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
 def field(event, name: str, kind: type, default=...):
     if not isinstance(event, dict):
         raise InvalidInput("The event must be a JSON object.")

@@ -22,8 +22,10 @@ from botocore.exceptions import ClientError
 from . import groups, patching, polling
 from .clients import client
 from .errors import HookCommandFailed, HookTimedOut, InvalidInput
+from .event import shown
 
 PHASES = ("BeforeStandby", "AfterHealthy")
+SHOWN_CHARS = 80  # of a bad value in an error message: most of a function's ARN
 TAG_KEYS = {phase: f"AutoPatch{phase}" for phase in PHASES}
 NONE = {"Kind": "None"}
 OFF = "none"  # a group tag's value (in any case) that turns the run's hook off for the group
@@ -83,11 +85,13 @@ def parse(value, where: str) -> dict:
             if kind == "Document"
             else "a Lambda function ARN such as arn:aws:lambda:us-east-1:123456789012:function:smoke-test"
         )
-        raise InvalidInput(f"{where}.{kinds[0]} must be {wanted}; got {_show(name)}.")
+        raise InvalidInput(f"{where}.{kinds[0]} must be {wanted}; got {shown(name, SHOWN_CHARS)}.")
     low, high, default = TIMEOUTS[kind]
     timeout = value.get("TimeoutSeconds", default)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not low <= timeout <= high:
-        raise InvalidInput(f"{where}.TimeoutSeconds must be an integer from {low} to {high}; got {_show(timeout)}.")
+        raise InvalidInput(
+            f"{where}.TimeoutSeconds must be an integer from {low} to {high}; got {shown(timeout, SHOWN_CHARS)}."
+        )
     hook = {"Kind": kind, "Name": name, "TimeoutSeconds": timeout}
     if kind == "Document":
         hook["Parameters"] = _parameters(value.get("Parameters", {}), f"{where}.Parameters")
@@ -310,8 +314,3 @@ def _output(invocation: dict) -> str:
         half = OUTPUT_CHARS // 2
         text = f"{text[:half]} [...] {text[-half:]}"
     return f"Output: {text}" if text else ""
-
-
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

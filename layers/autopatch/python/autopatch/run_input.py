@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 
 from . import NEWCOMER_PASSES, hooks
 from .errors import InvalidInput
+from .event import shown
 
 OPERATIONS = ("Install", "Scan")
 REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
@@ -102,7 +103,7 @@ def parse_run_input(
         if not started < ends.timestamp() <= started + MAX_WINDOW_MINUTES * 60:
             raise InvalidInput(
                 f"EndBy must be after the run's start ({utc_text(started)}) and at most {MAX_WINDOW_MINUTES} minutes"
-                f" later; got {_show(raw['EndBy'])}."
+                f" later; got {shown(raw['EndBy'])}."
             )
         settings = replace(settings, WindowMinutes=0)
     else:
@@ -129,17 +130,17 @@ def _parse(raw) -> RunSettings:
         raise InvalidInput(f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}.")
     for field, allowed in _CHOICES.items():
         if field in raw and raw[field] not in allowed:
-            raise InvalidInput(f"{field} must be one of {', '.join(allowed)}; got {_show(raw[field])}.")
+            raise InvalidInput(f"{field} must be one of {', '.join(allowed)}; got {shown(raw[field])}.")
     for field, (low, high) in _INT_RANGES.items():
         if field in raw:
             value = raw[field]
             if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidInput(f"{field} must be an integer; got {_show(value)}.")
+                raise InvalidInput(f"{field} must be an integer; got {shown(value)}.")
             if not low <= value <= high:
                 raise InvalidInput(f"{field} must be between {low} and {high}; got {value}.")
     for field in _BOOLEANS:
         if field in raw and not isinstance(raw[field], bool):
-            raise InvalidInput(f"{field} must be true or false; got {_show(raw[field])}.")
+            raise InvalidInput(f"{field} must be true or false; got {shown(raw[field])}.")
     if "AutoScalingGroupNames" in raw:
         _check_group_names(raw["AutoScalingGroupNames"])
     if "AlarmNames" in raw:
@@ -166,7 +167,7 @@ def end_by_time(value) -> dt.datetime:
     if found is None or found.tzinfo is None:
         raise InvalidInput(
             "EndBy must be an ISO 8601 time with its zone (Z or an offset such as +09:00), for example "
-            f"2026-01-04T05:00:00Z; got {_show(value)}."
+            f"2026-01-04T05:00:00Z; got {shown(value)}."
         )
     return found
 
@@ -182,12 +183,12 @@ def _check_group_names(names) -> None:
 
 def _check_names(field: str, names, most: int, longest: int, what: str) -> None:
     if not isinstance(names, list) or not names:
-        raise InvalidInput(f"{field} must be a non-empty list of {what} names; got {_show(names)}.")
+        raise InvalidInput(f"{field} must be a non-empty list of {what} names; got {shown(names)}.")
     if len(names) > most:
         raise InvalidInput(f"{field} may name at most {most} {what}s; got {len(names)}.")
     for name in names:
         if not isinstance(name, str) or not 1 <= len(name) <= longest:
-            raise InvalidInput(f"{field} entries must be {what} names of 1 to {longest} characters; got {_show(name)}.")
+            raise InvalidInput(f"{field} entries must be {what} names of 1 to {longest} characters; got {shown(name)}.")
     if len(set(names)) != len(names):
         raise InvalidInput(f"{field} names a {what} more than once.")
 
@@ -196,12 +197,6 @@ def _type_name(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}.get(
         type(value), type(value).__name__
     )
-
-
-def _show(value) -> str:
-    """A short rendering of a bad value: never echo a large hostile input in full."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_continuation(raw) -> dict:
